@@ -1,0 +1,5 @@
+import sys
+
+from liveshop.cli import main
+
+sys.exit(main())

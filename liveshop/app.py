@@ -1,0 +1,217 @@
+"""The app factory: the one place that wires settings, engine, stores, services,
+background tasks and routes together. The only module that imports Starlette.
+
+Start-up order: engine (embedded, unless LIVESHOP_REDIS_URL) → Redis and scripts →
+SQLite → services → hub → background tasks. Shutdown runs in reverse: the engine
+stops last, after the persister has flushed the outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+import msgspec
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+
+from liveshop import demo
+from liveshop.api import Api, ApiRequest, ApiResponse, guarded
+from liveshop.config import Settings
+from liveshop.engine import EmbeddedEngine
+from liveshop.gateway import Gateway, Services
+from liveshop.hub import Hub
+from liveshop.inventory import Inventory
+from liveshop.offers import Offers
+from liveshop.orders import OrderStore, Persister
+from liveshop.presence import Presence
+from liveshop.rooms import Rooms
+from liveshop.scripts import Scripts
+from liveshop.stats import Broadcasters
+from liveshop.store import check_persistence, connect_redis, open_database
+
+log = structlog.get_logger("liveshop.app")
+STATIC = resources.files("liveshop") / "static"
+
+
+@dataclass
+class Runtime:
+    """Everything a running app holds; exposed as `app.state.runtime` for tests and CLI."""
+
+    settings: Settings
+    engine: EmbeddedEngine | None = None
+    redis: Redis | None = None
+    services: Services | None = None
+    gateway: Gateway | None = None
+    persister: Persister | None = None
+    presence: Presence | None = None
+    broadcasters: Broadcasters | None = None
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    async def shutdown(self) -> None:
+        """Graceful: bye to every socket, stop tasks, flush orders, stop the engine last."""
+        if self.gateway is not None:
+            await self.gateway.shutdown()
+        # Loops stop between Redis commands; cancelling one mid-command is a last resort.
+        for loop in (self.persister, self.presence, self.broadcasters):
+            if loop is not None:
+                loop.stop()
+        if self.tasks:
+            _, late = await asyncio.wait(self.tasks, timeout=5.0)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.tasks.clear()
+        if self.presence is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await self.presence.withdraw()
+        if self.persister is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await asyncio.wait_for(self.persister.drain(), 10.0)
+
+
+def _json(resp: ApiResponse) -> Response:
+    return Response(msgspec.json.encode(resp.body), resp.status, media_type="application/json")
+
+
+def _endpoint(handler: Callable[[ApiRequest], Awaitable[ApiResponse]]) -> Callable[..., Any]:
+    async def endpoint(request: Request) -> Response:
+        req = ApiRequest(
+            path_params=request.path_params,
+            query=request.query_params,
+            authorization=request.headers.get("authorization"),
+            body=await request.body(),
+        )
+        return _json(await guarded(handler, req))
+
+    return endpoint
+
+
+def create_app(settings: Settings, *, run_persister: bool = True) -> Starlette:
+    runtime = Runtime(settings)
+    gateway_ref: dict[str, Gateway] = {}
+
+    class SocketApp:  # an ASGI object, so Starlette passes scope/receive/send through
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            await gateway_ref["gateway"](scope, receive, send)
+
+    api_ref: dict[str, Api] = {}
+
+    def api(name: str) -> Callable[..., Any]:
+        async def call(req: ApiRequest) -> ApiResponse:
+            return await getattr(api_ref["api"], name)(req)
+
+        return _endpoint(call)
+
+    def page(name: str) -> Callable[..., Any]:
+        async def endpoint(request: Request) -> Response:
+            return FileResponse(str(STATIC / name), headers={"Cache-Control": "no-cache"})
+
+        return endpoint
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        url = settings.redis_url
+        if not url:
+            runtime.engine = EmbeddedEngine(settings.data_dir, durability=settings.durability)
+            # On this thread, not a worker: the engine's parent-death signal follows the
+            # thread that started it, and this one lives as long as the server.
+            runtime.engine.start()
+            url = runtime.engine.url
+        redis = runtime.redis = connect_redis(
+            url, pool_size=settings.redis_pool_size, timeout_s=settings.redis_timeout_s
+        )
+        db = None
+        try:
+            if settings.redis_url:
+                for warning in await check_persistence(redis):
+                    log.warning("durability", problem=warning)
+            scripts = Scripts(redis)
+            await scripts.load_all()
+            db = await open_database(settings.database_path)
+            rooms = Rooms(redis, scripts, db)
+            await rooms.init_schema()
+            orders = OrderStore(db)
+            await orders.init_schema()
+            inventory = Inventory(redis, scripts, idempotency_ttl_s=settings.idempotency_ttl_s)
+            offers = Offers(redis, scripts)
+            hub = Hub(redis, coalesce_ms=settings.coalesce_ms)
+            await hub.start()
+            services = runtime.services = Services(settings, rooms, inventory, offers, hub, redis)
+            gateway_ref["gateway"] = runtime.gateway = Gateway(services)
+
+            async def ready() -> dict[str, bool]:
+                checks = {"redis": False, "sqlite": False}
+                with contextlib.suppress(Exception):
+                    checks["redis"] = bool(await asyncio.wait_for(redis.ping(), 1.0))
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(db.execute("SELECT 1"), 1.0)  # type: ignore[union-attr]
+                    checks["sqlite"] = True
+                return checks
+
+            api_ref["api"] = Api(settings, rooms, inventory, orders, ready)
+            if settings.demo:
+                await demo.load(rooms, inventory)
+            runtime.presence = Presence(
+                redis, scripts, hub.local_viewers, ttl_ms=settings.presence_ttl_ms
+            )
+            broadcasters = runtime.broadcasters = Broadcasters(
+                redis, hub, offers, runtime.presence
+            )
+            runtime.tasks += [
+                asyncio.create_task(runtime.presence.run(), name="presence"),
+                asyncio.create_task(broadcasters.run(), name="broadcasters"),
+            ]
+            if run_persister:
+                runtime.persister = Persister(
+                    redis,
+                    orders,
+                    batch=settings.persist_batch,
+                    claim_idle_ms=settings.persist_claim_idle_ms,
+                )
+                runtime.tasks.append(asyncio.create_task(runtime.persister.run(), name="persister"))
+            app.state.runtime = runtime
+            log.info(
+                "liveshop ready",
+                redis="embedded" if runtime.engine else settings.redis_url,
+                db=str(settings.database_path),
+            )
+            yield
+        finally:
+            await runtime.shutdown()
+            if runtime.services is not None:
+                await runtime.services.hub.stop()
+            if db is not None:
+                await db.close()
+            await redis.aclose()
+            if runtime.engine is not None:
+                await asyncio.to_thread(runtime.engine.stop)
+
+    routes = [
+        WebSocketRoute("/ws/rooms/{room_id}", SocketApp()),
+        Route("/healthz", api("healthz")),
+        Route("/readyz", api("readyz")),
+        Route("/api/rooms", api("list_rooms")),
+        Route("/api/rooms/{room_id}", api("get_room"), methods=["GET"]),
+        Route("/api/rooms/{room_id}", api("put_room"), methods=["PUT"]),
+        Route("/api/rooms/{room_id}/products/{sku}", api("put_product"), methods=["PUT"]),
+        Route("/api/rooms/{room_id}/sessions", api("list_sessions")),
+        Route("/api/orders", api("list_orders")),
+        Route("/api/demo/token", api("demo_token")),
+        Route("/rooms/{room_id}", page("viewer.html")),
+        Route("/console/{room_id}", page("console.html")),
+        Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.runtime = runtime
+    return app

@@ -1,0 +1,105 @@
+"""Wire error codes, `bye` reasons, close codes and the exception tree.
+
+Base module: imports nothing else from liveshop. Every error a client can see is
+named here, so the protocol docs and the code cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum, StrEnum
+
+
+class ErrorCode(StrEnum):
+    """`error.code` values (PROTOCOL.md)."""
+
+    NOT_READY = "not_ready"
+    TOO_LARGE = "too_large"
+    BAD_MESSAGE = "bad_message"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    RATE_LIMITED = "rate_limited"
+    UNAVAILABLE = "unavailable"
+    UNKNOWN_ROOM = "unknown_room"
+
+
+class ByeReason(StrEnum):
+    """`bye.reason` values: sent right before the server closes the socket."""
+
+    HELLO_TIMEOUT = "hello_timeout"
+    PROTOCOL_VIOLATION = "protocol_violation"
+    UNKNOWN_ROOM = "unknown_room"
+    FORBIDDEN = "forbidden"
+    UNAUTHORIZED = "unauthorized"
+    TOKEN_EXPIRED = "token_expired"
+    SLOW_CONSUMER = "slow_consumer"
+    FLOODING = "flooding"
+    SERVER_SHUTDOWN = "server_shutdown"
+
+
+class CloseCode(IntEnum):
+    """Websocket close codes. 1xxx are RFC 6455; 4xxx are liveshop's own, modelled on HTTP."""
+
+    NORMAL = 1000
+    GOING_AWAY = 1001  # server shutdown: reconnect elsewhere
+    MESSAGE_TOO_BIG = 1009
+    PROTOCOL_VIOLATION = 4400
+    UNAUTHORIZED = 4401
+    FORBIDDEN = 4403
+    UNKNOWN_ROOM = 4404
+    HELLO_TIMEOUT = 4408
+    FLOODING = 4429
+    SLOW_CONSUMER = 4508
+
+
+BYE_CLOSE_CODES: dict[ByeReason, CloseCode] = {
+    ByeReason.HELLO_TIMEOUT: CloseCode.HELLO_TIMEOUT,
+    ByeReason.PROTOCOL_VIOLATION: CloseCode.PROTOCOL_VIOLATION,
+    ByeReason.UNKNOWN_ROOM: CloseCode.UNKNOWN_ROOM,
+    ByeReason.FORBIDDEN: CloseCode.FORBIDDEN,
+    ByeReason.UNAUTHORIZED: CloseCode.UNAUTHORIZED,
+    ByeReason.TOKEN_EXPIRED: CloseCode.UNAUTHORIZED,
+    ByeReason.SLOW_CONSUMER: CloseCode.SLOW_CONSUMER,
+    ByeReason.FLOODING: CloseCode.FLOODING,
+    ByeReason.SERVER_SHUTDOWN: CloseCode.GOING_AWAY,
+}
+
+
+class LiveshopError(Exception):
+    """Base of every error liveshop raises on purpose."""
+
+
+class ConfigError(LiveshopError):
+    """A `LIVESHOP_*` setting is missing or invalid; the message names the variable."""
+
+
+class TokenError(LiveshopError):
+    """A token could not be accepted."""
+
+    reason = ByeReason.UNAUTHORIZED
+
+
+class TokenExpired(TokenError):
+    reason = ByeReason.TOKEN_EXPIRED
+
+
+class TokenForbidden(TokenError):
+    """A valid token that does not open this room (e.g. another store's broadcaster)."""
+
+    reason = ByeReason.FORBIDDEN
+
+
+class EngineError(LiveshopError):
+    """The embedded engine could not be started, reused or stopped."""
+
+
+class UnknownRoom(LiveshopError):
+    """The room id names no room."""
+
+
+class Rejected(LiveshopError):
+    """A request was understood but refused; carries a wire error code."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message

@@ -1,0 +1,456 @@
+"""The room socket: an ASGI websocket adapter around `connection.ConnectionState`.
+
+Owns the socket's I/O only: the handshake (origin check, room lookup), the hello
+deadline, the bounded outbound queue (a hub `Sink`), and carrying out decisions by
+calling the domain services. Protocol rules live in `connection`; state lives in
+Redis. Contract: every reply to one client and every room message go through one
+ordered queue per socket; a socket whose queue overflows is closed `slow_consumer`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+import unicodedata
+from collections import deque
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from liveshop import identity
+from liveshop import protocol as p
+from liveshop.coaching import mentioned_skus
+from liveshop.config import Settings
+from liveshop.connection import Close, ConnectionState, Handle, Identity, Phase, Reply, TokenBucket
+from liveshop.errors import BYE_CLOSE_CODES, ByeReason, ErrorCode, Rejected, TokenError
+from liveshop.hub import Frame, Hub, LocalRoom
+from liveshop.inventory import Inventory, PurchaseOutcome, RestockRefused
+from liveshop.keys import ROOM_ID
+from liveshop.offers import Offers
+from liveshop.rooms import Rooms, now_ms
+from liveshop.stats import record_interaction
+
+log = structlog.get_logger("liveshop.gateway")
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+HELLO_TIMEOUT_S = 10.0
+_conn_ids = itertools.count(1)
+
+
+class RoomSocket:
+    """One client's outbound side: a bounded, ordered queue drained by a writer task.
+
+    Until the welcome is sent, room frames are held back; the welcome then drops those
+    the snapshot already covers (seq <= the snapshot's seq)."""
+
+    def __init__(self, send: Send, max_queue: int, conn_id: int) -> None:
+        self.conn_id = conn_id
+        self._send = send
+        self._max = max_queue
+        self._queue: deque[str] = deque()
+        self._held: list[Frame] | None = []
+        self._floor = 0
+        self._wake = asyncio.Event()
+        self._close: tuple[int, str] | None = None
+        self.closed = asyncio.Event()
+        self.lang: p.Lang = "zh-CN"
+
+    # Sink protocol (called by the hub, never awaits)
+    def deliver(self, frame: Frame) -> None:
+        if self._close is not None:
+            return
+        if self._held is not None:
+            self._held.append(frame)
+            if len(self._held) > self._max:
+                self.bye(ByeReason.SLOW_CONSUMER)
+            return
+        if frame.seq is not None and frame.seq <= self._floor:
+            return
+        if len(self._queue) >= self._max:
+            self.bye(ByeReason.SLOW_CONSUMER)
+            return
+        self._queue.append(frame.text)
+        self._wake.set()
+
+    def close(self, code: int, reason: str = "") -> None:
+        if self._close is None:
+            self._close = (code, reason)
+            self._wake.set()
+
+    # Used by the gateway
+    def reply(self, message: msgspec.Struct) -> None:
+        if self._close is None:
+            self._queue.append(p.encode(message))
+            self._wake.set()
+
+    def welcome(self, welcome: p.Welcome, missed: list[str]) -> None:
+        """Send the welcome, the missed messages of a resume, then what was held back."""
+        self._floor = welcome.seq
+        self._queue.append(p.encode(welcome))
+        self._queue.extend(missed)
+        held, self._held = self._held or [], None
+        for frame in held:
+            self.deliver(frame)
+        self._wake.set()
+
+    def bye(self, reason: ByeReason, *, drop_queue: bool = True) -> None:
+        if self._close is not None:
+            return
+        if drop_queue:
+            self._queue.clear()
+        self._queue.append(p.encode(p.Bye(reason=reason.value)))
+        self.close(BYE_CLOSE_CODES[reason], reason.value)
+
+    def send_error_and_close(self, message: p.Error | p.Bye | None, code: int) -> None:
+        if message is not None:
+            self._queue.append(p.encode(message))
+        self.close(code, message.code if isinstance(message, p.Error) else "")
+
+    async def run(self) -> None:
+        """Writer task: drain the queue in order; close the socket when told to."""
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                while self._queue:
+                    await self._send({"type": "websocket.send", "text": self._queue.popleft()})
+                if self._close is not None:
+                    code, reason = self._close
+                    await self._send({"type": "websocket.close", "code": code, "reason": reason})
+                    return
+        except (OSError, RuntimeError):
+            return  # the peer is gone; the reader sees the disconnect
+        finally:
+            self.closed.set()
+
+
+@dataclass(slots=True)
+class Services:
+    settings: Settings
+    rooms: Rooms
+    inventory: Inventory
+    offers: Offers
+    hub: Hub
+    redis: Redis
+
+
+def _has_control_chars(text: str) -> bool:
+    return any(unicodedata.category(ch) in ("Cc", "Cf") and ch not in "\u200d" for ch in text)
+
+
+class Gateway:
+    """ASGI app for `/ws/rooms/{room_id}`."""
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
+        self.sockets: set[RoomSocket] = set()
+        self.accepting = True
+        self._chat_times: dict[tuple[str, str], float] = {}
+        self._like_buckets: dict[tuple[str, str | None], TokenBucket] = {}
+
+    def _likes(self, room_id: str, user: str | None) -> TokenBucket:
+        key = (room_id, user)
+        bucket = self._like_buckets.get(key)
+        if bucket is None:
+            bucket = self._like_buckets[key] = TokenBucket(10.0, 10.0, time.monotonic())
+        return bucket
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        room_id: str = scope["path_params"]["room_id"]
+        event = await receive()
+        if event["type"] != "websocket.connect":
+            return
+        origin = dict(scope.get("headers") or []).get(b"origin")
+        allowed = self.s.settings.origins
+        if not self.accepting or (
+            allowed is not None
+            and origin is not None
+            and origin.decode().rstrip("/") not in allowed
+        ):
+            await send({"type": "websocket.close", "code": 1008})  # → HTTP 403 before accept
+            return
+        await send({"type": "websocket.accept"})
+        sock = RoomSocket(send, self.s.settings.max_queue, next(_conn_ids))
+        writer = asyncio.create_task(sock.run())
+        self.sockets.add(sock)
+        structlog.contextvars.bind_contextvars(conn_id=sock.conn_id, room_id=room_id)
+        try:
+            await self._serve(room_id, sock, receive)
+        finally:
+            self.sockets.discard(sock)
+            sock.close(1000)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(writer, 5.0)
+            writer.cancel()
+            structlog.contextvars.unbind_contextvars("conn_id", "room_id", "user_id")
+
+    async def _serve(self, room_id: str, sock: RoomSocket, receive: Receive) -> None:
+        try:
+            known = bool(ROOM_ID.match(room_id)) and await self.s.rooms.exists(room_id)
+        except RedisError:
+            sock.reply(p.error(ErrorCode.UNAVAILABLE, "store temporarily unavailable"))
+            sock.close(1013, "try again later")
+            return
+        if not known:
+            sock.bye(ByeReason.UNKNOWN_ROOM)
+            return
+        loop = asyncio.get_running_loop()
+        state = ConnectionState(room_id, loop.time())
+        hello = await self._await_hello(state, sock, receive, loop.time() + HELLO_TIMEOUT_S)
+        if hello is None:
+            return
+        try:
+            who = identity.identity_for_room(self.s.settings.secret, hello.token, room_id)
+        except TokenError as exc:
+            sock.bye(exc.reason)
+            return
+        state.greeted(who)
+        sock.lang = hello.lang
+        structlog.contextvars.bind_contextvars(user_id=who.user)
+        viewer = who.role == "viewer"
+        async with self.s.hub.join(room_id, sock, viewer=viewer) as room:
+            if who.role in ("broadcaster", "hq"):
+                room.consoles.add(sock)
+            try:
+                if not await self._welcome(room, sock, who, hello):
+                    return
+                state.welcomed()
+                await self._read(state, room, sock, who, receive)
+            finally:
+                room.consoles.discard(sock)
+
+    async def _await_hello(
+        self, state: ConnectionState, sock: RoomSocket, receive: Receive, deadline: float
+    ) -> p.Hello | None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                event = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                sock.bye(ByeReason.HELLO_TIMEOUT, drop_queue=False)
+                return None
+            data = self._frame_data(event)
+            if data is None:
+                return None
+            decision = state.receive(data, loop.time())
+            if isinstance(decision, Handle):
+                assert isinstance(decision.message, p.Hello)
+                return decision.message
+            if not self._apply(decision, sock):
+                return None
+
+    @staticmethod
+    def _frame_data(event: MutableMapping[str, Any]) -> str | bytes | None:
+        if event["type"] == "websocket.disconnect":
+            return None
+        text = event.get("text")
+        return text if text is not None else (event.get("bytes") or b"")
+
+    @staticmethod
+    def _apply(decision: Reply | Close, sock: RoomSocket) -> bool:
+        """Carry out a Reply or a Close; False when the connection is over."""
+        if isinstance(decision, Reply):
+            sock.reply(decision.message)
+            return True
+        sock.send_error_and_close(decision.message, decision.code)
+        return False
+
+    async def _welcome(
+        self, room: LocalRoom, sock: RoomSocket, who: Identity, hello: p.Hello
+    ) -> bool:
+        try:
+            snap = await self.s.rooms.snapshot(room.room_id, hello.resume_from)
+            if snap.state.live and who.role == "viewer":
+                await self.s.rooms.note_viewer(room.room_id, who.user or f"anon:{sock.conn_id}")
+        except RedisError:
+            sock.reply(p.error(ErrorCode.UNAVAILABLE, "store temporarily unavailable"))
+            sock.close(1013, "try again later")
+            return False
+        room.seed(
+            snap.seq,
+            {pr.sku: pr.stock for pr in snap.state.products},
+            {pr.sku: pr.name for pr in snap.state.products},
+        )
+        sock.welcome(
+            p.Welcome(
+                room=room.room_id,
+                role=who.role,
+                user=who.user,  # type: ignore[arg-type]
+                seq=snap.seq,
+                state=snap.state,
+                resumed=snap.resumed,
+            ),
+            snap.missed,
+        )
+        return True
+
+    async def _read(
+        self,
+        state: ConnectionState,
+        room: LocalRoom,
+        sock: RoomSocket,
+        who: Identity,
+        receive: Receive,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        while state.phase is Phase.READY:
+            recv = asyncio.ensure_future(receive())
+            closed = asyncio.ensure_future(sock.closed.wait())
+            done, _ = await asyncio.wait({recv, closed}, return_when=asyncio.FIRST_COMPLETED)
+            if recv not in done:
+                recv.cancel()
+                return  # closed by us (slow consumer, shutdown)
+            closed.cancel()
+            data = self._frame_data(recv.result())
+            if data is None:
+                state.closed()
+                return
+            decision = state.receive(data, loop.time())
+            if not isinstance(decision, Handle):
+                if not self._apply(decision, sock):
+                    return
+                continue
+            try:
+                await self._handle(decision.message, room, sock, who)
+            except Rejected as exc:
+                sock.reply(p.error(exc.code, exc.message, ref=_ref(decision.message)))
+            except (RedisError, TimeoutError) as exc:
+                log.warning("redis unavailable", error=str(exc))
+                sock.reply(
+                    p.error(
+                        ErrorCode.UNAVAILABLE,
+                        "store temporarily unavailable, retry",
+                        ref=_ref(decision.message),
+                    )
+                )
+
+    async def _handle(
+        self, msg: p.ClientMessage, room: LocalRoom, sock: RoomSocket, who: Identity
+    ) -> None:
+        room_id = room.room_id
+        match msg:
+            case p.Buy():
+                assert who.user is not None
+                ack = await self._buy(room, who.user, msg)
+                sock.reply(ack)
+            case p.Ping():
+                sock.reply(p.Pong(t=msg.t))
+            case p.Chat():
+                assert who.user is not None
+                text = msg.text.strip()
+                if not text or _has_control_chars(text):
+                    raise Rejected(
+                        ErrorCode.BAD_MESSAGE, "chat text is empty or has control characters"
+                    )
+                now = time.monotonic()
+                key = (room_id, who.user)
+                if now - self._chat_times.get(key, -10.0) < 2.0:
+                    raise Rejected(ErrorCode.RATE_LIMITED, "one chat message every 2 seconds")
+                self._chat_times[key] = now
+                await self.s.rooms.chat(room_id, who.user, text)
+                await record_interaction(
+                    self.s.redis, room_id, mentioned_skus(text, room.names), now_ms()
+                )
+            case p.Like():
+                if msg.sku is not None and msg.sku in room.names:
+                    now = time.monotonic()
+                    if not self._likes(room_id, who.user).take(now):
+                        raise Rejected(ErrorCode.RATE_LIMITED, "at most 10 likes a second")
+                    await record_interaction(self.s.redis, room_id, [msg.sku], now_ms())
+            case p.GoLive():
+                await self.s.rooms.go_live(room_id, msg.title)
+            case p.EndLive():
+                if await self.s.rooms.end_live(room_id) is None:
+                    raise Rejected(ErrorCode.BAD_MESSAGE, "the room is not live")
+            case p.Pin():
+                if not await self.s.rooms.pin(room_id, msg.sku):
+                    raise Rejected(ErrorCode.BAD_MESSAGE, f"unknown sku {msg.sku!r}")
+            case p.Restock():
+                try:
+                    await self.s.inventory.restock(room_id, msg.sku, msg.qty)
+                except RestockRefused as exc:
+                    text = (
+                        f"unknown sku {msg.sku!r}"
+                        if exc.reason == "unknown_sku"
+                        else f"stock would go below zero ({exc.left} left)"
+                    )
+                    raise Rejected(ErrorCode.BAD_MESSAGE, text) from None
+            case p.OfferStart():
+                await self.s.offers.start(room_id, msg)
+            case p.OfferStop():
+                if not await self.s.offers.stop(room_id, msg.offer_id):
+                    raise Rejected(ErrorCode.BAD_MESSAGE, f"no live offer {msg.offer_id!r}")
+            case _:
+                raise Rejected(ErrorCode.BAD_MESSAGE, "unexpected message")
+
+    async def _buy(self, room: LocalRoom, user: str, msg: p.Buy) -> p.OrderAck:
+        started = time.perf_counter()
+        outcome: PurchaseOutcome | None = None
+        if room.stock.get(msg.sku, msg.qty) < msg.qty:
+            # The room already knows this SKU is sold out: answer without the script,
+            # unless this request was answered before (idempotency holds).
+            outcome = await asyncio.wait_for(
+                self.s.inventory.earlier_answer(room.room_id, user, msg.request_id),
+                self.s.settings.redis_timeout_s * 2,
+            )
+            if outcome is None:
+                ack = p.OrderAck(
+                    request_id=msg.request_id,
+                    status="rejected",
+                    sku=msg.sku,
+                    qty=msg.qty,
+                    reason="sold_out",
+                )
+                self._log_purchase(room.room_id, user, msg, ack, started, fast=True)
+                return ack
+        if outcome is None:
+            outcome = await asyncio.wait_for(
+                self.s.inventory.buy(
+                    room.room_id, user, msg.request_id, msg.sku, msg.qty, msg.offer_id
+                ),
+                self.s.settings.redis_timeout_s * 2,
+            )
+        ack = outcome.ack(msg.request_id)
+        self._log_purchase(room.room_id, user, msg, ack, started, repeat=outcome.repeat)
+        return ack
+
+    @staticmethod
+    def _log_purchase(
+        room_id: str, user: str, msg: p.Buy, ack: p.OrderAck, started: float, **extra: bool
+    ) -> None:
+        log.info(
+            "purchase",
+            room=room_id,
+            user=user,
+            sku=msg.sku,
+            qty=msg.qty,
+            result=ack.status,
+            reason=ack.reason,
+            order_id=ack.order_id,
+            latency_ms=round((time.perf_counter() - started) * 1000, 2),
+            **extra,
+        )
+
+    async def shutdown(self, grace_s: float = 5.0) -> None:
+        """Say bye to every socket so clients reconnect elsewhere, then wait briefly."""
+        self.accepting = False
+        for sock in tuple(self.sockets):
+            sock.bye(ByeReason.SERVER_SHUTDOWN, drop_queue=False)
+        waits = [sock.closed.wait() for sock in tuple(self.sockets)]
+        if waits:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*waits), grace_s)
+
+
+def _ref(msg: p.ClientMessage) -> str:
+    return msg.request_id if isinstance(msg, p.Buy) else type(msg).__struct_config__.tag  # type: ignore[return-value]

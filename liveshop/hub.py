@@ -1,0 +1,208 @@
+"""Room fan-out: Redis pub/sub in, one bounded queue per local socket out.
+
+Owns this process's subscriptions (one channel per room with local sockets,
+reference-counted: the first local socket subscribes, the last unsubscribes) and the
+per-room coalescing of values that only need their latest state (stock per SKU,
+viewer counts, offer units). Contract: room messages are at most once per socket,
+in `seq` order; a socket may skip a coalesced value but always gets the latest one.
+Talks to sockets only through the `Sink` protocol, never to Starlette.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import NamedTuple, Protocol
+
+import orjson
+import structlog
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from liveshop.keys import RoomKeys, room_id_from_channel
+
+log = structlog.get_logger("liveshop.hub")
+
+
+class Frame(NamedTuple):
+    """One encoded server message: the same text goes to every socket of the room."""
+
+    seq: int | None  # None for replies to one client
+    text: str
+
+
+class Sink(Protocol):
+    """Where the hub delivers frames: a socket's bounded outbound queue."""
+
+    def deliver(self, frame: Frame) -> None: ...
+
+    def close(self, code: int, reason: str) -> None: ...
+
+
+class LocalRoom:
+    """This process's sockets in one room, and what it knows of the room's stream."""
+
+    def __init__(self, room_id: str, coalesce_s: float) -> None:
+        self.room_id = room_id
+        self.keys = RoomKeys.of(room_id)
+        self.sinks: set[Sink] = set()
+        self.consoles: set[Sink] = set()  # broadcaster sockets: they also get stats, hints
+        self.viewers = 0  # local viewer sockets, reported by presence
+        self.subscribed = asyncio.Event()
+        self.last_seq = 0
+        self.stock: dict[str, int] = {}  # latest `left` per SKU seen on the stream
+        self.names: dict[str, str] = {}  # sku -> product name, for chat mentions
+        self._coalesce_s = coalesce_s
+        self._pending: dict[str, Frame] = {}
+        self._last_flush = 0.0
+        self._flush_timer: asyncio.TimerHandle | None = None
+
+    def seed(self, seq: int, stock: dict[str, int], names: dict[str, str]) -> None:
+        """Take figures from a snapshot at `seq` unless the stream is already newer."""
+        self.names.update(names)
+        if seq >= self.last_seq:
+            self.stock.update(stock)
+
+    def dispatch(self, seq: int, ckey: str, text: str) -> None:
+        """Handle one message from the room channel, in seq order."""
+        if seq <= self.last_seq:
+            return  # a duplicate after a resubscribe
+        self.last_seq = seq
+        frame = Frame(seq, text)
+        if ckey.startswith("stock:"):
+            self.stock[ckey[6:]] = orjson.loads(text)["left"]
+        if ckey == "-":
+            # Ordered messages must not overtake coalesced ones with a lower seq.
+            self.flush()
+            self._broadcast(frame)
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if not self._pending and now - self._last_flush >= self._coalesce_s:
+            self._last_flush = now  # leading edge: an idle room sends at once
+            self._broadcast(frame)
+            return
+        self._pending[ckey] = frame
+        if self._flush_timer is None:
+            delay = max(0.0, self._last_flush + self._coalesce_s - now)
+            self._flush_timer = loop.call_later(delay, self.flush)
+
+    def flush(self) -> None:
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        if not self._pending:
+            return
+        frames = sorted(self._pending.values())
+        self._pending.clear()
+        self._last_flush = asyncio.get_running_loop().time()
+        for frame in frames:
+            self._broadcast(frame)
+
+    def _broadcast(self, frame: Frame) -> None:
+        for sink in tuple(self.sinks):
+            sink.deliver(frame)
+
+    def send_local(self, frame: Frame) -> None:
+        """Deliver a frame to this process's sockets only (e.g. a resync notice)."""
+        self._broadcast(frame)
+
+
+class Hub:
+    """Subscribes to the rooms that have local sockets and fans their messages out."""
+
+    def __init__(self, redis: Redis, *, coalesce_ms: int = 50, sharded: bool = False) -> None:
+        self._redis = redis
+        self._coalesce_s = coalesce_ms / 1000
+        self._sharded = sharded
+        self.rooms: dict[str, LocalRoom] = {}
+        self._pubsub: PubSub | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self.connected = asyncio.Event()
+
+    async def start(self) -> None:
+        self._pubsub = self._redis.pubsub()
+        # A standing subscription keeps the connection open and the reader blocking.
+        await self._pubsub.subscribe("ls:hub:keepalive")
+        self._reader = asyncio.create_task(self._read(), name="hub-reader")
+
+    async def stop(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        if self._pubsub is not None:
+            with contextlib.suppress(Exception):
+                await self._pubsub.aclose()
+
+    def local_viewers(self) -> dict[str, int]:
+        return {room_id: room.viewers for room_id, room in self.rooms.items()}
+
+    @contextlib.asynccontextmanager
+    async def join(self, room_id: str, sink: Sink, *, viewer: bool) -> AsyncIterator[LocalRoom]:
+        """Attach `sink` to the room for the duration of the block; subscribed on entry."""
+        async with self._lock:
+            room = self.rooms.get(room_id)
+            if room is None:
+                room = self.rooms[room_id] = LocalRoom(room_id, self._coalesce_s)
+                assert self._pubsub is not None
+                await self._pubsub.subscribe(room.keys.channel)
+            room.sinks.add(sink)
+            room.viewers += viewer
+        try:
+            # The snapshot that follows must not miss a message: wait for SUBSCRIBE.
+            await asyncio.wait_for(room.subscribed.wait(), 5.0)
+            yield room
+        finally:
+            async with self._lock:
+                room.sinks.discard(sink)
+                room.viewers -= viewer
+                if not room.sinks and self.rooms.get(room_id) is room:
+                    del self.rooms[room_id]
+                    if self._pubsub is not None:
+                        with contextlib.suppress(RedisConnectionError, RedisTimeoutError):
+                            await self._pubsub.unsubscribe(room.keys.channel)
+
+    async def _read(self) -> None:
+        assert self._pubsub is not None
+        backoff = 0.05
+        while True:
+            try:
+                message = await self._pubsub.get_message(timeout=None)
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                self.connected.clear()
+                for room in self.rooms.values():
+                    room.subscribed.clear()
+                log.warning("pubsub disconnected", error=str(exc), retry_in=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+                with contextlib.suppress(RedisConnectionError, RedisTimeoutError, OSError):
+                    await self._pubsub.connect()  # resubscribes every channel on connect
+                continue
+            backoff = 0.05
+            if message is None:
+                continue
+            self._on_message(message)
+
+    def _on_message(self, message: dict[str, object]) -> None:
+        kind = message["type"]
+        channel = message["channel"]
+        assert isinstance(channel, bytes)
+        if channel == b"ls:hub:keepalive":
+            if kind == "subscribe":
+                self.connected.set()
+            return
+        room = self.rooms.get(room_id_from_channel(channel.decode()))
+        if room is None:
+            return
+        if kind in ("subscribe", "ssubscribe"):
+            room.subscribed.set()
+        elif kind in ("message", "smessage"):
+            data = message["data"]
+            assert isinstance(data, bytes)
+            seq, ckey, text = data.split(b" ", 2)
+            room.dispatch(int(seq), ckey.decode(), text.decode())

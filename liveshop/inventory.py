@@ -1,0 +1,169 @@
+"""Inventory: stock per SKU and the purchase decision.
+
+Owns the stock, price, stocked and sold hashes, the idempotency records and the
+outbox stream's writes. Contract: a purchase is one script run (checks, decrement,
+order appended to the outbox, room message) and so is atomic; an `accepted` answer
+exists only after the order is in the outbox; units accepted never exceed units
+stocked; a repeat of (user, request_id) returns the first answer and changes nothing.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+import msgspec
+from redis.asyncio import Redis
+
+from liveshop import protocol as p
+from liveshop.keys import RoomKeys
+from liveshop.scripts import Scripts
+
+
+class PurchaseAnswer(msgspec.Struct, frozen=True):
+    """The script's answer record (short names: it is stored per request for 24 h)."""
+
+    s: str  # accepted | rejected
+    r: str  # reason when rejected
+    o: str  # order id
+    p: str  # pickup code
+    u: int  # unit price
+    k: str  # sku
+    q: int  # qty
+
+
+_answer_decoder = msgspec.json.Decoder(PurchaseAnswer)
+
+
+@dataclass(frozen=True, slots=True)
+class PurchaseOutcome:
+    answer: PurchaseAnswer
+    repeat: bool  # True when this (user, request_id) had been answered before
+
+    @property
+    def accepted(self) -> bool:
+        return self.answer.s == "accepted"
+
+    def ack(self, request_id: str) -> p.OrderAck:
+        a = self.answer
+        if a.s == "accepted":
+            return p.OrderAck(
+                request_id=request_id,
+                status="accepted",
+                sku=a.k,
+                qty=a.q,
+                order_id=a.o,
+                pickup_code=a.p,
+                unit_price=a.u,
+            )
+        return p.OrderAck(request_id=request_id, status="rejected", sku=a.k, qty=a.q, reason=a.r)
+
+
+def new_order_id() -> str:
+    return "o_" + secrets.token_urlsafe(12)
+
+
+def new_pickup_code() -> str:
+    return f"{secrets.randbelow(1_000_000):06d}"
+
+
+class RestockRefused(Exception):
+    def __init__(self, reason: str, left: int) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.left = left
+
+
+class Inventory:
+    def __init__(self, redis: Redis, scripts: Scripts, *, idempotency_ttl_s: int) -> None:
+        self._redis = redis
+        self._scripts = scripts
+        self._ttl = idempotency_ttl_s
+
+    async def buy(
+        self,
+        room_id: str,
+        user: str,
+        request_id: str,
+        sku: str,
+        qty: int,
+        offer_id: str | None = None,
+    ) -> PurchaseOutcome:
+        keys = RoomKeys.of(room_id)
+        kind, answer = await self._scripts.inventory_buy(
+            keys=[
+                keys.room,
+                keys.price,
+                keys.stock,
+                keys.sold,
+                keys.idempotency(user, request_id),
+                keys.outbox,
+                keys.seq,
+                keys.history,
+                keys.stats,
+                keys.buyers,
+                keys.offers,
+            ],
+            args=[
+                room_id,
+                user,
+                request_id,
+                sku,
+                qty,
+                offer_id or "",
+                new_order_id(),
+                new_pickup_code(),
+                self._ttl,
+                keys.channel,
+                keys.offer(""),
+            ],
+        )
+        return PurchaseOutcome(_answer_decoder.decode(answer), repeat=kind == b"repeat")
+
+    async def earlier_answer(
+        self, room_id: str, user: str, request_id: str
+    ) -> PurchaseOutcome | None:
+        """The stored answer for (user, request_id), if any: lets a room that knows a SKU
+        is sold out reject without running the script, yet keep idempotency."""
+        raw = await self._redis.get(RoomKeys.of(room_id).idempotency(user, request_id))
+        if raw is None:
+            return None
+        return PurchaseOutcome(_answer_decoder.decode(raw), repeat=True)
+
+    async def restock(self, room_id: str, sku: str, delta: int) -> int:
+        keys = RoomKeys.of(room_id)
+        status, left = await self._scripts.inventory_restock(
+            keys=[keys.price, keys.stock, keys.stocked, keys.seq, keys.history],
+            args=[sku, delta, keys.channel],
+        )
+        if status != b"ok":
+            raise RestockRefused(status.decode(), int(left))
+        return int(left)
+
+    async def put_product(
+        self,
+        room_id: str,
+        sku: str,
+        *,
+        name: str,
+        price: int,
+        stock: int,
+        image: str | None = None,
+    ) -> None:
+        keys = RoomKeys.of(room_id)
+        meta = msgspec.json.encode({"name": name, **({"image": image} if image else {})})
+        await self._scripts.inventory_put_product(
+            keys=[keys.products, keys.price, keys.stock, keys.stocked, keys.seq, keys.history],
+            args=[sku, meta, price, stock, keys.channel],
+        )
+
+    async def ledger(self, room_id: str) -> dict[str, tuple[int, int, int]]:
+        """sku -> (stock, sold, stocked): for checks that stock + sold == stocked."""
+        keys = RoomKeys.of(room_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(keys.stock).hgetall(keys.sold).hgetall(keys.stocked)
+            stock, sold, stocked = await pipe.execute()
+        return {
+            sku.decode(): (int(left), int(sold.get(sku, 0)), int(stocked.get(sku, 0)))
+            for sku, left in stock.items()
+        }

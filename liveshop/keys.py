@@ -1,0 +1,82 @@
+"""The Redis key schema: every key and channel liveshop uses, in one place.
+
+Base module. Every key of a room carries the room's hash tag `{room_id}`, so one
+purchase script touches one slot of a Redis Cluster. Room ids are restricted to
+[A-Za-z0-9_-] so a tag can never be broken by a brace.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+ROOM_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+SKU = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+ROOMS_INDEX = "ls:rooms"  # set of room ids (the persister and HQ iterate it)
+OUTBOX_GROUP = "persister"
+
+
+@dataclass(frozen=True, slots=True)
+class RoomKeys:
+    """Names of one room's keys. Build with `RoomKeys.of(room_id)`."""
+
+    room_id: str
+    room: str  # hash: name, title, live, session_id, pinned, stream_url, peak, ...
+    products: str  # hash sku -> JSON {name, image}
+    price: str  # hash sku -> regular unit price (minor units)
+    stock: str  # hash sku -> units left
+    stocked: str  # hash sku -> units ever stocked (stock + sold == stocked)
+    sold: str  # hash sku -> units ever sold
+    outbox: str  # stream of accepted orders, consumer group `persister`
+    seq: str  # string counter: the room stream's last seq
+    history: str  # stream of room messages with id `<seq>-0`, capped
+    channel: str  # pub/sub channel carrying "<seq> <coalesce-key> <json>"
+    stats: str  # hash: live-session totals (orders, units, gmv, u:<sku>, g:<sku>, ...)
+    buyers: str  # set: distinct buyers of the live session
+    audience: str  # set: distinct viewers of the live session
+    offers: str  # hash offer_id -> sku for offers that are live
+    presence: str  # hash process_id -> local viewer count
+    presence_exp: str  # zset process_id -> expiry (epoch ms)
+
+    @classmethod
+    def of(cls, room_id: str) -> RoomKeys:
+        t = f"ls:{{{room_id}}}"
+        return cls(
+            room_id=room_id,
+            room=f"{t}:room",
+            products=f"{t}:products",
+            price=f"{t}:price",
+            stock=f"{t}:stock",
+            stocked=f"{t}:stocked",
+            sold=f"{t}:sold",
+            outbox=f"{t}:outbox",
+            seq=f"{t}:seq",
+            history=f"{t}:history",
+            channel=f"{t}:events",
+            stats=f"{t}:stats",
+            buyers=f"{t}:buyers",
+            audience=f"{t}:audience",
+            offers=f"{t}:offers",
+            presence=f"{t}:presence",
+            presence_exp=f"{t}:presence_exp",
+        )
+
+    def idempotency(self, user: str, request_id: str) -> str:
+        # Length-prefix the user so ("a:b", "c") and ("a", "b:c") never collide.
+        return f"ls:{{{self.room_id}}}:idem:{len(user)}:{user}:{request_id}"
+
+    def engagement(self, bucket: int) -> str:
+        """hash sku -> likes and chat mentions in one 10-second bucket (expires)."""
+        return f"ls:{{{self.room_id}}}:engage:{bucket}"
+
+    def offer(self, offer_id: str) -> str:
+        return f"ls:{{{self.room_id}}}:offer:{offer_id}"  # hash: the offer's fields
+
+    def offer_buyers(self, offer_id: str) -> str:
+        return f"ls:{{{self.room_id}}}:offer:{offer_id}:buyers"  # hash user -> units
+
+
+def room_id_from_channel(channel: str) -> str:
+    """Inverse of `RoomKeys.channel`."""
+    return channel[channel.index("{") + 1 : channel.index("}")]

@@ -1,0 +1,41 @@
+-- presence_report.lua: one process reports its local viewer count for a room.
+--
+-- KEYS[1] presence hash (process -> count)  KEYS[2] presence expiry zset
+-- KEYS[3] room hash  KEYS[4] seq  KEYS[5] history
+-- ARGV[1] process id  ARGV[2] local count  ARGV[3] ttl (ms)  ARGV[4] channel
+--
+-- Reply: {total, peak}. The room's count is the sum over processes whose report has
+-- not expired; a process that stops reporting drops out after ttl by itself. A
+-- `viewers` message goes out when the figures changed, at most once a second.
+
+local now = now_ms()
+local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
+if #dead > 0 then
+  redis.call('ZREM', KEYS[2], unpack(dead))
+  redis.call('HDEL', KEYS[1], unpack(dead))
+end
+if ARGV[2] == '0' then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('HDEL', KEYS[1], ARGV[1])
+else
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1])
+end
+local total = 0
+for _, v in ipairs(redis.call('HVALS', KEYS[1])) do
+  total = total + tonumber(v)
+end
+
+local r = redis.call('HMGET', KEYS[3], 'peak', 'viewers_sent', 'viewers_sent_at', 'peak_sent')
+local peak = tonumber(r[1] or '0')
+if total > peak then
+  peak = total
+  redis.call('HSET', KEYS[3], 'peak', jint(peak))
+end
+local changed = total ~= tonumber(r[2] or '-1') or peak ~= tonumber(r[4] or '-1')
+if changed and now - tonumber(r[3] or '0') >= 1000 then
+  redis.call('HSET', KEYS[3], 'viewers_sent', jint(total), 'viewers_sent_at', jint(now), 'peak_sent', jint(peak))
+  emit(KEYS[4], KEYS[5], ARGV[4], 'viewers',
+    '{"type":"viewers","count":' .. jint(total) .. ',"peak":' .. jint(peak), now)
+end
+return {total, peak}

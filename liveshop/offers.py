@@ -1,0 +1,83 @@
+"""Flash offers: price, unit cap, per-user limit and a time window on one SKU.
+
+Owns the offer hashes, their per-user counters and the room's live-offer index. The
+purchase script enforces every offer rule (units, per-user limit, window by the
+engine's own clock); this module opens and closes offers and sweeps expired ones so
+the room hears `ended` even when nobody buys after the end.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from redis.asyncio import Redis
+
+from liveshop import protocol as p
+from liveshop.errors import ErrorCode, Rejected
+from liveshop.keys import RoomKeys
+from liveshop.scripts import Scripts
+
+
+def new_offer_id() -> str:
+    return "of_" + secrets.token_hex(5)
+
+
+class Offers:
+    def __init__(self, redis: Redis, scripts: Scripts) -> None:
+        self._redis = redis
+        self._scripts = scripts
+
+    async def start(self, room_id: str, req: p.OfferStart) -> str:
+        """Open an offer; raises Rejected with a clear reason when it cannot."""
+        keys = RoomKeys.of(room_id)
+        offer_id = new_offer_id()
+        reply = await self._scripts.offers_start(
+            keys=[keys.room, keys.price, keys.stock, keys.offers, keys.seq, keys.history],
+            args=[
+                offer_id,
+                req.sku,
+                req.price,
+                req.qty,
+                req.duration_s * 1000,
+                req.per_user_limit,
+                keys.channel,
+                keys.offer(""),
+            ],
+        )
+        status = reply[0].decode()
+        if status == "ok":
+            return offer_id
+        messages = {
+            "not_live": "go live before starting an offer",
+            "unknown_sku": f"unknown sku {req.sku!r}",
+            "busy": f"offer {reply[1].decode() if len(reply) > 1 else ''} is already live "
+            f"on {req.sku!r}; stop it first",
+            "short_stock": f"only {reply[1] if len(reply) > 1 else 0} units of {req.sku!r} "
+            f"in stock, the offer asks for {req.qty}; restock or lower qty",
+        }
+        raise Rejected(ErrorCode.BAD_MESSAGE, messages[status])
+
+    async def stop(self, room_id: str, offer_id: str) -> bool:
+        keys = RoomKeys.of(room_id)
+        ended = await self._scripts.offers_close(
+            keys=[keys.offers, keys.seq, keys.history],
+            args=[offer_id, keys.channel, keys.offer("")],
+        )
+        return int(ended) == 1
+
+    async def sweep(self, room_ids: list[str]) -> int:
+        """End every offer whose time is up in these rooms; returns how many ended."""
+        if not room_ids:
+            return 0
+        total = 0
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for room_id in room_ids:
+                keys = RoomKeys.of(room_id)
+                await self._scripts.offers_close(
+                    keys=[keys.offers, keys.seq, keys.history],
+                    args=["", keys.channel, keys.offer("")],
+                    client=pipe,
+                )
+            for ended in await pipe.execute():
+                total += int(ended)
+        return total

@@ -1,0 +1,90 @@
+"""Shared fixtures: one real Redis-compatible engine per test session (the embedded
+valkey by default, the machine's Redis with LIVESHOP_TEST_REDIS_URL), flushed before
+each test, and real liveshop servers on port 0."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from liveshop.engine import EmbeddedEngine
+from liveshop.inventory import Inventory
+from liveshop.rooms import Rooms
+from liveshop.scripts import Scripts
+from liveshop.store import connect_redis, open_database
+from tests.support import RunningServer, settings_for
+
+ROOM = "s001"
+PRODUCTS = [("lychee-500g", "岭南荔枝 500g", 1990, 200), ("mango-2pc", "海南贵妃芒 2个装", 1590, 120)]
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    external = os.environ.get("LIVESHOP_TEST_REDIS_URL")
+    if external:
+        yield external
+        return
+    engine = EmbeddedEngine(tmp_path_factory.mktemp("engine"))
+    engine.start()
+    try:
+        yield engine.url
+    finally:
+        engine.stop()
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = connect_redis(redis_url)
+    await client.flushdb()
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+async def scripts(redis: Redis) -> Scripts:
+    s = Scripts(redis)
+    await s.load_all()
+    return s
+
+
+@pytest.fixture
+async def domain(redis: Redis, scripts: Scripts, tmp_path: Path) -> AsyncIterator[tuple[Rooms, Inventory]]:
+    """Rooms and Inventory on the real engine and a real SQLite file, with room s001 live."""
+    db = await open_database(tmp_path / "domain.db")
+    rooms = Rooms(redis, scripts, db)
+    await rooms.init_schema()
+    inventory = Inventory(redis, scripts, idempotency_ttl_s=3600)
+    await seed_room(rooms, inventory)
+    try:
+        yield rooms, inventory
+    finally:
+        await db.close()
+
+
+async def seed_room(rooms: Rooms, inventory: Inventory, room: str = ROOM,
+                    stock: dict[str, int] | None = None, live: bool = True) -> None:
+    await rooms.put(room, name="鲜果社区店", title="今晚荔枝专场")
+    for sku, name, price, default_stock in PRODUCTS:
+        await inventory.put_product(room, sku, name=name, price=price,
+                                    stock=(stock or {}).get(sku, default_stock))
+    if live:
+        await rooms.go_live(room, None)
+
+
+@pytest.fixture
+async def server(redis: Redis, redis_url: str, tmp_path: Path) -> AsyncIterator[RunningServer]:
+    """A real liveshop server on 127.0.0.1:<random>, room s001 live with two products."""
+    srv = await RunningServer(settings_for(redis_url, tmp_path)).start()
+    services = srv.runtime.services
+    assert services is not None
+    await seed_room(services.rooms, services.inventory)
+    try:
+        yield srv
+    finally:
+        await srv.stop()

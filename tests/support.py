@@ -1,0 +1,275 @@
+"""Test helpers: real engine, real servers on port 0, real websocket clients.
+
+Waits are multiples of one scaled unit (`UNIT`, seconds; LIVESHOP_TEST_UNIT scales
+it on a slow machine), never bare sleeps standing in for synchronisation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+from liveshop import identity
+from liveshop.app import Runtime, create_app
+from liveshop.cli import LiveshopServer
+from liveshop.config import Settings, load
+
+UNIT = float(os.environ.get("LIVESHOP_TEST_UNIT", "1.0"))
+SECRET = "test-secret-not-for-production-0123456789"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def token(role: str = "viewer", user: str = "u1", room: str = "*") -> str:
+    return identity.issue(SECRET, user=user, role=role, room=room)
+
+
+def settings_for(redis_url: str, data_dir: Path, **extra: Any) -> Settings:
+    return load(
+        {},
+        secret=SECRET,
+        redis_url=redis_url,
+        data_dir=str(data_dir),
+        log_format="json",
+        log_level="warning",
+        **extra,
+    )
+
+
+class RunningServer:
+    """A liveshop app served by uvicorn in this event loop, on 127.0.0.1 and port 0."""
+
+    def __init__(self, settings: Settings, **app_kwargs: Any) -> None:
+        self.settings = settings
+        self.app = create_app(settings, **app_kwargs)
+        config = uvicorn.Config(
+            self.app, host="127.0.0.1", port=0, ws="websockets-sansio",
+            ws_max_size=64 * 1024, ws_per_message_deflate=False, log_level="warning",
+            access_log=False, lifespan="on",
+        )
+        self.server = LiveshopServer(config, settings)
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def runtime(self) -> Runtime:
+        return self.app.state.runtime
+
+    @property
+    def port(self) -> int:
+        assert self.server.port is not None
+        return self.server.port
+
+    def ws_url(self, room: str) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws/rooms/{room}"
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> RunningServer:
+        self._task = asyncio.create_task(self.server.serve())
+        deadline = time.monotonic() + 20 * UNIT
+        while not self.server.started:
+            if self._task.done():
+                self._task.result()
+                raise RuntimeError("server exited during start-up")
+            if time.monotonic() > deadline:
+                raise TimeoutError("server did not start")
+            await asyncio.sleep(0.01)
+        return self
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), 30 * UNIT)
+            except TimeoutError:
+                for task in asyncio.all_tasks():
+                    task.print_stack(limit=6)
+                raise
+
+
+class Client:
+    """A websocket client that records everything it receives."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.received: list[dict[str, Any]] = []
+        self._new = asyncio.Condition()
+        self._reader = asyncio.create_task(self._read())
+        self.closed = asyncio.Event()
+
+    @classmethod
+    async def connect(cls, url: str, **kwargs: Any) -> Client:
+        ws = await websockets.connect(url, open_timeout=10 * UNIT, max_size=2**22, **kwargs)
+        return cls(ws)
+
+    async def _read(self) -> None:
+        try:
+            async for raw in self.ws:
+                msg = json.loads(raw)
+                async with self._new:
+                    self.received.append(msg)
+                    self._new.notify_all()
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            self.closed.set()
+            async with self._new:
+                self._new.notify_all()
+
+    async def send(self, msg: dict[str, Any] | str) -> None:
+        await self.ws.send(msg if isinstance(msg, str) else json.dumps(msg))
+
+    async def wait_for(
+        self, pred: Callable[[dict[str, Any]], bool], timeout: float = 5.0, *, start: int = 0
+    ) -> dict[str, Any]:
+        """The first message (from index `start`) matching `pred`."""
+        async def find() -> dict[str, Any]:
+            async with self._new:
+                while True:
+                    for msg in self.received[start:]:
+                        if pred(msg):
+                            return msg
+                    if self.closed.is_set():
+                        raise ConnectionError(f"closed; received {self.received[-5:]}")
+                    await self._new.wait()
+
+        return await asyncio.wait_for(find(), timeout * UNIT)
+
+    async def next_of(self, kind: str, timeout: float = 5.0) -> dict[str, Any]:
+        """The next message of `kind` after everything received so far."""
+        start = len(self.received)
+        return await self.wait_for(lambda m: m["type"] == kind, timeout, start=start)
+
+    async def hello(self, tok: str | None = None, **fields: Any) -> dict[str, Any]:
+        start = len(self.received)
+        msg: dict[str, Any] = {"type": "hello", **fields}
+        if tok is not None:
+            msg["token"] = tok
+        await self.send(msg)
+        return await self.wait_for(lambda m: m["type"] in ("welcome", "bye"), start=start)
+
+    async def request(self, msg: dict[str, Any], kind: str, timeout: float = 5.0) -> dict[str, Any]:
+        start = len(self.received)
+        await self.send(msg)
+        return await self.wait_for(lambda m: m["type"] in (kind, "error", "bye"), timeout,
+                                   start=start)
+
+    def of_type(self, kind: str) -> list[dict[str, Any]]:
+        return [m for m in self.received if m["type"] == kind]
+
+    async def close(self) -> None:
+        await self.ws.close()
+        self._reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._reader
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 5.0, every: float = 0.02) -> Any:
+    """Poll an (async or plain) check until it returns truthy; its value is returned."""
+    deadline = time.monotonic() + timeout * UNIT
+    while True:
+        value = check()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout * UNIT:.1f}s")
+        await asyncio.sleep(every)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """`liveshop serve` as a real subprocess (for kill -9 and multi-process tests)."""
+
+    def __init__(self, data_dir: Path, *, redis_url: str = "", port: int | None = None,
+                 demo: bool = False, extra_env: dict[str, str] | None = None) -> None:
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        self.redis_url = redis_url
+        self.demo = demo
+        self.extra_env = extra_env or {}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = data_dir / f"server-{self.port}.log"
+
+    def start(self) -> ServerProcess:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LIVESHOP_")}
+        env.update(LIVESHOP_SECRET=SECRET, LIVESHOP_LOG_FORMAT="json",
+                   LIVESHOP_LOG_LEVEL="warning", **self.extra_env)
+        if self.redis_url:
+            env["LIVESHOP_REDIS_URL"] = self.redis_url
+        cmd = [sys.executable, "-m", "liveshop", "serve", "--port", str(self.port),
+               "--data-dir", str(self.data_dir)]
+        if self.demo:
+            cmd.append("--demo")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=log, cwd=ROOT)
+        self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        import urllib.request
+
+        deadline = time.monotonic() + timeout * UNIT
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise TimeoutError(f"server not ready: {self.log.read_text()[-2000:]}")
+
+    def ws_url(self, room: str) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws/rooms/{room}"
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@contextlib.asynccontextmanager
+async def clients(urls: list[str], tokens: list[str | None]) -> AsyncIterator[list[Client]]:
+    """Connect and greet many clients at once; close them all afterwards."""
+    conns = await asyncio.gather(*(Client.connect(u) for u in urls))
+    try:
+        welcomes = await asyncio.gather(*(c.hello(t) for c, t in zip(conns, tokens, strict=True)))
+        assert all(w["type"] == "welcome" for w in welcomes), [
+            w for w in welcomes if w["type"] != "welcome"
+        ][:3]
+        yield list(conns)
+    finally:
+        await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)

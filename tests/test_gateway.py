@@ -1,0 +1,220 @@
+"""The room socket over real websockets: handshake, errors, roles, live updates."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import websockets
+
+from tests.conftest import ROOM
+from tests.support import Client, RunningServer, eventually, token
+
+
+async def test_hello_gets_welcome_with_room_state(server: RunningServer) -> None:
+    c = await Client.connect(server.ws_url(ROOM))
+    welcome = await c.hello(token(user="u42"))
+    assert welcome["type"] == "welcome"
+    assert welcome["room"] == ROOM and welcome["role"] == "viewer" and welcome["user"] == "u42"
+    assert welcome["resumed"] is False
+    state = welcome["state"]
+    assert state["live"] is True and state["session_id"].startswith("ls_")
+    assert {p["sku"]: p["stock"] for p in state["products"]} == {"lychee-500g": 200, "mango-2pc": 120}
+    assert "seq" not in state and isinstance(welcome["seq"], int)
+    await c.close()
+
+
+async def test_buy_is_acked_and_stock_broadcast(server: RunningServer) -> None:
+    buyer = await Client.connect(server.ws_url(ROOM))
+    watcher = await Client.connect(server.ws_url(ROOM))
+    await buyer.hello(token(user="u1"))
+    seq0 = (await watcher.hello())["seq"]
+    ack = await buyer.request(
+        {"type": "buy", "request_id": "r-1", "sku": "lychee-500g", "qty": 2}, "order_ack"
+    )
+    assert ack["status"] == "accepted" and ack["unit_price"] == 1990 and ack["qty"] == 2
+    assert ack["order_id"].startswith("o_") and len(ack["pickup_code"]) == 6
+    assert "seq" not in ack
+    stock = await watcher.wait_for(lambda m: m["type"] == "stock")
+    assert stock["sku"] == "lychee-500g" and stock["left"] == 198 and stock["seq"] > seq0
+    await buyer.close()
+    await watcher.close()
+
+
+async def test_anonymous_viewer_may_watch_but_not_buy_chat_or_like(server: RunningServer) -> None:
+    c = await Client.connect(server.ws_url(ROOM))
+    welcome = await c.hello()
+    assert welcome["type"] == "welcome" and "user" not in welcome
+    for msg in (
+        {"type": "buy", "request_id": "r", "sku": "lychee-500g", "qty": 1},
+        {"type": "chat", "text": "hi"},
+        {"type": "like", "sku": "lychee-500g"},
+    ):
+        err = await c.request(msg, "error")
+        assert err["type"] == "error" and err["code"] == "unauthorized"
+    pong = await c.request({"type": "ping", "t": 7}, "pong")
+    assert pong == {"type": "pong", "t": 7}
+    await c.close()
+
+
+async def test_messages_before_hello_get_not_ready(server: RunningServer) -> None:
+    c = await Client.connect(server.ws_url(ROOM))
+    err = await c.request({"type": "ping"}, "error")
+    assert err["code"] == "not_ready"
+    assert (await c.hello())["type"] == "welcome"
+    await c.close()
+
+
+async def test_bad_messages_get_bad_message_and_connection_survives(server: RunningServer) -> None:
+    c = await Client.connect(server.ws_url(ROOM))
+    await c.hello(token())
+    for bad in ('{"type":"nope"}', "not json", '{"type":"buy","request_id":"r","sku":"x","qty":"2"}'):
+        err = await c.request(bad, "error")
+        assert err["code"] == "bad_message", err
+        pong = await c.request({"type": "ping"}, "pong")  # a good message resets the streak
+        assert pong["type"] == "pong"
+    await c.close()
+
+
+async def test_three_bad_messages_in_a_row_end_the_connection(server: RunningServer) -> None:
+    c = await Client.connect(server.ws_url(ROOM))
+    await c.hello(token())
+    for _ in range(3):
+        await c.send("{oops")
+    bye = await c.wait_for(lambda m: m["type"] == "bye")
+    assert bye["reason"] == "protocol_violation"
+    assert [m["code"] for m in c.of_type("error")] == ["bad_message", "bad_message"]
+    await asyncio.wait_for(c.closed.wait(), 5)
+    assert c.ws.close_code == 4400
+
+
+async def test_frame_over_4_kib_gets_too_large_and_close_1009(server: RunningServer) -> None:
+    c = await Client.connect(server.ws_url(ROOM))
+    await c.hello(token())
+    await c.send({"type": "chat", "text": "x" * 5000})
+    err = await c.wait_for(lambda m: m["type"] == "error")
+    assert err["code"] == "too_large"
+    await asyncio.wait_for(c.closed.wait(), 5)
+    assert c.ws.close_code == 1009
+
+
+async def test_unknown_room_says_bye_and_closes_4404(server: RunningServer) -> None:
+    c = await Client.connect(server.ws_url("nope"))
+    bye = await c.wait_for(lambda m: m["type"] == "bye")
+    assert bye["reason"] == "unknown_room"
+    await asyncio.wait_for(c.closed.wait(), 5)
+    assert c.ws.close_code == 4404
+
+
+async def test_broadcaster_of_another_room_is_refused(server: RunningServer) -> None:
+    c = await Client.connect(server.ws_url(ROOM))
+    bye = await c.hello(token("broadcaster", "boss", room="s999"))
+    assert bye == {"type": "bye", "reason": "forbidden"}
+    await asyncio.wait_for(c.closed.wait(), 5)
+    assert c.ws.close_code == 4403
+
+
+async def test_bad_and_expired_tokens_are_refused(server: RunningServer) -> None:
+    from liveshop import identity
+    from tests.support import SECRET
+
+    c = await Client.connect(server.ws_url(ROOM))
+    assert (await c.hello("not-a-jwt"))["reason"] == "unauthorized"
+    c2 = await Client.connect(server.ws_url(ROOM))
+    expired = identity.issue(SECRET, user="u", role="viewer", room="*", ttl_s=-60)
+    assert (await c2.hello(expired))["reason"] == "token_expired"
+
+
+async def test_viewer_cannot_send_broadcaster_messages(server: RunningServer) -> None:
+    c = await Client.connect(server.ws_url(ROOM))
+    await c.hello(token(user="u1"))
+    for msg in ({"type": "end_live"}, {"type": "pin", "sku": "mango-2pc"},
+                {"type": "restock", "sku": "mango-2pc", "qty": 5}):
+        err = await c.request(msg, "error")
+        assert err["code"] == "forbidden"
+    state = await server.runtime.services.rooms.snapshot(ROOM)  # type: ignore[union-attr]
+    assert state.state.live and state.state.pinned is None
+    await c.close()
+
+
+async def test_broadcaster_pins_restocks_and_ends_live(server: RunningServer) -> None:
+    host = await Client.connect(server.ws_url(ROOM))
+    viewer = await Client.connect(server.ws_url(ROOM))
+    await host.hello(token("broadcaster", "boss", room=ROOM))
+    await viewer.hello()
+    await host.send({"type": "pin", "sku": "mango-2pc"})
+    assert (await viewer.next_of("pinned"))["sku"] == "mango-2pc"
+    await host.send({"type": "restock", "sku": "mango-2pc", "qty": -20})
+    assert (await viewer.next_of("stock")) | {"seq": 0, "ts": 0} == {
+        "type": "stock", "sku": "mango-2pc", "left": 100, "seq": 0, "ts": 0}
+    err = await host.request({"type": "restock", "sku": "mango-2pc", "qty": -101}, "error")
+    assert err["code"] == "bad_message" and "below zero" in err["message"]
+    await host.send({"type": "end_live"})
+    live = await viewer.next_of("live")
+    assert live["live"] is False
+    buyer = await Client.connect(server.ws_url(ROOM))
+    await buyer.hello(token(user="late"))
+    ack = await buyer.request({"type": "buy", "request_id": "r", "sku": "mango-2pc", "qty": 1},
+                              "order_ack")
+    assert ack["status"] == "rejected" and ack["reason"] == "not_live"
+    await host.send({"type": "go_live", "title": "第二场"})
+    live = await viewer.next_of("live")
+    assert live["live"] is True and live["title"] == "第二场"
+
+
+async def test_chat_reaches_the_room(server: RunningServer) -> None:
+    a = await Client.connect(server.ws_url(ROOM))
+    b = await Client.connect(server.ws_url(ROOM))
+    await a.hello(token(user="alice"))
+    await b.hello()
+    await a.send({"type": "chat", "text": "荔枝甜吗?"})
+    chat = await b.next_of("chat")
+    assert chat["user"] == "alice" and chat["text"] == "荔枝甜吗?"
+    err = await a.request({"type": "chat", "text": "again"}, "error")
+    assert err["code"] == "rate_limited"
+    err = await a.request({"type": "chat", "text": "bell\x07"}, "error")
+    assert err["code"] in ("bad_message", "rate_limited")
+
+
+async def test_viewer_count_follows_sockets(server: RunningServer) -> None:
+    watchers = [await Client.connect(server.ws_url(ROOM)) for _ in range(3)]
+    for w in watchers:
+        await w.hello()
+    msg = await watchers[0].wait_for(lambda m: m["type"] == "viewers" and m["count"] == 3, 5)
+    assert msg["peak"] >= 3
+    await watchers[2].close()
+    await watchers[0].wait_for(lambda m: m["type"] == "viewers" and m["count"] == 2, 5)
+
+
+async def test_resume_replays_missed_messages_in_order(server: RunningServer) -> None:
+    c = await Client.connect(server.ws_url(ROOM))
+    last = (await c.hello(token(user="u1")))["seq"]
+    await c.close()
+    services = server.runtime.services
+    assert services is not None
+    for delta in (1, 2, 3):
+        await services.inventory.restock(ROOM, "lychee-500g", delta)
+    c = await Client.connect(server.ws_url(ROOM))
+    welcome = await c.hello(token(user="u1"), resume_from=last)
+    assert welcome["resumed"] is True
+    stocks = await eventually(lambda: [m for m in c.of_type("stock")] if len(c.of_type("stock")) >= 3 else None)
+    assert [m["left"] for m in stocks[:3]] == [201, 203, 206]
+    assert [m["seq"] for m in stocks[:3]] == sorted(m["seq"] for m in stocks[:3])
+    assert stocks[0]["seq"] == last + 1 or all(m["seq"] > last for m in stocks)
+
+
+@pytest.mark.parametrize("origin", ["https://evil.example"])
+async def test_foreign_origin_is_refused_when_origins_are_configured(
+    redis_url: str, redis: object, tmp_path: object, origin: str
+) -> None:
+    from tests.support import settings_for
+
+    srv = await RunningServer(
+        settings_for(redis_url, tmp_path, allowed_origins="https://shop.example")  # type: ignore[arg-type]
+    ).start()
+    try:
+        with pytest.raises(websockets.InvalidStatus) as info:
+            await websockets.connect(srv.ws_url(ROOM), origin=origin)  # type: ignore[arg-type]
+        assert info.value.response.status_code == 403
+    finally:
+        await srv.stop()
