@@ -96,7 +96,9 @@ class Api:
 
     @staticmethod
     def _room_id(req: ApiRequest) -> str:
-        room_id = req.path_params.get("room_id") or req.query.get("room_id") or ""
+        room_id = (
+            req.path_params.get("room_id") or req.query.get("room_id") or req.query.get("room")
+        ) or ""
         if not ROOM_ID.match(room_id):
             raise ApiError(400, ErrorCode.BAD_MESSAGE, "room_id must match [A-Za-z0-9_-]{1,64}")
         return room_id

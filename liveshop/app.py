@@ -162,12 +162,8 @@ def create_app(settings: Settings, *, run_persister: bool = True) -> Starlette:
             api_ref["api"] = Api(settings, rooms, inventory, orders, ready)
             if settings.demo:
                 await demo.load(rooms, inventory)
-            runtime.presence = Presence(
-                redis, scripts, hub.local_viewers, ttl_ms=settings.presence_ttl_ms
-            )
-            broadcasters = runtime.broadcasters = Broadcasters(
-                redis, hub, offers, runtime.presence
-            )
+            runtime.presence = Presence(redis, scripts, hub, ttl_ms=settings.presence_ttl_ms)
+            broadcasters = runtime.broadcasters = Broadcasters(redis, hub, offers, runtime.presence)
             runtime.tasks += [
                 asyncio.create_task(runtime.presence.run(), name="presence"),
                 asyncio.create_task(broadcasters.run(), name="broadcasters"),

@@ -217,8 +217,8 @@ class Gateway:
         state.greeted(who)
         sock.lang = hello.lang
         structlog.contextvars.bind_contextvars(user_id=who.user)
-        viewer = who.role == "viewer"
-        async with self.s.hub.join(room_id, sock, viewer=viewer) as room:
+        viewer_id = (who.user or f"anon:{sock.conn_id}") if who.role == "viewer" else None
+        async with self.s.hub.join(room_id, sock, viewer_id=viewer_id) as room:
             if who.role in ("broadcaster", "hq"):
                 room.consoles.add(sock)
             try:
@@ -270,8 +270,6 @@ class Gateway:
     ) -> bool:
         try:
             snap = await self.s.rooms.snapshot(room.room_id, hello.resume_from)
-            if snap.state.live and who.role == "viewer":
-                await self.s.rooms.note_viewer(room.room_id, who.user or f"anon:{sock.conn_id}")
         except RedisError:
             sock.reply(p.error(ErrorCode.UNAVAILABLE, "store temporarily unavailable"))
             sock.close(1013, "try again later")

@@ -51,6 +51,8 @@ class LocalRoom:
         self.sinks: set[Sink] = set()
         self.consoles: set[Sink] = set()  # broadcaster sockets: they also get stats, hints
         self.viewers = 0  # local viewer sockets, reported by presence
+        self.viewer_ids: dict[str, int] = {}  # local viewers (user or anon id) -> sockets
+        self.unreported: set[str] = set()  # viewer ids not yet in the session's audience
         self.subscribed = asyncio.Event()
         self.last_seq = 0
         self.stock: dict[str, int] = {}  # latest `left` per SKU seen on the stream
@@ -75,6 +77,9 @@ class LocalRoom:
         if ckey.startswith("stock:"):
             self.stock[ckey[6:]] = orjson.loads(text)["left"]
         if ckey == "-":
+            if text.startswith('{"type":"live","live":true'):
+                # A new session counts everyone already watching as its audience.
+                self.unreported.update(self.viewer_ids)
             # Ordered messages must not overtake coalesced ones with a lower seq.
             self.flush()
             self._broadcast(frame)
@@ -143,8 +148,12 @@ class Hub:
         return {room_id: room.viewers for room_id, room in self.rooms.items()}
 
     @contextlib.asynccontextmanager
-    async def join(self, room_id: str, sink: Sink, *, viewer: bool) -> AsyncIterator[LocalRoom]:
-        """Attach `sink` to the room for the duration of the block; subscribed on entry."""
+    async def join(
+        self, room_id: str, sink: Sink, *, viewer_id: str | None
+    ) -> AsyncIterator[LocalRoom]:
+        """Attach `sink` to the room for the duration of the block; subscribed on entry.
+        `viewer_id` (user id, or an id for an anonymous viewer) counts it as a viewer."""
+        viewer = viewer_id is not None
         async with self._lock:
             room = self.rooms.get(room_id)
             if room is None:
@@ -153,6 +162,9 @@ class Hub:
                 await self._pubsub.subscribe(room.keys.channel)
             room.sinks.add(sink)
             room.viewers += viewer
+            if viewer_id is not None:
+                room.viewer_ids[viewer_id] = room.viewer_ids.get(viewer_id, 0) + 1
+                room.unreported.add(viewer_id)
         try:
             # The snapshot that follows must not miss a message: wait for SUBSCRIBE.
             await asyncio.wait_for(room.subscribed.wait(), 5.0)
@@ -161,6 +173,10 @@ class Hub:
             async with self._lock:
                 room.sinks.discard(sink)
                 room.viewers -= viewer
+                if viewer_id is not None:
+                    left = room.viewer_ids.pop(viewer_id) - 1
+                    if left:
+                        room.viewer_ids[viewer_id] = left
                 if not room.sinks and self.rooms.get(room_id) is room:
                     del self.rooms[room_id]
                     if self._pubsub is not None:

@@ -47,15 +47,19 @@ class Offers:
         status = reply[0].decode()
         if status == "ok":
             return offer_id
-        messages = {
-            "not_live": "go live before starting an offer",
-            "unknown_sku": f"unknown sku {req.sku!r}",
-            "busy": f"offer {reply[1].decode() if len(reply) > 1 else ''} is already live "
-            f"on {req.sku!r}; stop it first",
-            "short_stock": f"only {reply[1] if len(reply) > 1 else 0} units of {req.sku!r} "
-            f"in stock, the offer asks for {req.qty}; restock or lower qty",
-        }
-        raise Rejected(ErrorCode.BAD_MESSAGE, messages[status])
+        detail = reply[1].decode() if len(reply) > 1 and isinstance(reply[1], bytes) else ""
+        if status == "not_live":
+            text = "go live before starting an offer"
+        elif status == "unknown_sku":
+            text = f"unknown sku {req.sku!r}"
+        elif status == "busy":
+            text = f"offer {detail} is already live on {req.sku!r}; stop it first"
+        else:  # short_stock: the offer may not promise more than is stocked
+            text = (
+                f"only {reply[1]} units of {req.sku!r} in stock, the offer asks for "
+                f"{req.qty}; restock or lower qty"
+            )
+        raise Rejected(ErrorCode.BAD_MESSAGE, text)
 
     async def stop(self, room_id: str, offer_id: str) -> bool:
         keys = RoomKeys.of(room_id)

@@ -14,12 +14,12 @@ import contextlib
 import os
 import secrets
 import socket
-from collections.abc import Callable
 
 import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from liveshop.hub import Hub
 from liveshop.keys import RoomKeys
 from liveshop.scripts import Scripts
 
@@ -35,7 +35,7 @@ class Presence:
         self,
         redis: Redis,
         scripts: Scripts,
-        local_counts: Callable[[], dict[str, int]],
+        hub: Hub,
         *,
         ttl_ms: int = 5000,
         interval_s: float = 1.0,
@@ -43,7 +43,8 @@ class Presence:
         self.process_id = new_process_id()
         self._redis = redis
         self._scripts = scripts
-        self._local_counts = local_counts
+        self._hub = hub
+        self._withdrawn = False
         self._ttl_ms = ttl_ms
         self._interval_s = interval_s
         self._reported: dict[str, int] = {}
@@ -56,12 +57,20 @@ class Presence:
     async def report(self) -> None:
         """Send this process's counts: every room with local viewers, and a last zero
         for rooms that just lost their last one."""
-        counts = self._local_counts()
+        counts = {} if self._withdrawn else self._hub.local_viewers()
         for room_id in self._reported.keys() - counts.keys():
             counts[room_id] = 0
         if not counts:
             return
+        audience: dict[str, list[str]] = {}
+        for room_id, room in ({} if self._withdrawn else self._hub.rooms).items():
+            if room.unreported:
+                audience[room_id] = list(room.unreported)
+                room.unreported.clear()
         async with self._redis.pipeline(transaction=False) as pipe:
+            for room_id, ids in audience.items():
+                # Distinct viewers of the session: the denominator of conversion.
+                pipe.sadd(RoomKeys.of(room_id).audience, *ids)
             for room_id, count in counts.items():
                 keys = RoomKeys.of(room_id)
                 await self._scripts.presence_report(
@@ -69,7 +78,7 @@ class Presence:
                     args=[self.process_id, count, self._ttl_ms, keys.channel],
                     client=pipe,
                 )
-            replies = await pipe.execute()
+            replies = (await pipe.execute())[len(audience) :]
         for room_id, (total, peak) in zip(counts, replies, strict=True):
             self.totals[room_id] = (int(total), int(peak))
         self._reported = {room_id: c for room_id, c in counts.items() if c > 0}
@@ -85,5 +94,5 @@ class Presence:
 
     async def withdraw(self) -> None:
         """Leave every room at once on a clean shutdown (no waiting for the TTL)."""
-        self._local_counts = dict  # report zero everywhere
+        self._withdrawn = True  # report zero everywhere
         await self.report()

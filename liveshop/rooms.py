@@ -297,10 +297,6 @@ class Rooms:
             )
         )
 
-    async def note_viewer(self, room_id: str, viewer_id: str) -> None:
-        """Count a distinct viewer of the live session (the conversion denominator)."""
-        await self._redis.sadd(RoomKeys.of(room_id).audience, viewer_id)
-
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000

@@ -19,7 +19,10 @@ from liveshop.store import connect_redis, open_database
 from tests.support import RunningServer, settings_for
 
 ROOM = "s001"
-PRODUCTS = [("lychee-500g", "岭南荔枝 500g", 1990, 200), ("mango-2pc", "海南贵妃芒 2个装", 1590, 120)]
+PRODUCTS = [
+    ("lychee-500g", "岭南荔枝 500g", 1990, 200),
+    ("mango-2pc", "海南贵妃芒 2个装", 1590, 120),
+]
 
 
 @pytest.fixture(scope="session")
@@ -54,7 +57,9 @@ async def scripts(redis: Redis) -> Scripts:
 
 
 @pytest.fixture
-async def domain(redis: Redis, scripts: Scripts, tmp_path: Path) -> AsyncIterator[tuple[Rooms, Inventory]]:
+async def domain(
+    redis: Redis, scripts: Scripts, tmp_path: Path
+) -> AsyncIterator[tuple[Rooms, Inventory]]:
     """Rooms and Inventory on the real engine and a real SQLite file, with room s001 live."""
     db = await open_database(tmp_path / "domain.db")
     rooms = Rooms(redis, scripts, db)
@@ -67,12 +72,18 @@ async def domain(redis: Redis, scripts: Scripts, tmp_path: Path) -> AsyncIterato
         await db.close()
 
 
-async def seed_room(rooms: Rooms, inventory: Inventory, room: str = ROOM,
-                    stock: dict[str, int] | None = None, live: bool = True) -> None:
+async def seed_room(
+    rooms: Rooms,
+    inventory: Inventory,
+    room: str = ROOM,
+    stock: dict[str, int] | None = None,
+    live: bool = True,
+) -> None:
     await rooms.put(room, name="鲜果社区店", title="今晚荔枝专场")
     for sku, name, price, default_stock in PRODUCTS:
-        await inventory.put_product(room, sku, name=name, price=price,
-                                    stock=(stock or {}).get(sku, default_stock))
+        await inventory.put_product(
+            room, sku, name=name, price=price, stock=(stock or {}).get(sku, default_stock)
+        )
     if live:
         await rooms.go_live(room, None)
 

@@ -56,9 +56,15 @@ class RunningServer:
         self.settings = settings
         self.app = create_app(settings, **app_kwargs)
         config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=0, ws="websockets-sansio",
-            ws_max_size=64 * 1024, ws_per_message_deflate=False, log_level="warning",
-            access_log=False, lifespan="on",
+            self.app,
+            host="127.0.0.1",
+            port=0,
+            ws="websockets-sansio",
+            ws_max_size=64 * 1024,
+            ws_per_message_deflate=False,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
         )
         self.server = LiveshopServer(config, settings)
         self._task: asyncio.Task[None] | None = None
@@ -138,6 +144,7 @@ class Client:
         self, pred: Callable[[dict[str, Any]], bool], timeout: float = 5.0, *, start: int = 0
     ) -> dict[str, Any]:
         """The first message (from index `start`) matching `pred`."""
+
         async def find() -> dict[str, Any]:
             async with self._new:
                 while True:
@@ -166,14 +173,16 @@ class Client:
     async def request(self, msg: dict[str, Any], kind: str, timeout: float = 5.0) -> dict[str, Any]:
         start = len(self.received)
         await self.send(msg)
-        return await self.wait_for(lambda m: m["type"] in (kind, "error", "bye"), timeout,
-                                   start=start)
+        return await self.wait_for(
+            lambda m: m["type"] in (kind, "error", "bye"), timeout, start=start
+        )
 
     def of_type(self, kind: str) -> list[dict[str, Any]]:
         return [m for m in self.received if m["type"] == kind]
 
     async def close(self) -> None:
-        await self.ws.close()
+        with contextlib.suppress(websockets.ConnectionClosed):
+            await self.ws.close()
         self._reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._reader
@@ -202,8 +211,15 @@ def free_port() -> int:
 class ServerProcess:
     """`liveshop serve` as a real subprocess (for kill -9 and multi-process tests)."""
 
-    def __init__(self, data_dir: Path, *, redis_url: str = "", port: int | None = None,
-                 demo: bool = False, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        redis_url: str = "",
+        port: int | None = None,
+        demo: bool = False,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
         self.redis_url = redis_url
@@ -214,12 +230,24 @@ class ServerProcess:
 
     def start(self) -> ServerProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("LIVESHOP_")}
-        env.update(LIVESHOP_SECRET=SECRET, LIVESHOP_LOG_FORMAT="json",
-                   LIVESHOP_LOG_LEVEL="warning", **self.extra_env)
+        env.update(
+            LIVESHOP_SECRET=SECRET,
+            LIVESHOP_LOG_FORMAT="json",
+            LIVESHOP_LOG_LEVEL="warning",
+            **self.extra_env,
+        )
         if self.redis_url:
             env["LIVESHOP_REDIS_URL"] = self.redis_url
-        cmd = [sys.executable, "-m", "liveshop", "serve", "--port", str(self.port),
-               "--data-dir", str(self.data_dir)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "liveshop",
+            "serve",
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(self.data_dir),
+        ]
         if self.demo:
             cmd.append("--demo")
         self.data_dir.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,10 @@ async def test_hello_gets_welcome_with_room_state(server: RunningServer) -> None
     assert welcome["resumed"] is False
     state = welcome["state"]
     assert state["live"] is True and state["session_id"].startswith("ls_")
-    assert {p["sku"]: p["stock"] for p in state["products"]} == {"lychee-500g": 200, "mango-2pc": 120}
+    assert {p["sku"]: p["stock"] for p in state["products"]} == {
+        "lychee-500g": 200,
+        "mango-2pc": 120,
+    }
     assert "seq" not in state and isinstance(welcome["seq"], int)
     await c.close()
 
@@ -68,7 +71,11 @@ async def test_messages_before_hello_get_not_ready(server: RunningServer) -> Non
 async def test_bad_messages_get_bad_message_and_connection_survives(server: RunningServer) -> None:
     c = await Client.connect(server.ws_url(ROOM))
     await c.hello(token())
-    for bad in ('{"type":"nope"}', "not json", '{"type":"buy","request_id":"r","sku":"x","qty":"2"}'):
+    for bad in (
+        '{"type":"nope"}',
+        "not json",
+        '{"type":"buy","request_id":"r","sku":"x","qty":"2"}',
+    ):
         err = await c.request(bad, "error")
         assert err["code"] == "bad_message", err
         pong = await c.request({"type": "ping"}, "pong")  # a good message resets the streak
@@ -128,8 +135,11 @@ async def test_bad_and_expired_tokens_are_refused(server: RunningServer) -> None
 async def test_viewer_cannot_send_broadcaster_messages(server: RunningServer) -> None:
     c = await Client.connect(server.ws_url(ROOM))
     await c.hello(token(user="u1"))
-    for msg in ({"type": "end_live"}, {"type": "pin", "sku": "mango-2pc"},
-                {"type": "restock", "sku": "mango-2pc", "qty": 5}):
+    for msg in (
+        {"type": "end_live"},
+        {"type": "pin", "sku": "mango-2pc"},
+        {"type": "restock", "sku": "mango-2pc", "qty": 5},
+    ):
         err = await c.request(msg, "error")
         assert err["code"] == "forbidden"
     state = await server.runtime.services.rooms.snapshot(ROOM)  # type: ignore[union-attr]
@@ -146,7 +156,12 @@ async def test_broadcaster_pins_restocks_and_ends_live(server: RunningServer) ->
     assert (await viewer.next_of("pinned"))["sku"] == "mango-2pc"
     await host.send({"type": "restock", "sku": "mango-2pc", "qty": -20})
     assert (await viewer.next_of("stock")) | {"seq": 0, "ts": 0} == {
-        "type": "stock", "sku": "mango-2pc", "left": 100, "seq": 0, "ts": 0}
+        "type": "stock",
+        "sku": "mango-2pc",
+        "left": 100,
+        "seq": 0,
+        "ts": 0,
+    }
     err = await host.request({"type": "restock", "sku": "mango-2pc", "qty": -101}, "error")
     assert err["code"] == "bad_message" and "below zero" in err["message"]
     await host.send({"type": "end_live"})
@@ -154,8 +169,9 @@ async def test_broadcaster_pins_restocks_and_ends_live(server: RunningServer) ->
     assert live["live"] is False
     buyer = await Client.connect(server.ws_url(ROOM))
     await buyer.hello(token(user="late"))
-    ack = await buyer.request({"type": "buy", "request_id": "r", "sku": "mango-2pc", "qty": 1},
-                              "order_ack")
+    ack = await buyer.request(
+        {"type": "buy", "request_id": "r", "sku": "mango-2pc", "qty": 1}, "order_ack"
+    )
     assert ack["status"] == "rejected" and ack["reason"] == "not_live"
     await host.send({"type": "go_live", "title": "第二场"})
     live = await viewer.next_of("live")
@@ -197,10 +213,34 @@ async def test_resume_replays_missed_messages_in_order(server: RunningServer) ->
     c = await Client.connect(server.ws_url(ROOM))
     welcome = await c.hello(token(user="u1"), resume_from=last)
     assert welcome["resumed"] is True
-    stocks = await eventually(lambda: [m for m in c.of_type("stock")] if len(c.of_type("stock")) >= 3 else None)
-    assert [m["left"] for m in stocks[:3]] == [201, 203, 206]
-    assert [m["seq"] for m in stocks[:3]] == sorted(m["seq"] for m in stocks[:3])
-    assert stocks[0]["seq"] == last + 1 or all(m["seq"] > last for m in stocks)
+    # The replay is every room message after `last` up to the welcome's seq, in order.
+    replayed = await eventually(
+        lambda: (
+            [m for m in c.received[1:] if "seq" in m and m["seq"] <= welcome["seq"]]
+            if any(m.get("seq") == welcome["seq"] for m in c.received[1:])
+            else None
+        )
+    )
+    assert [m["seq"] for m in replayed] == list(range(last + 1, welcome["seq"] + 1))
+    assert [m["left"] for m in replayed if m["type"] == "stock"] == [201, 203, 206]
+
+
+async def test_resume_from_a_trimmed_position_gets_a_fresh_state(server: RunningServer) -> None:
+    services = server.runtime.services
+    assert services is not None
+    first = (await services.rooms.snapshot(ROOM)).seq
+    for _ in range(25):  # 2,500 room messages: more than the history keeps
+        await asyncio.gather(
+            *(services.inventory.restock(ROOM, "mango-2pc", 1) for _ in range(100))
+        )
+    c = await Client.connect(server.ws_url(ROOM))
+    welcome = await c.hello(token(user="u1"), resume_from=first)
+    assert welcome["resumed"] is False
+    assert welcome["seq"] >= first + 2500
+    stock = {p["sku"]: p["stock"] for p in welcome["state"]["products"]}
+    assert stock["mango-2pc"] == 120 + 2500
+    assert {p["sku"] for p in welcome["state"]["products"]} == {"lychee-500g", "mango-2pc"}
+    await c.close()
 
 
 @pytest.mark.parametrize("origin", ["https://evil.example"])
