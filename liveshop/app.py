@@ -53,6 +53,7 @@ class Runtime:
     redis: Redis | None = None
     services: Services | None = None
     gateway: Gateway | None = None
+    orders: OrderStore | None = None
     persister: Persister | None = None
     presence: Presence | None = None
     broadcasters: Broadcasters | None = None
@@ -141,7 +142,7 @@ def create_app(settings: Settings, *, run_persister: bool = True) -> Starlette:
             db = await open_database(settings.database_path)
             rooms = Rooms(redis, scripts, db)
             await rooms.init_schema()
-            orders = OrderStore(db)
+            orders = runtime.orders = OrderStore(db)
             await orders.init_schema()
             inventory = Inventory(redis, scripts, idempotency_ttl_s=settings.idempotency_ttl_s)
             offers = Offers(redis, scripts)

@@ -23,7 +23,8 @@ ROOM = "s001"  # the demo room: lychee-500g has 200 units
 
 def stored_orders(db: Path) -> list[tuple[str, int]]:
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-        return conn.execute("SELECT order_id, qty FROM orders WHERE room_id = ?", (ROOM,)).fetchall()
+        sql = "SELECT order_id, qty FROM orders WHERE room_id = ?"
+        return conn.execute(sql, (ROOM,)).fetchall()
 
 
 async def test_sigkill_mid_sale_loses_no_acknowledged_order(tmp_path: Path) -> None:
@@ -38,8 +39,11 @@ async def test_sigkill_mid_sale_loses_no_acknowledged_order(tmp_path: Path) -> N
         async def keep_buying(i: int, c: Client) -> None:
             for n in range(1000):
                 try:
-                    ack = await c.request({"type": "buy", "request_id": f"{i}-{n}",
-                                           "sku": "lychee-500g", "qty": 1}, "order_ack", 5)
+                    ack = await c.request(
+                        {"type": "buy", "request_id": f"{i}-{n}", "sku": "lychee-500g", "qty": 1},
+                        "order_ack",
+                        5,
+                    )
                 except (ConnectionError, TimeoutError, OSError, websockets.ConnectionClosed):
                     return
                 if ack.get("status") == "accepted":
@@ -66,6 +70,7 @@ async def test_sigkill_mid_sale_loses_no_acknowledged_order(tmp_path: Path) -> N
     server = ServerProcess(data, demo=True, port=server.port).start()
     try:
         db = data / "liveshop.db"
+
         def all_acked_stored() -> list[tuple[str, int]] | None:
             rows = stored_orders(db)
             return rows if {o for o, _ in rows} >= set(acked) else None
