@@ -1,0 +1,335 @@
+"""The viewer page and the broadcaster console, driven in headless Chromium.
+
+Each test talks to a real `liveshop serve --demo` process and checks what a person would
+see: the flash-deal banner, the pickup code, the console's figures, the reconnect strip,
+and screenshots at phone and desktop sizes (under tests/artifacts/, for a human to look at).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.pages_support import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    ROOM,
+    UNIT_MS,
+    LiveshopServer,
+    PageLog,
+    number,
+    open_page,
+    require_browser,
+    running_server,
+    sign_token,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+Opener = Callable[..., "tuple[Page, PageLog]"]
+
+# Missing Playwright is reported by require_browser(): a skip, or a failure in CI.
+with contextlib.suppress(ImportError):
+    from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveshopServer]:
+    require_browser()
+    with running_server(tmp_path_factory.mktemp("liveshop-pages")) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    require_browser()
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def tab(browser: Browser, server: LiveshopServer) -> Iterator[Opener]:
+    """Open a page of the running server (path, name); every tab is closed after the test."""
+    pages: list[Page] = []
+
+    def opener(path: str, name: str, *, width: int = 375) -> tuple[Page, PageLog]:
+        page, log = open_page(browser, server.base_url + path, name, width=width)
+        pages.append(page)
+        return page, log
+
+    yield opener
+    for page in pages:
+        page.context.close()
+
+
+# ---- steps a person takes --------------------------------------------------------------
+
+
+def wait_connected(page: Page, timeout_ms: int = 5 * UNIT_MS) -> None:
+    """The page says it is connected once `welcome` has arrived."""
+    expect(page.locator("body")).to_have_attribute("data-conn", "open", timeout=timeout_ms)
+
+
+def fresh_session(console: Page, title: str) -> None:
+    """End a running broadcast if any (two taps), then go live with `title`."""
+    badge = console.locator("#live-badge")
+    if console.locator("#live-info").is_visible():
+        console.click("#endlive-btn")
+        console.click("#endlive-btn")
+        expect(badge).to_have_attribute("data-live", "false")
+    console.fill("#golive-title", title)
+    console.click("#golive-btn")
+    expect(badge).to_have_attribute("data-live", "true")
+
+
+def ensure_live(console: Page, title: str) -> None:
+    if not console.locator("#live-info").is_visible():
+        fresh_session(console, title)
+
+
+def running_offer_ids(console: Page) -> set[str]:
+    ids = console.locator("#offer-list .offer-row").evaluate_all(
+        "rows => rows.map(r => r.dataset.offer)"
+    )
+    return set(ids)
+
+
+def start_offer(
+    console: Page, sku: str, price_yuan: str, qty: int, duration_s: int, limit: int
+) -> str:
+    """Fill the flash-deal form and start it; returns the new offer's id."""
+    before = running_offer_ids(console)
+    console.select_option("#offer-sku", sku)
+    console.fill("#offer-price", price_yuan)
+    console.fill("#offer-qty", str(qty))
+    console.fill("#offer-duration", str(duration_s))
+    console.fill("#offer-limit", str(limit))
+    console.click("#offer-start")
+    handle = console.wait_for_function(
+        """before => [...document.querySelectorAll('#offer-list .offer-row')]
+                      .map(r => r.dataset.offer).find(id => !before.includes(id)) || null""",
+        arg=sorted(before),
+    )
+    return str(handle.json_value())
+
+
+def tile(console: Page, name: str) -> float:
+    return float(console.locator(f"#stat-{name}").get_attribute("data-value") or 0)
+
+
+def wait_tile_above(console: Page, name: str, floor: float) -> None:
+    """Stats arrive every 1-2 s while live; wait for the figure to pass `floor`."""
+    console.wait_for_function(
+        "([id, floor]) => Number(document.querySelector(id).dataset.value) > floor",
+        arg=[f"#stat-{name}", floor],
+        timeout=6 * UNIT_MS,
+    )
+
+
+def product_skus(page: Page) -> list[str]:
+    expect(page.locator("#product-list li").first).to_be_visible()
+    return page.locator("#product-list li").evaluate_all("rows => rows.map(r => r.dataset.sku)")
+
+
+def my_order_count(viewer: Page) -> int:
+    return (
+        viewer.locator("#order-confirm .confirm").count()
+        + viewer.locator("#my-order-list li").count()
+    )
+
+
+# ---- tests -----------------------------------------------------------------------------
+
+
+def test_flash_sale_reaches_two_viewers_and_the_console(tab: Opener) -> None:
+    """A deal started on the console shows on both phones within a second; one viewer buys
+    and gets a pickup code, the other sees the units left drop, the console's orders and
+    GMV go up, a double tap buys once, the per-person limit is explained, and no page logs
+    an error."""
+    console, console_log = tab(f"/console/{ROOM}", "console", width=1280)
+    viewer_a, log_a = tab(f"/rooms/{ROOM}", "viewer A")
+    viewer_b, log_b = tab(f"/rooms/{ROOM}", "viewer B")
+    for page in (console, viewer_a, viewer_b):
+        wait_connected(page)
+
+    fresh_session(console, "今晚荔枝特价")
+    clicked = time.monotonic()
+    offer_id = start_offer(console, "lychee-500g", "9.90", qty=30, duration_s=120, limit=2)
+    banner_a = viewer_a.locator(f".offer[data-offer='{offer_id}']")
+    banner_b = viewer_b.locator(f".offer[data-offer='{offer_id}']")
+    expect(banner_a).to_have_attribute("data-status", "live", timeout=UNIT_MS)
+    expect(banner_b).to_have_attribute("data-status", "live", timeout=UNIT_MS)
+    assert time.monotonic() - clicked < UNIT_MS / 1000 + 0.5  # the form's round trip too
+    expect(banner_b.locator(".offer-price")).to_have_text("¥9.90")
+    expect(banner_b.locator(".countdown")).to_have_text(re.compile(r"^[12]:\d\d$"))
+    left = int(banner_b.get_attribute("data-left") or 0)
+    orders_before, gmv_before = tile(console, "orders"), tile(console, "gmv")
+
+    banner_a.locator(".offer-buy").click()
+    expect(viewer_a.locator("#order-confirm .pickup-code")).to_have_text(re.compile(r"^\w{3,}$"))
+    expect(viewer_a.locator("#order-confirm")).to_contain_text("取货码")
+    expect(banner_b).to_have_attribute("data-left", str(left - 1))
+    expect(banner_b.locator(".offer-left")).to_contain_text(str(left - 1))
+    wait_tile_above(console, "orders", orders_before)
+    wait_tile_above(console, "gmv", gmv_before)
+    assert number(console.locator("#stat-gmv").inner_text()) > gmv_before / 100
+
+    # A double tap is one purchase: the button is disabled while the answer is pending.
+    buy_a = banner_a.locator(".offer-buy")
+    expect(buy_a).to_be_enabled()
+    buy_a.dblclick()
+    expect(banner_b).to_have_attribute("data-left", str(left - 2))
+    # The third unit is over the per-person limit of 2; the page says so in plain words.
+    expect(buy_a).to_be_enabled()
+    buy_a.click()
+    expect(banner_a.locator(".row-msg")).to_have_text("已达到每人限购数量")
+    expect(banner_b).to_have_attribute("data-left", str(left - 2))
+    assert my_order_count(viewer_a) == 2
+
+    errors = console_log.all() + log_a.all() + log_b.all()
+    assert errors == []
+
+
+def test_screenshots_at_phone_and_desktop_sizes(tab: Opener) -> None:
+    """Both pages rendered live at 375×667 and 1280×800 (and in English), written to
+    tests/artifacts/ for a person to look at; the English switch translates the chrome."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    console, console_log = tab(f"/console/{ROOM}", "console", width=1280)
+    viewer, viewer_log = tab(f"/rooms/{ROOM}", "viewer")
+    wait_connected(console)
+    wait_connected(viewer)
+    ensure_live(console, "今晚荔枝特价 · 到店自提")
+    skus = product_skus(viewer)
+    console.locator(f"#stock-list li[data-sku='{skus[0]}'] .pin-btn").click()
+    expect(viewer.locator("#pinned")).to_be_visible()
+    if not viewer.locator(".offer[data-status='live']").count():
+        start_offer(console, skus[0], "9.90", qty=50, duration_s=300, limit=2)
+    expect(viewer.locator(".offer[data-status='live']").first).to_be_visible()
+
+    viewer.fill("#chat-input", "荔枝今天到货的吗？")
+    viewer.press("#chat-input", "Enter")
+    expect(viewer.locator("#chat-list li.mine")).to_have_count(1)
+    viewer.locator(f"#product-list li[data-sku='{skus[-1]}'] .buy").click()
+    expect(viewer.locator("#order-confirm .pickup-code")).to_be_visible()
+    wait_tile_above(console, "orders", 0)
+    # A burst of likes on one product is the kind of thing the coach flags as "act now".
+    like = viewer.locator(f"#product-list li[data-sku='{skus[0]}'] .like")
+    for _ in range(200):  # taps closer than 150 ms are merged by the page: keep tapping
+        if number(like.inner_text() or "0") >= 8:
+            break
+        like.click()
+    expect(console.locator("#act-now")).to_be_visible(timeout=6 * UNIT_MS)
+    # Two stats samples make a line on the chart.
+    console.wait_for_function(
+        "() => document.querySelectorAll('#chart polyline').length > 0", timeout=6 * UNIT_MS
+    )
+
+    def shoot(page: Page, name: str, width: int, height: int) -> None:
+        page.set_viewport_size({"width": width, "height": height})
+        page.evaluate("window.scrollTo(0, 0)")
+        page.wait_for_function("() => document.fonts.status === 'loaded'")
+        out = ARTIFACTS / f"{name}-{width}x{height}.png"
+        page.screenshot(path=str(out))
+        page.screenshot(path=str(out.with_name(f"{out.stem}-full.png")), full_page=True)
+        assert out.stat().st_size > 5_000
+        overflow = page.evaluate(
+            "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, f"{name} scrolls sideways at {width}px"
+
+    for width, height in ((375, 667), (1280, 800)):
+        shoot(viewer, "viewer", width, height)
+        shoot(console, "console", width, height)
+
+    viewer.click("#lang-toggle")
+    expect(viewer.locator("html")).to_have_attribute("lang", "en")
+    expect(viewer.locator(".products h2")).to_have_text("All products")
+    expect(viewer.locator("#order-confirm")).to_contain_text("Pickup code")
+    wait_connected(viewer)  # the switch reconnects with lang=en and resumes
+    console.click("#lang-toggle")
+    expect(console.locator("#golive-title, #live-info").first).to_be_attached()
+    expect(console.locator(".tile-label").first).to_have_text("Viewers")
+    wait_connected(console)
+    shoot(viewer, "viewer-en", 375, 667)
+    shoot(console, "console-en", 375, 667)
+    assert viewer_log.page_errors == []
+    assert console_log.page_errors == []
+    assert console_log.all() + viewer_log.all() == []
+
+
+def test_viewer_reconnects_after_server_restart(server: LiveshopServer, tab: Opener) -> None:
+    """The server restarts under an open viewer page: the page shows "reconnecting…",
+    comes back by itself (same document, no reload) and shows stock changed afterwards."""
+    viewer, viewer_log = tab(f"/rooms/{ROOM}", "viewer")
+    console, _ = tab(f"/console/{ROOM}", "console", width=1280)
+    wait_connected(viewer)
+    wait_connected(console)
+    viewer.evaluate("window.__sameDocument = true")
+
+    server.stop()
+    expect(viewer.locator("#conn-banner")).to_be_visible(timeout=3 * UNIT_MS)
+    expect(viewer.locator("#conn-banner")).to_have_text("重新连接中…")
+    server.start()
+    # Backoff is capped at 5 s; allow for that plus the server's own start.
+    wait_connected(viewer, timeout_ms=15 * UNIT_MS)
+    wait_connected(console, timeout_ms=15 * UNIT_MS)
+    expect(viewer.locator("#conn-banner")).to_be_hidden()
+
+    sku = product_skus(viewer)[0]
+    row = viewer.locator(f"#product-list li[data-sku='{sku}']")
+    stock = int(row.get_attribute("data-stock") or 0)
+    console.select_option("#restock-sku", sku)
+    console.fill("#restock-qty", "7")
+    console.click("#restock-btn")
+    expect(row).to_have_attribute("data-stock", str(stock + 7))
+    expect(row.locator(".stock")).to_contain_text(str(stock + 7))
+    assert viewer.evaluate("window.__sameDocument") is True
+    assert viewer_log.page_errors == []
+
+
+def test_without_demo_tokens_viewer_may_watch_and_console_needs_its_link(
+    browser: Browser, tmp_path: Path
+) -> None:
+    """Without the demo token endpoint a viewer watches anonymously and is told to sign in
+    to buy; the console says a token is required, and works from a #token= link, which it
+    removes from the address bar and keeps across a reload."""
+    with running_server(tmp_path):
+        pass  # a demo run leaves room s001 in the data directory
+    with running_server(tmp_path, demo=False) as srv:
+        viewer, viewer_log = open_page(browser, f"{srv.base_url}/rooms/{ROOM}", "viewer")
+        bare, _ = open_page(browser, f"{srv.base_url}/console/{ROOM}", "console, no token")
+        token = sign_token("owner-1", "broadcaster")
+        console, console_log = open_page(
+            browser, f"{srv.base_url}/console/{ROOM}#token={token}", "console, link"
+        )
+        try:
+            wait_connected(viewer)
+            expect(viewer.locator("#anon-note")).to_be_visible()
+            buy = viewer.locator("#product-list .buy").first
+            expect(buy).to_be_disabled()
+            expect(buy).to_have_text("登录后购买")
+            expect(viewer.locator("#chat-input")).to_be_disabled()
+
+            expect(bare.locator("#fatal")).to_contain_text("需要主播令牌")
+
+            wait_connected(console)
+            expect(console.locator("#fatal")).to_be_hidden()
+            assert "token=" not in console.url
+            console.reload()
+            wait_connected(console)
+            expect(console.locator("#offer-start")).to_be_enabled()
+            # The demo-token probe's 404 is how a page learns it is not on a demo server.
+            probe_404 = "the server responded with a status of 404"
+            errors = [e for e in viewer_log.all() + console_log.all() if probe_404 not in e]
+            assert errors == []
+        finally:
+            for page in (viewer, bare, console):
+                page.context.close()
