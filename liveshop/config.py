@@ -30,6 +30,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     allowed_origins: str = "*"  # comma-separated origins, or * for any
+    max_sockets: int = 20_000  # per process; beyond it new sockets get HTTP 503
+    max_sockets_per_ip: int = 1000  # open sockets per client address (429 beyond)
+    connects_per_ip_per_s: float = 100.0  # new sockets per address per second, burst 4x
+    limit_loopback: bool = False  # apply the per-IP caps to 127.0.0.1/::1 too
+    forwarded_allow_ips: str = "127.0.0.1"  # proxies whose X-Forwarded-For is trusted
+    shutdown_grace_s: float = 5.0  # in-flight requests get this long to finish on SIGTERM
     coalesce_ms: int = 50
     max_queue: int = 1024
     presence_ttl_ms: int = 5000
@@ -60,7 +66,15 @@ def _check(settings: Settings) -> None:
         raise ConfigError(f"{_FIELDS['secret']}: use at least 32 bytes (HS256 key length)")
     if settings.port < 0 or settings.port > 65535:
         raise ConfigError(f"{_FIELDS['port']}: {settings.port} is not a TCP port")
-    for name in ("coalesce_ms", "max_queue", "presence_ttl_ms", "persist_batch"):
+    for name in (
+        "coalesce_ms",
+        "max_queue",
+        "presence_ttl_ms",
+        "persist_batch",
+        "max_sockets",
+        "max_sockets_per_ip",
+        "connects_per_ip_per_s",
+    ):
         if getattr(settings, name) <= 0:
             raise ConfigError(f"{_FIELDS[name]}: must be > 0")
     if settings.redis_url and not settings.redis_url.startswith(

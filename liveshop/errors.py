@@ -34,6 +34,7 @@ class ByeReason(StrEnum):
     SLOW_CONSUMER = "slow_consumer"
     FLOODING = "flooding"
     SERVER_SHUTDOWN = "server_shutdown"
+    RESYNC = "resync"  # this server lost part of the room stream: reconnect with resume_from
 
 
 class CloseCode(IntEnum):
@@ -41,6 +42,7 @@ class CloseCode(IntEnum):
 
     NORMAL = 1000
     GOING_AWAY = 1001  # server shutdown: reconnect elsewhere
+    TRY_AGAIN_LATER = 1013
     MESSAGE_TOO_BIG = 1009
     PROTOCOL_VIOLATION = 4400
     UNAUTHORIZED = 4401
@@ -61,6 +63,7 @@ BYE_CLOSE_CODES: dict[ByeReason, CloseCode] = {
     ByeReason.SLOW_CONSUMER: CloseCode.SLOW_CONSUMER,
     ByeReason.FLOODING: CloseCode.FLOODING,
     ByeReason.SERVER_SHUTDOWN: CloseCode.GOING_AWAY,
+    ByeReason.RESYNC: CloseCode.TRY_AGAIN_LATER,
 }
 
 

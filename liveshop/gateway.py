@@ -26,6 +26,7 @@ from redis.exceptions import RedisError
 
 from liveshop import identity
 from liveshop import protocol as p
+from liveshop.admission import Admission, Denied
 from liveshop.coaching import mentioned_skus
 from liveshop.config import Settings
 from liveshop.connection import Close, ConnectionState, Handle, Identity, Phase, Reply, TokenBucket
@@ -44,6 +45,7 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 HELLO_TIMEOUT_S = 10.0
+_BYE_REASONS = frozenset(r.value for r in ByeReason)
 _conn_ids = itertools.count(1)
 
 
@@ -64,6 +66,8 @@ class RoomSocket:
         self._close: tuple[int, str] | None = None
         self.closed = asyncio.Event()
         self.lang: p.Lang = "zh-CN"
+        self.busy = False  # a request is being handled: shutdown waits for its answer
+        self.draining = False
 
     # Sink protocol (called by the hub, never awaits)
     def deliver(self, frame: Frame) -> None:
@@ -83,7 +87,10 @@ class RoomSocket:
         self._wake.set()
 
     def close(self, code: int, reason: str = "") -> None:
+        """Close after what is queued; a `bye` reason is also said to the client."""
         if self._close is None:
+            if reason in _BYE_REASONS:
+                self._queue.append(p.encode(p.Bye(reason=reason)))
             self._close = (code, reason)
             self._wake.set()
 
@@ -108,7 +115,6 @@ class RoomSocket:
             return
         if drop_queue:
             self._queue.clear()
-        self._queue.append(p.encode(p.Bye(reason=reason.value)))
         self.close(BYE_CLOSE_CODES[reason], reason.value)
 
     def send_error_and_close(self, message: p.Error | p.Bye | None, code: int) -> None:
@@ -155,6 +161,13 @@ class Gateway:
         self.s = services
         self.sockets: set[RoomSocket] = set()
         self.accepting = True
+        self.admission = Admission(
+            origins=services.settings.origins,
+            max_sockets=services.settings.max_sockets,
+            max_per_ip=services.settings.max_sockets_per_ip,
+            connects_per_ip_per_s=services.settings.connects_per_ip_per_s,
+            limit_loopback=services.settings.limit_loopback,
+        )
         self._chat_times: dict[tuple[str, str], float] = {}
         self._like_buckets: dict[tuple[str, str | None], TokenBucket] = {}
 
@@ -171,28 +184,34 @@ class Gateway:
         if event["type"] != "websocket.connect":
             return
         origin = dict(scope.get("headers") or []).get(b"origin")
-        allowed = self.s.settings.origins
-        if not self.accepting or (
-            allowed is not None
-            and origin is not None
-            and origin.decode().rstrip("/") not in allowed
-        ):
-            await send({"type": "websocket.close", "code": 1008})  # → HTTP 403 before accept
+        ip = (scope.get("client") or ("unknown", 0))[0]
+        loop = asyncio.get_running_loop()
+        denied = (
+            Denied(503, ErrorCode.UNAVAILABLE.value, "server is shutting down")
+            if not self.accepting
+            else self.admission.admit(ip, origin.decode("latin-1") if origin else None, loop.time())
+        )
+        if denied is not None:
+            log.info("socket refused", ip=ip, status=denied.status, reason=denied.message)
+            await _deny(scope, send, denied)
             return
-        await send({"type": "websocket.accept"})
-        sock = RoomSocket(send, self.s.settings.max_queue, next(_conn_ids))
-        writer = asyncio.create_task(sock.run())
-        self.sockets.add(sock)
-        structlog.contextvars.bind_contextvars(conn_id=sock.conn_id, room_id=room_id)
         try:
-            await self._serve(room_id, sock, receive)
+            await send({"type": "websocket.accept"})
+            sock = RoomSocket(send, self.s.settings.max_queue, next(_conn_ids))
+            writer = asyncio.create_task(sock.run())
+            self.sockets.add(sock)
+            structlog.contextvars.bind_contextvars(conn_id=sock.conn_id, room_id=room_id)
+            try:
+                await self._serve(room_id, sock, receive)
+            finally:
+                self.sockets.discard(sock)
+                sock.close(1000)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(writer, 5.0)
+                writer.cancel()
+                structlog.contextvars.unbind_contextvars("conn_id", "room_id", "user_id")
         finally:
-            self.sockets.discard(sock)
-            sock.close(1000)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(writer, 5.0)
-            writer.cancel()
-            structlog.contextvars.unbind_contextvars("conn_id", "room_id", "user_id")
+            self.admission.release(ip)
 
     async def _serve(self, room_id: str, sock: RoomSocket, receive: Receive) -> None:
         try:
@@ -301,36 +320,44 @@ class Gateway:
         receive: Receive,
     ) -> None:
         loop = asyncio.get_running_loop()
-        while state.phase is Phase.READY:
-            recv = asyncio.ensure_future(receive())
-            closed = asyncio.ensure_future(sock.closed.wait())
-            done, _ = await asyncio.wait({recv, closed}, return_when=asyncio.FIRST_COMPLETED)
-            if recv not in done:
-                recv.cancel()
-                return  # closed by us (slow consumer, shutdown)
-            closed.cancel()
-            data = self._frame_data(recv.result())
-            if data is None:
-                state.closed()
-                return
-            decision = state.receive(data, loop.time())
-            if not isinstance(decision, Handle):
-                if not self._apply(decision, sock):
+        closed = asyncio.ensure_future(sock.closed.wait())
+        try:
+            while state.phase is Phase.READY and not sock.draining:
+                recv = asyncio.ensure_future(receive())
+                done, _ = await asyncio.wait({recv, closed}, return_when=asyncio.FIRST_COMPLETED)
+                if recv not in done:
+                    recv.cancel()
+                    return  # closed by us (slow consumer, shutdown)
+                data = self._frame_data(recv.result())
+                if data is None:
+                    state.closed()
                     return
-                continue
-            try:
-                await self._handle(decision.message, room, sock, who)
-            except Rejected as exc:
-                sock.reply(p.error(exc.code, exc.message, ref=_ref(decision.message)))
-            except (RedisError, TimeoutError) as exc:
-                log.warning("redis unavailable", error=str(exc))
-                sock.reply(
-                    p.error(
-                        ErrorCode.UNAVAILABLE,
-                        "store temporarily unavailable, retry",
-                        ref=_ref(decision.message),
+                decision = state.receive(data, loop.time())
+                if not isinstance(decision, Handle):
+                    if not self._apply(decision, sock):
+                        return
+                    continue
+                sock.busy = True
+                try:
+                    await self._handle(decision.message, room, sock, who)
+                except Rejected as exc:
+                    sock.reply(p.error(exc.code, exc.message, ref=_ref(decision.message)))
+                except (RedisError, OSError, TimeoutError) as exc:
+                    log.warning("redis unavailable", error=str(exc) or type(exc).__name__)
+                    sock.reply(
+                        p.error(
+                            ErrorCode.UNAVAILABLE,
+                            "store temporarily unavailable, retry",
+                            ref=_ref(decision.message),
+                        )
                     )
-                )
+                finally:
+                    sock.busy = False
+            if sock.draining:
+                # Shutdown waited for this request's answer; now say goodbye.
+                sock.bye(ByeReason.SERVER_SHUTDOWN, drop_queue=False)
+        finally:
+            closed.cancel()
 
     async def _handle(
         self, msg: p.ClientMessage, room: LocalRoom, sock: RoomSocket, who: Identity
@@ -399,7 +426,7 @@ class Gateway:
             # unless this request was answered before (idempotency holds).
             outcome = await asyncio.wait_for(
                 self.s.inventory.earlier_answer(room.room_id, user, msg.request_id),
-                self.s.settings.redis_timeout_s * 2,
+                self.s.settings.redis_timeout_s,
             )
             if outcome is None:
                 ack = p.OrderAck(
@@ -416,7 +443,7 @@ class Gateway:
                 self.s.inventory.buy(
                     room.room_id, user, msg.request_id, msg.sku, msg.qty, msg.offer_id
                 ),
-                self.s.settings.redis_timeout_s * 2,
+                self.s.settings.redis_timeout_s,
             )
         ack = outcome.ack(msg.request_id)
         self._log_purchase(room.room_id, user, msg, ack, started, repeat=outcome.repeat)
@@ -439,15 +466,42 @@ class Gateway:
             **extra,
         )
 
-    async def shutdown(self, grace_s: float = 5.0) -> None:
-        """Say bye to every socket so clients reconnect elsewhere, then wait briefly."""
+    async def shutdown(self) -> None:
+        """Stop accepting; answer in-flight requests, then `bye server_shutdown` to every
+        socket so clients reconnect elsewhere; wait at most the grace period."""
         self.accepting = False
-        for sock in tuple(self.sockets):
-            sock.bye(ByeReason.SERVER_SHUTDOWN, drop_queue=False)
-        waits = [sock.closed.wait() for sock in tuple(self.sockets)]
-        if waits:
+        socks = tuple(self.sockets)
+        for sock in socks:
+            sock.draining = True
+            if not sock.busy:
+                sock.bye(ByeReason.SERVER_SHUTDOWN, drop_queue=False)
+        if socks:
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.gather(*waits), grace_s)
+                await asyncio.wait_for(
+                    asyncio.gather(*(s.closed.wait() for s in socks)),
+                    self.s.settings.shutdown_grace_s,
+                )
+        for sock in socks:  # whoever is still busy after the grace period
+            sock.bye(ByeReason.SERVER_SHUTDOWN, drop_queue=False)
+
+
+async def _deny(scope: Scope, send: Send, denied: Denied) -> None:
+    """Refuse the upgrade with an HTTP status and a JSON error where the server can."""
+    if "websocket.http.response" in (scope.get("extensions") or {}):
+        body = msgspec.json.encode({"error": {"code": denied.code, "message": denied.message}})
+        await send(
+            {
+                "type": "websocket.http.response.start",
+                "status": denied.status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "websocket.http.response.body", "body": body})
+    else:
+        await send({"type": "websocket.close", "code": 1008})  # HTTP 403
 
 
 def _ref(msg: p.ClientMessage) -> str:

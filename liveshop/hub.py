@@ -22,6 +22,7 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from liveshop.errors import ByeReason, CloseCode
 from liveshop.keys import RoomKeys, room_id_from_channel
 
 log = structlog.get_logger("liveshop.hub")
@@ -57,6 +58,8 @@ class LocalRoom:
         self.last_seq = 0
         self.stock: dict[str, int] = {}  # latest `left` per SKU seen on the stream
         self.names: dict[str, str] = {}  # sku -> product name, for chat mentions
+        self.base_seq: int | None = None  # the first snapshot's seq: sockets need what follows
+        self.repairing: list[tuple[int, str, str]] | None = None  # held back during a repair
         self._coalesce_s = coalesce_s
         self._pending: dict[str, Frame] = {}
         self._last_flush = 0.0
@@ -65,11 +68,16 @@ class LocalRoom:
     def seed(self, seq: int, stock: dict[str, int], names: dict[str, str]) -> None:
         """Take figures from a snapshot at `seq` unless the stream is already newer."""
         self.names.update(names)
+        if self.base_seq is None:
+            self.base_seq = seq
         if seq >= self.last_seq:
             self.stock.update(stock)
 
     def dispatch(self, seq: int, ckey: str, text: str) -> None:
         """Handle one message from the room channel, in seq order."""
+        if self.repairing is not None:
+            self.repairing.append((seq, ckey, text))
+            return
         if seq <= self.last_seq:
             return  # a duplicate after a resubscribe
         self.last_seq = seq
@@ -127,13 +135,49 @@ class Hub:
         self._pubsub: PubSub | None = None
         self._reader: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self._repairs: set[asyncio.Task[None]] = set()
         self.connected = asyncio.Event()
 
     async def start(self) -> None:
         self._pubsub = self._redis.pubsub()
         # A standing subscription keeps the connection open and the reader blocking.
         await self._pubsub.subscribe("ls:hub:keepalive")
+        assert self._pubsub.connection is not None
+        self._pubsub.connection.register_connect_callback(self._reconnected)
         self._reader = asyncio.create_task(self._read(), name="hub-reader")
+
+    async def _reconnected(self, connection: object) -> None:
+        """Runs after every (re)connect of the pub/sub connection, once redis-py has
+        resubscribed: messages published while we were away are fetched from each room's
+        history, and live ones are held back until they are in."""
+        for room in self.rooms.values():
+            if room.repairing is None:
+                room.repairing = []
+                self._repairs.add(asyncio.create_task(self._repair(room)))
+        self._repairs = {t for t in self._repairs if not t.done()}
+
+    async def _repair(self, room: LocalRoom) -> None:
+        start = max(room.last_seq, room.base_seq or 0)
+        missed: list[tuple[int, str, str]] = []
+        gap = False
+        try:
+            if start:
+                entries = await self._redis.xrange(room.keys.history, min=f"{start + 1}-0")
+                current = int(await self._redis.get(room.keys.seq) or 0)
+                for entry_id, fields in entries:
+                    missed.append(
+                        (int(entry_id.split(b"-")[0]), fields[b"k"].decode(), fields[b"m"].decode())
+                    )
+                gap = current > start and (not missed or missed[0][0] != start + 1)
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            gap = True  # cannot tell what was missed: let the clients resume
+        held, room.repairing = room.repairing or [], None
+        if gap:
+            log.warning("room stream gap after reconnect", room=room.room_id, since=start)
+            for sink in tuple(room.sinks):
+                sink.close(CloseCode.TRY_AGAIN_LATER, ByeReason.RESYNC.value)
+        for seq, ckey, text in sorted(missed + held):
+            room.dispatch(seq, ckey, text)
 
     async def stop(self) -> None:
         if self._reader is not None:

@@ -1,8 +1,8 @@
 -- _prelude.lua: prepended to every script by liveshop/scripts.py. Not a script itself.
 --
 -- emit() is the only way a message enters a room's stream: it takes the next seq,
--- keeps the message in the capped history under stream id <seq>-0 (so a resume is one
--- XRANGE), and publishes "<seq> <coalesce-key> <json>" on the room channel. Running
+-- keeps the message (field m) and its coalesce key (field k) in the capped history under
+-- stream id <seq>-0 (so a resume is one XRANGE), and publishes "<seq> <coalesce-key> <json>" on the room channel. Running
 -- inside a script makes seq order, history order and publish order one and the same.
 -- `body` is a JSON object without its closing brace; emit() appends seq and ts.
 
@@ -24,7 +24,7 @@ end
 local function emit(seq_key, history_key, channel, ckey, body, ts)
   local seq = jint(redis.call('INCR', seq_key))
   local json = body .. ',"seq":' .. seq .. ',"ts":' .. jint(ts) .. '}'
-  redis.call('XADD', history_key, 'MAXLEN', '~', HISTORY_MAX, seq .. '-0', 'm', json)
+  redis.call('XADD', history_key, 'MAXLEN', '~', HISTORY_MAX, seq .. '-0', 'm', json, 'k', ckey)
   redis.call('__PUBLISH__', channel, seq .. ' ' .. ckey .. ' ' .. json)
   return tonumber(seq)
 end
