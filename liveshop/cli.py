@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import secrets
 import signal
+import socket
 import sys
 from typing import Any
 
@@ -92,7 +93,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from liveshop.app import create_app
 
     app = create_app(settings, run_persister=not args.no_persister)
-    config = uvicorn.Config(
+    server = LiveshopServer(uvicorn_config(app, settings), settings)
+    server.run(sockets=[listen_socket(settings)])
+    return 0 if server.started else 1
+
+
+def uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
+    return uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -104,11 +111,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_level="warning",
         access_log=False,
         lifespan="on",
-        timeout_graceful_shutdown=10,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 5,
     )
-    server = LiveshopServer(config, settings)
-    server.run()
-    return 0 if server.started else 1
+
+
+def listen_socket(settings: Settings, *, reuse_port: bool = False) -> socket.socket:
+    """The listening socket. Accepted sockets inherit its send buffer size: a fixed,
+    small kernel buffer per viewer bounds the memory a stalled client can pin (with
+    autotuning it grows to megabytes) and lets the bounded queue notice a slow consumer."""
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    if settings.socket_sndbuf:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, settings.socket_sndbuf)
+    sock.bind((settings.host, settings.port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
 
 
 def _overrides(settings: Settings) -> dict[str, Any]:

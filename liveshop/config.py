@@ -35,6 +35,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     connects_per_ip_per_s: float = 100.0  # new sockets per address per second, burst 4x
     limit_loopback: bool = False  # apply the per-IP caps to 127.0.0.1/::1 too
     forwarded_allow_ips: str = "127.0.0.1"  # proxies whose X-Forwarded-For is trusted
+    socket_sndbuf: int = 65_536  # kernel send buffer per socket, bytes (0: kernel autotuning)
     shutdown_grace_s: float = 5.0  # in-flight requests get this long to finish on SIGTERM
     coalesce_ms: int = 50
     max_queue: int = 1024

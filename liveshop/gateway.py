@@ -81,6 +81,7 @@ class RoomSocket:
         if frame.seq is not None and frame.seq <= self._floor:
             return
         if len(self._queue) >= self._max:
+            log.warning("slow consumer disconnected", conn_id=self.conn_id, queued=self._max)
             self.bye(ByeReason.SLOW_CONSUMER)
             return
         self._queue.append(frame.text)

@@ -19,13 +19,12 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 import websockets
 from websockets.asyncio.client import ClientConnection
 
 from liveshop import identity
 from liveshop.app import Runtime, create_app
-from liveshop.cli import LiveshopServer
+from liveshop.cli import LiveshopServer, listen_socket, uvicorn_config
 from liveshop.config import Settings, load
 
 UNIT = float(os.environ.get("LIVESHOP_TEST_UNIT", "1.0"))
@@ -40,6 +39,7 @@ def token(role: str = "viewer", user: str = "u1", room: str = "*") -> str:
 def settings_for(redis_url: str, data_dir: Path, **extra: Any) -> Settings:
     return load(
         {},
+        port=0,
         secret=SECRET,
         redis_url=redis_url,
         data_dir=str(data_dir),
@@ -55,18 +55,8 @@ class RunningServer:
     def __init__(self, settings: Settings, **app_kwargs: Any) -> None:
         self.settings = settings
         self.app = create_app(settings, **app_kwargs)
-        config = uvicorn.Config(
-            self.app,
-            host="127.0.0.1",
-            port=0,
-            ws="websockets-sansio",
-            ws_max_size=64 * 1024,
-            ws_per_message_deflate=False,
-            log_level="warning",
-            access_log=False,
-            lifespan="on",
-        )
-        self.server = LiveshopServer(config, settings)
+        self.server = LiveshopServer(uvicorn_config(self.app, settings), settings)
+        self._socket = listen_socket(settings)
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -86,7 +76,7 @@ class RunningServer:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self) -> RunningServer:
-        self._task = asyncio.create_task(self.server.serve())
+        self._task = asyncio.create_task(self.server.serve(sockets=[self._socket]))
         deadline = time.monotonic() + 20 * UNIT
         while not self.server.started:
             if self._task.done():
@@ -114,6 +104,7 @@ class Client:
     def __init__(self, ws: ClientConnection) -> None:
         self.ws = ws
         self.received: list[dict[str, Any]] = []
+        self.arrivals: list[float] = []
         self._new = asyncio.Condition()
         self._reader = asyncio.create_task(self._read())
         self.closed = asyncio.Event()
@@ -129,6 +120,7 @@ class Client:
                 msg = json.loads(raw)
                 async with self._new:
                     self.received.append(msg)
+                    self.arrivals.append(time.time() * 1000)  # epoch ms, for latency figures
                     self._new.notify_all()
         except websockets.ConnectionClosed:
             pass
@@ -231,10 +223,12 @@ class ServerProcess:
     def start(self) -> ServerProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("LIVESHOP_")}
         env.update(
-            LIVESHOP_SECRET=SECRET,
-            LIVESHOP_LOG_FORMAT="json",
-            LIVESHOP_LOG_LEVEL="warning",
-            **self.extra_env,
+            {
+                "LIVESHOP_SECRET": SECRET,
+                "LIVESHOP_LOG_FORMAT": "json",
+                "LIVESHOP_LOG_LEVEL": "warning",
+                **self.extra_env,
+            }
         )
         if self.redis_url:
             env["LIVESHOP_REDIS_URL"] = self.redis_url

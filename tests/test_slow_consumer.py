@@ -1,0 +1,135 @@
+"""One viewer among 1,000 stops reading (SIGSTOP): once its kernel buffers and its
+bounded queue are full it is cut off with its own close code (4508, `bye slow_consumer`),
+everyone else keeps getting every message, and server memory stays bounded.
+
+Prints the figures (delivery latency with and without the stopped viewer); the latency
+target itself is a benchmark, not asserted here."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from liveshop.inventory import Inventory
+from liveshop.rooms import Rooms
+from tests.conftest import ROOM
+from tests.support import ROOT, UNIT, Client, ServerProcess, eventually
+
+pytestmark = pytest.mark.slow
+VIEWERS = 1000
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+async def chatter(
+    rooms: Rooms, seconds: float, rate: float = 20.0, until: asyncio.Event | None = None
+) -> None:
+    """Put `rate` chat lines a second (about 3 KB each) on the room for `seconds`: 1,000
+    viewers then need 20,000 deliveries a second, well within one process's reach."""
+    line = "今晚的荔枝又大又甜," * 100
+    deadline = time.monotonic() + seconds
+    n = 0
+    while time.monotonic() < deadline and not (until and until.is_set()):
+        await rooms.chat(ROOM, f"host{n % 7}", line + str(n))
+        n += 1
+        await asyncio.sleep(1 / rate)
+
+
+def latencies(clients: list[Client], since_ms: int) -> list[float]:
+    out = []
+    for c in clients:
+        for m, at in zip(c.received, c.arrivals, strict=False):
+            if m["type"] == "chat" and m["ts"] >= since_ms:
+                out.append(at - m["ts"])
+    return out
+
+
+async def test_a_stopped_viewer_is_cut_off_and_others_keep_up(
+    domain: tuple[Rooms, Inventory], redis_url: str, tmp_path: Path
+) -> None:
+    rooms, _ = domain
+    server = ServerProcess(
+        tmp_path,
+        redis_url=redis_url,
+        extra_env={"LIVESHOP_MAX_QUEUE": "64", "LIVESHOP_SOCKET_SNDBUF": "16384"},
+    ).start()
+    slow = None
+    viewers: list[Client] = []
+    try:
+        url = server.ws_url(ROOM)
+        for start in range(0, VIEWERS - 1, 100):
+            batch = await asyncio.gather(
+                *(Client.connect(url) for _ in range(start, min(start + 100, VIEWERS - 1)))
+            )
+            await asyncio.gather(*(c.hello() for c in batch))
+            viewers += batch
+        assert server.proc is not None
+        rss_idle = rss_kib(server.proc.pid)
+
+        t0 = int(time.time() * 1000)
+        await chatter(rooms, 3 * UNIT)
+        baseline = latencies(viewers, t0)
+
+        slow = subprocess.Popen(  # noqa: ASYNC220 - the stopped viewer is its own process
+            [sys.executable, str(ROOT / "tests" / "slow_reader.py"), url],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        assert slow.stdout is not None
+        assert slow.stdout.readline().strip() == "ready"
+        os.kill(slow.pid, signal.SIGSTOP)
+        t1 = int(time.time() * 1000)
+        # Talk until the server gives up on the stopped viewer (its kernel buffers, then
+        # its bounded queue, fill up), and two seconds more.
+        cut_off = asyncio.Event()
+        talk = asyncio.create_task(chatter(rooms, 90 * UNIT, until=cut_off))
+        await eventually(lambda: "slow consumer disconnected" in server.log.read_text(),
+                         timeout=60, every=0.2)
+        await asyncio.sleep(2 * UNIT)
+        cut_off.set()
+        await talk
+        with_stopped = latencies(viewers, t1)
+        rss_after = rss_kib(server.proc.pid)
+        os.kill(slow.pid, signal.SIGCONT)
+        try:
+            out, _ = slow.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(
+                f"stopped viewer was never closed; server log: {server.log.read_text()[-1500:]}"
+            ) from None
+
+        def p(xs: list[float], q: float) -> float:
+            return statistics.quantiles(xs, n=100)[q - 1] if len(xs) > 1 else float("nan")
+
+        print(
+            f"\nviewers={VIEWERS} baseline: n={len(baseline)} p50={p(baseline, 50):.1f}ms "
+            f"p99={p(baseline, 99):.1f}ms | with a stopped viewer: n={len(with_stopped)} "
+            f"p50={p(with_stopped, 50):.1f}ms p99={p(with_stopped, 99):.1f}ms | "
+            f"server RSS {rss_idle // 1024} MiB idle -> {rss_after // 1024} MiB"
+        )
+        assert '"slow_consumer"' in out and "closed 4508" in out, out
+        assert len(with_stopped) > len(viewers)  # the others kept receiving
+        assert rss_after - rss_idle < 200 * 1024  # bounded: queues are capped
+        for c in viewers:
+            assert not c.closed.is_set()
+    finally:
+        if slow is not None and slow.poll() is None:
+            os.kill(slow.pid, signal.SIGCONT)
+            slow.kill()
+            slow.wait()
+        await asyncio.gather(*(c.close() for c in viewers), return_exceptions=True)
+        server.stop()
