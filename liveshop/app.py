@@ -38,7 +38,7 @@ from liveshop.presence import Presence
 from liveshop.rooms import Rooms
 from liveshop.scripts import Scripts
 from liveshop.stats import Broadcasters
-from liveshop.store import check_persistence, connect_redis, open_database
+from liveshop.store import check_persistence, connect_cluster, connect_redis, open_database
 
 log = structlog.get_logger("liveshop.app")
 STATIC = resources.files("liveshop") / "static"
@@ -123,21 +123,30 @@ def create_app(settings: Settings, *, run_persister: bool = True) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         url = settings.redis_url
-        if not url:
+        if not settings.external_redis:
             runtime.engine = EmbeddedEngine(settings.data_dir, durability=settings.durability)
             # On this thread, not a worker: the engine's parent-death signal follows the
             # thread that started it, and this one lives as long as the server.
             runtime.engine.start()
             url = runtime.engine.url
-        redis = runtime.redis = connect_redis(
-            url, pool_size=settings.redis_pool_size, timeout_s=settings.redis_timeout_s
+        redis: Any = (
+            connect_cluster(
+                settings.redis_cluster,
+                pool_size=settings.redis_pool_size,
+                timeout_s=settings.redis_timeout_s,
+            )
+            if settings.redis_cluster
+            else connect_redis(
+                url, pool_size=settings.redis_pool_size, timeout_s=settings.redis_timeout_s
+            )
         )
+        runtime.redis = redis
         db = None
         try:
-            if settings.redis_url:
+            if settings.external_redis:
                 for warning in await check_persistence(redis):
                     log.warning("durability", problem=warning)
-            scripts = Scripts(redis)
+            scripts = Scripts(redis, sharded=bool(settings.redis_cluster))
             await scripts.load_all()
             db = await open_database(settings.database_path)
             rooms = Rooms(redis, scripts, db)

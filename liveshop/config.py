@@ -21,6 +21,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     secret: str = ""
     redis_url: str = ""  # empty: start the embedded engine in data_dir
+    redis_cluster: str = ""  # "host:port,host:port": a Redis Cluster's seed nodes
     data_dir: str = "./data"
     db_path: str = ""  # empty: <data_dir>/liveshop.db
     durability: Literal["strict", "fast"] = "strict"
@@ -51,6 +52,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return Path(self.db_path) if self.db_path else Path(self.data_dir) / "liveshop.db"
 
     @property
+    def external_redis(self) -> bool:
+        return bool(self.redis_url or self.redis_cluster)
+
+    @property
     def origins(self) -> frozenset[str] | None:
         """Allowed `Origin` values, or None when any origin is allowed."""
         if self.allowed_origins.strip() == "*":
@@ -78,6 +83,10 @@ def _check(settings: Settings) -> None:
     ):
         if getattr(settings, name) <= 0:
             raise ConfigError(f"{_FIELDS[name]}: must be > 0")
+    for node in filter(None, settings.redis_cluster.split(",")):
+        host, _, port = node.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(f"{_FIELDS['redis_cluster']}: {node!r} is not host:port")
     if settings.redis_url and not settings.redis_url.startswith(
         ("redis://", "rediss://", "unix://")
     ):

@@ -13,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import orjson
 import structlog
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -127,10 +128,11 @@ class LocalRoom:
 class Hub:
     """Subscribes to the rooms that have local sockets and fans their messages out."""
 
-    def __init__(self, redis: Redis, *, coalesce_ms: int = 50, sharded: bool = False) -> None:
+    def __init__(self, redis: Redis | RedisCluster, *, coalesce_ms: int = 50) -> None:
         self._redis = redis
         self._coalesce_s = coalesce_ms / 1000
-        self._sharded = sharded
+        # On a Cluster, sharded pub/sub keeps each room's messages on its own shard.
+        self._sharded = isinstance(redis, RedisCluster)
         self.rooms: dict[str, LocalRoom] = {}
         self._pubsub: PubSub | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -140,6 +142,9 @@ class Hub:
 
     async def start(self) -> None:
         self._pubsub = self._redis.pubsub()
+        if self._sharded:
+            self._reader = asyncio.create_task(self._read_sharded(), name="hub-reader")
+            return
         # A standing subscription keeps the connection open and the reader blocking.
         await self._pubsub.subscribe("ls:hub:keepalive")
         assert self._pubsub.connection is not None
@@ -203,7 +208,10 @@ class Hub:
             if room is None:
                 room = self.rooms[room_id] = LocalRoom(room_id, self._coalesce_s)
                 assert self._pubsub is not None
-                await self._pubsub.subscribe(room.keys.channel)
+                if self._sharded:
+                    await self._pubsub.ssubscribe(room.keys.channel)  # type: ignore[attr-defined]
+                else:
+                    await self._pubsub.subscribe(room.keys.channel)
             room.sinks.add(sink)
             room.viewers += viewer
             if viewer_id is not None:
@@ -225,7 +233,10 @@ class Hub:
                     del self.rooms[room_id]
                     if self._pubsub is not None:
                         with contextlib.suppress(RedisConnectionError, RedisTimeoutError):
-                            await self._pubsub.unsubscribe(room.keys.channel)
+                            if self._sharded:
+                                await self._pubsub.sunsubscribe(room.keys.channel)  # type: ignore[attr-defined]
+                            else:
+                                await self._pubsub.unsubscribe(room.keys.channel)
 
     async def _read(self) -> None:
         assert self._pubsub is not None
@@ -248,9 +259,42 @@ class Hub:
                 continue
             self._on_message(message)
 
+    async def _read_sharded(self) -> None:
+        """The Cluster variant: one connection per shard, polled by redis-py."""
+        pubsub: Any = self._pubsub
+        backoff = 0.05
+        lost = False
+        while True:
+            if not self.rooms:
+                await asyncio.sleep(0.05)
+                continue
+            try:
+                message = await pubsub.get_sharded_message(
+                    ignore_subscribe_messages=False, timeout=0.5
+                )
+            except RuntimeError:  # between the last unsubscribe and the next subscribe
+                await asyncio.sleep(0.05)
+                continue
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                lost = True
+                log.warning("sharded pubsub disconnected", error=str(exc), retry_in=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+                continue
+            backoff = 0.05
+            if lost:
+                lost = False
+                await self._reconnected(None)
+            if message is None:
+                await asyncio.sleep(0.01 if self.rooms else 0.2)
+                continue
+            self._on_message(message)
+
     def _on_message(self, message: dict[str, object]) -> None:
         kind = message["type"]
         channel = message["channel"]
+        if isinstance(channel, str):
+            channel = channel.encode()
         assert isinstance(channel, bytes)
         if channel == b"ls:hub:keepalive":
             if kind == "subscribe":

@@ -17,7 +17,8 @@ from redis.asyncio import Redis
 
 from liveshop import protocol as p
 from liveshop.keys import RoomKeys
-from liveshop.scripts import Scripts
+from liveshop.scripts import ScriptBatcher, Scripts
+from liveshop.store import is_cluster
 
 
 class PurchaseAnswer(msgspec.Struct, frozen=True):
@@ -78,6 +79,7 @@ class Inventory:
     def __init__(self, redis: Redis, scripts: Scripts, *, idempotency_ttl_s: int) -> None:
         self._redis = redis
         self._scripts = scripts
+        self._batcher = ScriptBatcher(redis)
         self._ttl = idempotency_ttl_s
 
     async def buy(
@@ -90,8 +92,9 @@ class Inventory:
         offer_id: str | None = None,
     ) -> PurchaseOutcome:
         keys = RoomKeys.of(room_id)
-        kind, answer = await self._scripts.inventory_buy(
-            keys=[
+        kind, answer = await self._batcher.call(
+            self._scripts.inventory_buy,
+            [
                 keys.room,
                 keys.price,
                 keys.stock,
@@ -104,7 +107,7 @@ class Inventory:
                 keys.buyers,
                 keys.offers,
             ],
-            args=[
+            [
                 room_id,
                 user,
                 request_id,
@@ -160,7 +163,7 @@ class Inventory:
     async def ledger(self, room_id: str) -> dict[str, tuple[int, int, int]]:
         """sku -> (stock, sold, stocked): for checks that stock + sold == stocked."""
         keys = RoomKeys.of(room_id)
-        async with self._redis.pipeline(transaction=True) as pipe:
+        async with self._redis.pipeline(transaction=not is_cluster(self._redis)) as pipe:
             pipe.hgetall(keys.stock).hgetall(keys.sold).hgetall(keys.stocked)
             stock, sold, stocked = await pipe.execute()
         return {

@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from liveshop import protocol as p
 from liveshop.errors import ErrorCode, Rejected
 from liveshop.keys import RoomKeys
-from liveshop.scripts import Scripts
+from liveshop.scripts import Call, Scripts, run_many
 
 
 def new_offer_id() -> str:
@@ -71,17 +71,14 @@ class Offers:
 
     async def sweep(self, room_ids: list[str]) -> int:
         """End every offer whose time is up in these rooms; returns how many ended."""
-        if not room_ids:
-            return 0
-        total = 0
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for room_id in room_ids:
-                keys = RoomKeys.of(room_id)
-                await self._scripts.offers_close(
-                    keys=[keys.offers, keys.seq, keys.history],
-                    args=["", keys.channel, keys.offer("")],
-                    client=pipe,
+        calls: list[Call] = []
+        for room_id in room_ids:
+            keys = RoomKeys.of(room_id)
+            calls.append(
+                (
+                    self._scripts.offers_close,
+                    [keys.offers, keys.seq, keys.history],
+                    ["", keys.channel, keys.offer("")],
                 )
-            for ended in await pipe.execute():
-                total += int(ended)
-        return total
+            )
+        return sum(int(ended) for ended in await run_many(self._redis, calls))

@@ -176,11 +176,11 @@ class Persister:
         by_stream: dict[str, list[bytes]] = {}
         for stream, entry_id, _ in entries:
             by_stream.setdefault(stream, []).append(entry_id)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for stream, ids in by_stream.items():
+        for stream, ids in by_stream.items():
+            async with self._redis.pipeline(transaction=False) as pipe:
                 pipe.xack(stream, OUTBOX_GROUP, *ids)
                 pipe.xdel(stream, *ids)
-            await pipe.execute()
+                await pipe.execute()
         self.stored += len(entries)
         return len(entries)
 
@@ -224,6 +224,25 @@ class Persister:
             for eid, fields in items
             if fields
         ]
+        return await self._commit(entries)
+
+    async def _pass_sharded(self, streams: list[str], block_ms: int | None) -> int:
+        """On a Cluster one XREADGROUP cannot span shards: read each room's outbox."""
+        replies = await asyncio.gather(
+            *(
+                self._redis.xreadgroup(OUTBOX_GROUP, self.consumer, {s: ">"}, count=self._batch)
+                for s in streams
+            )
+        )
+        entries = [
+            (stream, eid, fields)
+            for stream, reply in zip(streams, replies, strict=True)
+            for _, items in (reply or [])
+            for eid, fields in items
+            if fields
+        ]
+        if not entries:
+            await asyncio.sleep((self._block_ms if block_ms is None else block_ms) / 1000)
         return await self._commit(entries)
 
     async def drain(self) -> int:

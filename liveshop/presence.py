@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 
 from liveshop.hub import Hub
 from liveshop.keys import RoomKeys
-from liveshop.scripts import Scripts
+from liveshop.scripts import Call, Scripts, run_many
 
 log = structlog.get_logger("liveshop.presence")
 
@@ -67,18 +67,20 @@ class Presence:
             if room.unreported:
                 audience[room_id] = list(room.unreported)
                 room.unreported.clear()
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for room_id, ids in audience.items():
-                # Distinct viewers of the session: the denominator of conversion.
-                pipe.sadd(RoomKeys.of(room_id).audience, *ids)
-            for room_id, count in counts.items():
-                keys = RoomKeys.of(room_id)
-                await self._scripts.presence_report(
-                    keys=[keys.presence, keys.presence_exp, keys.room, keys.seq, keys.history],
-                    args=[self.process_id, count, self._ttl_ms, keys.channel],
-                    client=pipe,
+        for room_id, ids in audience.items():
+            # Distinct viewers of the session: the denominator of conversion.
+            await self._redis.sadd(RoomKeys.of(room_id).audience, *ids)
+        calls: list[Call] = []
+        for room_id, count in counts.items():
+            keys = RoomKeys.of(room_id)
+            calls.append(
+                (
+                    self._scripts.presence_report,
+                    [keys.presence, keys.presence_exp, keys.room, keys.seq, keys.history],
+                    [self.process_id, count, self._ttl_ms, keys.channel],
                 )
-            replies = (await pipe.execute())[len(audience) :]
+            )
+        replies = await run_many(self._redis, calls)
         for room_id, (total, peak) in zip(counts, replies, strict=True):
             self.totals[room_id] = (int(total), int(peak))
         self._reported = {room_id: c for room_id, c in counts.items() if c > 0}

@@ -16,6 +16,7 @@ from liveshop.inventory import Inventory
 from liveshop.rooms import Rooms
 from liveshop.scripts import Scripts
 from liveshop.store import connect_redis, open_database
+from tests.cluster import LocalCluster
 from tests.support import RunningServer, settings_for
 
 ROOM = "s001"
@@ -92,6 +93,32 @@ async def seed_room(
 async def server(redis: Redis, redis_url: str, tmp_path: Path) -> AsyncIterator[RunningServer]:
     """A real liveshop server on 127.0.0.1:<random>, room s001 live with two products."""
     srv = await RunningServer(settings_for(redis_url, tmp_path)).start()
+    services = srv.runtime.services
+    assert services is not None
+    await seed_room(services.rooms, services.inventory)
+    try:
+        yield srv
+    finally:
+        await srv.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """A three-master Redis Cluster on loopback, from the embedded engine's binary."""
+    cluster = LocalCluster(tmp_path_factory.mktemp("cluster")).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+async def cluster_server(
+    redis_cluster: LocalCluster, tmp_path: Path
+) -> AsyncIterator[RunningServer]:
+    """A liveshop server on the Cluster, room s001 live with two products."""
+    redis_cluster.flush()
+    srv = await RunningServer(settings_for("", tmp_path, redis_cluster=redis_cluster.nodes)).start()
     services = srv.runtime.services
     assert services is not None
     await seed_room(services.rooms, services.inventory)

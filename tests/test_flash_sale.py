@@ -24,6 +24,11 @@ async def _orders_in_db(server: RunningServer, n: int) -> list[Order]:
 
 
 async def test_50_units_500_buyers_exactly_50_accepted(server: RunningServer) -> None:
+    await flash_sale_50_of_500(server)
+
+
+async def flash_sale_50_of_500(server: RunningServer) -> None:
+    """500 buyers tap at once for 50 units: exactly 50 accepted, all stored once."""
     services = server.runtime.services
     assert services is not None
     await services.inventory.put_product(ROOM, "flash", name="秒杀荔枝", price=990, stock=50)

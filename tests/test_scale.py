@@ -7,11 +7,13 @@ import asyncio
 from pathlib import Path
 
 import pytest
+import websockets
 
 from liveshop.inventory import Inventory
 from liveshop.rooms import Rooms
 from tests.conftest import ROOM
-from tests.support import Client, ServerProcess, token
+from tests.support import Client, RunningServer, ServerProcess, token
+from tests.test_flash_sale import flash_sale_50_of_500
 
 pytestmark = pytest.mark.slow
 
@@ -46,3 +48,125 @@ async def test_two_processes_share_stock_and_viewer_count(
     finally:
         a.stop()
         b.stop()
+
+
+class ResumingViewer:
+    """A viewer that, when its server goes away, reconnects to another one with
+    `resume_from` and checks the replay: every missed message, in order, once."""
+
+    def __init__(self, urls: list[str]) -> None:
+        self.urls = urls
+        self.connections: list[Client] = []
+        self.resumes = 0
+
+    @property
+    def client(self) -> Client:
+        return self.connections[-1]
+
+    def seqs(self) -> list[int]:
+        """Room-message seqs over every connection, in arrival order."""
+        return [
+            m["seq"]
+            for c in self.connections
+            for m in c.received
+            if "seq" in m and m["type"] != "welcome"
+        ]
+
+    async def connect(self, index: int) -> None:
+        last = self.seqs()[-1] if self.connections else None
+        client = await Client.connect(self.urls[index % len(self.urls)])
+        welcome = await client.hello(None, **({"resume_from": last} if last else {}))
+        assert welcome["type"] == "welcome", welcome
+        self.connections.append(client)
+        if last is not None:
+            assert welcome["resumed"] is True
+            self.resumes += 1
+            if welcome["seq"] > last:
+                await client.wait_for(lambda m: m.get("seq") == welcome["seq"], start=1)
+            got = [m["seq"] for m in client.received[1:] if "seq" in m]
+            # the replay is exactly the missed range; the live stream continues after it
+            assert got[: welcome["seq"] - last] == list(range(last + 1, welcome["seq"] + 1))
+
+
+async def test_three_processes_flash_sale_and_one_killed_midway(
+    domain: tuple[Rooms, Inventory], redis_url: str, tmp_path: Path
+) -> None:
+    _, inv = domain
+    await inv.put_product(ROOM, "flash", name="秒杀荔枝", price=990, stock=60)
+    procs = [ServerProcess(tmp_path / f"p{i}", redis_url=redis_url).start() for i in range(3)]
+    urls = [p.ws_url(ROOM) for p in procs]
+    try:
+        viewers = [ResumingViewer(urls) for _ in range(30)]
+        for i, v in enumerate(viewers):
+            await v.connect(i)
+        buyers = []
+        for i in range(150):
+            c = await Client.connect(urls[i % 3])
+            await c.hello(token(user=f"m{i}"))
+            buyers.append(c)
+        # 30 viewers and 150 buyers over three processes make one count
+        await viewers[1].client.wait_for(
+            lambda m: m["type"] == "viewers" and m["count"] == 180, timeout=10
+        )
+
+        answers: dict[int, dict[str, object]] = {}
+
+        async def buy(i: int) -> None:
+            msg = {"type": "buy", "request_id": "tap", "sku": "flash", "qty": 1}
+            try:
+                answers[i] = await buyers[i].request(msg, "order_ack", timeout=10)
+            except (ConnectionError, websockets.ConnectionClosed, TimeoutError):
+                # its server died with the request in flight: retry the same request
+                # elsewhere; idempotency returns the first answer if there was one
+                retry = await Client.connect(urls[(i % 3 + 1) % 3])
+                await retry.hello(token(user=f"m{i}"))
+                answers[i] = await retry.request(msg, "order_ack", timeout=10)
+                await retry.close()
+
+        sale = [asyncio.create_task(buy(i)) for i in range(150)]
+        await asyncio.sleep(0.05)
+        procs[0].kill()  # SIGKILL mid-sale
+        await asyncio.gather(*sale)
+        # viewers of the dead process reconnect elsewhere and resume
+        for i, v in enumerate(viewers):
+            if i % 3 == 0:
+                await asyncio.wait_for(v.client.closed.wait(), 10)
+                await v.connect(i + 1)
+        accepted = [a for a in answers.values() if a.get("status") == "accepted"]
+        assert len(accepted) == 60
+        assert len({a["order_id"] for a in accepted}) == 60
+        assert (await inv.ledger(ROOM))["flash"] == (0, 60, 60)
+        for v in viewers:
+            await v.client.wait_for(
+                lambda m: m["type"] == "stock" and m["sku"] == "flash" and m["left"] == 0,
+                timeout=10,
+            )
+            seqs = v.seqs()
+            assert seqs == sorted(set(seqs)), "a message duplicated or out of order"
+        assert sum(v.resumes for v in viewers) == 10
+        # the dead process's sockets leave the count within the presence TTL (5 s)
+        alive = sum(1 for i in range(150) if i % 3 != 0 and not buyers[i].closed.is_set())
+        await viewers[1].client.wait_for(
+            lambda m: m["type"] == "viewers" and m["count"] == 30 + alive, timeout=10
+        )
+        for c in buyers:
+            await c.close()
+        for v in viewers:
+            await v.client.close()
+    finally:
+        for p in procs:
+            p.stop()
+
+
+async def test_flash_sale_on_a_three_master_cluster(cluster_server: RunningServer) -> None:
+    """The same flash sale as tests/test_flash_sale.py, unchanged, on a Redis Cluster."""
+    services = cluster_server.runtime.services
+    assert services is not None
+    await flash_sale_50_of_500(cluster_server)
+    # the room's keys all live in one slot; other rooms spread over the shards
+    from redis.asyncio.cluster import RedisCluster
+
+    redis = cluster_server.runtime.redis
+    assert isinstance(redis, RedisCluster)
+    slots = {redis.keyslot(k) for k in ("ls:{s001}:stock", "ls:{s001}:outbox", "ls:{s001}:seq")}
+    assert len(slots) == 1
