@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import secrets
 import signal
 import socket
@@ -23,16 +24,18 @@ class LiveshopServer(uvicorn.Server):
     """uvicorn, plus: say `bye server_shutdown` to every socket and finish in-flight
     purchases before uvicorn closes connections; print where to go once listening."""
 
-    def __init__(self, config: uvicorn.Config, settings: Settings) -> None:
+    def __init__(self, config: uvicorn.Config, settings: Settings, *, banner: bool = True) -> None:
         super().__init__(config)
         self.settings = settings
         self.port: int | None = None
+        self._banner = banner
 
     async def startup(self, sockets: Any = None) -> None:
         await super().startup(sockets)
         if self.servers and self.servers[0].sockets:
             self.port = self.servers[0].sockets[0].getsockname()[1]
-            print_banner(self.settings, self.port)
+            if self._banner:
+                print_banner(self.settings, self.port)
 
     async def shutdown(self, sockets: Any = None) -> None:
         runtime = getattr(self.config.loaded_app, "state", None)
@@ -90,12 +93,113 @@ def cmd_serve(args: argparse.Namespace) -> int:
             raise ConfigError("LIVESHOP_SECRET: required to verify tokens (or run with --demo)")
         settings = load(**{**_overrides(settings), "secret": secrets.token_urlsafe(24)})
     logs.configure(settings.log_format, settings.log_level)
+    if args.workers > 1:
+        return supervise(settings, args.workers, no_persister=args.no_persister)
     from liveshop.app import create_app
 
     app = create_app(settings, run_persister=not args.no_persister)
-    server = LiveshopServer(uvicorn_config(app, settings), settings)
-    server.run(sockets=[listen_socket(settings)])
+    server = LiveshopServer(uvicorn_config(app, settings), settings, banner=not args.worker)
+    server.run(sockets=[listen_socket(settings, reuse_port=args.worker)])
     return 0 if server.started else 1
+
+
+def supervise(settings: Settings, workers: int, *, no_persister: bool) -> int:
+    """`serve --workers N`: one embedded engine (unless Redis is external), N server
+    processes sharing the port through SO_REUSEPORT, restarted if one dies. Worker 0
+    runs the persister. SIGTERM/SIGINT stop the workers first and the engine last."""
+    import subprocess
+    import time
+
+    from liveshop.engine import EmbeddedEngine
+
+    if settings.port == 0:
+        raise ConfigError("LIVESHOP_PORT: --workers needs a fixed port to share")
+    log = structlog.get_logger("liveshop.supervisor")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVESHOP_")}
+    env.update(
+        {
+            f"LIVESHOP_{k.upper()}": str(v)
+            for k, v in _overrides(settings).items()
+            if k not in ("host", "port", "data_dir")
+        }
+    )
+    engine = None
+    if not settings.external_redis:
+        engine = EmbeddedEngine(settings.data_dir, durability=settings.durability)
+        engine.start()
+        env["LIVESHOP_REDIS_URL"] = engine.url
+    if settings.demo:  # create the demo room once, before the workers race to
+        asyncio.run(_load_demo(load(env)))
+
+    def spawn(i: int) -> subprocess.Popen[bytes]:
+        cmd = [
+            sys.executable,
+            "-m",
+            "liveshop",
+            "serve",
+            "--worker",
+            "--host",
+            settings.host,
+            "--port",
+            str(settings.port),
+            "--data-dir",
+            settings.data_dir,
+        ]
+        if i > 0 or no_persister:
+            cmd.append("--no-persister")
+        return subprocess.Popen(cmd, env={**env, "LIVESHOP_WORKER_INDEX": str(i)})
+
+    stopping = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    procs = [spawn(i) for i in range(workers)]
+    print_banner(settings, settings.port)
+    print(f"  {workers} workers: pids {' '.join(str(p.pid) for p in procs)}", flush=True)
+    try:
+        while not stopping:
+            time.sleep(0.2)
+            for i, proc in enumerate(procs):
+                if proc.poll() is not None and not stopping:
+                    log.warning("worker exited, restarting", worker=i, code=proc.returncode)
+                    procs[i] = spawn(i)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + settings.shutdown_grace_s + 15
+        for proc in procs:
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if engine is not None:
+            engine.stop()
+    return 0
+
+
+async def _load_demo(settings: Settings) -> None:
+    from liveshop import demo
+    from liveshop.inventory import Inventory
+    from liveshop.rooms import Rooms
+    from liveshop.scripts import Scripts
+    from liveshop.store import connect_redis, open_database
+
+    redis = connect_redis(settings.redis_url)
+    db = await open_database(settings.database_path)
+    try:
+        scripts = Scripts(redis)
+        rooms = Rooms(redis, scripts, db)
+        await rooms.init_schema()
+        await demo.load(rooms, Inventory(redis, scripts, idempotency_ttl_s=60))
+    finally:
+        await db.close()
+        await redis.aclose()
 
 
 def uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
@@ -232,6 +336,13 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="leave the outbox to a separate `liveshop persist`",
     )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes sharing the port (one embedded engine for all)",
+    )
+    serve.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     serve.set_defaults(func=cmd_serve)
 
     persist = sub.add_parser("persist", help="run only the outbox → SQLite persister")

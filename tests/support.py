@@ -211,12 +211,14 @@ class ServerProcess:
         port: int | None = None,
         demo: bool = False,
         extra_env: dict[str, str] | None = None,
+        extra_args: list[str] | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
         self.redis_url = redis_url
         self.demo = demo
         self.extra_env = extra_env or {}
+        self.extra_args = extra_args or []
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = data_dir / f"server-{self.port}.log"
 
@@ -244,6 +246,7 @@ class ServerProcess:
         ]
         if self.demo:
             cmd.append("--demo")
+        cmd += self.extra_args
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=log, cwd=ROOT)

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 import websockets
+from redis.asyncio import Redis
 
 from liveshop.inventory import Inventory
+from liveshop.keys import RoomKeys
 from liveshop.rooms import Rooms
 from tests.conftest import ROOM
 from tests.support import Client, RunningServer, ServerProcess, token
@@ -170,3 +172,34 @@ async def test_flash_sale_on_a_three_master_cluster(cluster_server: RunningServe
     assert isinstance(redis, RedisCluster)
     slots = {redis.keyslot(k) for k in ("ls:{s001}:stock", "ls:{s001}:outbox", "ls:{s001}:seq")}
     assert len(slots) == 1
+
+
+async def test_workers_share_one_port_and_one_engine(tmp_path: Path) -> None:
+    from liveshop.engine import EmbeddedEngine, ping_unix
+
+    data = tmp_path / "data"
+    server = ServerProcess(data, demo=True, extra_args=["--workers", "3"]).start()
+    try:
+        viewers = [await Client.connect(server.ws_url(ROOM)) for _ in range(30)]
+        for v in viewers:
+            await v.hello()
+        await viewers[0].wait_for(lambda m: m["type"] == "viewers" and m["count"] == 30, 10)
+        redis = Redis.from_url(EmbeddedEngine(data).url)
+        try:
+            # SO_REUSEPORT spread the sockets: every worker reports viewers of the room
+            reporting = await redis.hvals(RoomKeys.of(ROOM).presence)
+            assert len(reporting) == 3 and sum(int(n) for n in reporting) == 30
+        finally:
+            await redis.aclose()
+        buyer = await Client.connect(server.ws_url(ROOM))
+        await buyer.hello(token(user="w"))
+        ack = await buyer.request(
+            {"type": "buy", "request_id": "w1", "sku": "lychee-500g", "qty": 1}, "order_ack"
+        )
+        assert ack["status"] == "accepted"
+        for c in [*viewers, buyer]:
+            await c.close()
+    finally:
+        server.stop()
+    assert server.proc is not None and server.proc.returncode == 0
+    assert not ping_unix(EmbeddedEngine(data).socket_path)  # the engine stopped last
