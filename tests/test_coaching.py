@@ -16,8 +16,12 @@ NAMES = {"lychee": "岭南荔枝 500g", "mango": "海南贵妃芒", "milk": "鲜
 
 def metrics(**kw: object) -> c.RoomMetrics:
     base: dict[str, object] = {
-        "now_ms": NOW, "started_at": NOW - 600_000, "viewers": 50, "peak": 80,
-        "last_order_at": NOW - 10_000, "names": NAMES,
+        "now_ms": NOW,
+        "started_at": NOW - 600_000,
+        "viewers": 50,
+        "peak": 80,
+        "last_order_at": NOW - 10_000,
+        "names": NAMES,
         "stock": {"lychee": 100, "mango": 50, "milk": 20},
         "stocked": {"lychee": 200, "mango": 50, "milk": 20},
     }
@@ -27,8 +31,14 @@ def metrics(**kw: object) -> c.RoomMetrics:
 
 def offer(**kw: object) -> p.OfferState:
     base: dict[str, object] = {
-        "offer_id": "of_1", "sku": "lychee", "price": 990, "qty": 100, "left": 50,
-        "per_user_limit": 1, "starts_at": NOW - 60_000, "ends_at": NOW + 120_000,
+        "offer_id": "of_1",
+        "sku": "lychee",
+        "price": 990,
+        "qty": 100,
+        "left": 50,
+        "per_user_limit": 1,
+        "starts_at": NOW - 60_000,
+        "ends_at": NOW + 120_000,
         "status": "live",
     }
     base.update(kw)
@@ -41,27 +51,45 @@ def codes(m: c.RoomMetrics) -> list[str]:
 
 CASES = [
     # (code, firing metrics, near-miss metrics)
-    ("focus_product",
-     metrics(interactions_60s={"lychee": 12, "mango": 2}, interactions_baseline={"lychee": 3.0}),
-     metrics(interactions_60s={"lychee": 8}, interactions_baseline={"lychee": 3.0})),
-    ("release_offer",
-     metrics(viewers=90, peak=90, viewer_history=((NOW - 30_000, 70), (NOW - 1000, 88))),
-     metrics(viewers=90, peak=90, viewer_history=((NOW - 30_000, 90),))),
-    ("low_stock",
-     metrics(pinned="lychee", stock={"lychee": 19, "mango": 50, "milk": 20}),
-     metrics(pinned="lychee", stock={"lychee": 20, "mango": 50, "milk": 20})),
-    ("sold_out_switch",
-     metrics(stock={"lychee": 0, "mango": 50, "milk": 20}, units_by_sku={"lychee": 200, "milk": 3}),
-     metrics(stock={"lychee": 1, "mango": 50, "milk": 20}, units_by_sku={"lychee": 199, "milk": 3})),
-    ("offer_ending",
-     metrics(offers=(offer(ends_at=NOW + 14_000),)),
-     metrics(offers=(offer(ends_at=NOW + 15_000),))),
-    ("conversion_drop",
-     metrics(viewers=30, last_order_at=NOW - 181_000),
-     metrics(viewers=30, last_order_at=NOW - 179_000)),
-    ("viewers_leaving",
-     metrics(viewers=39, viewer_history=((NOW - 60_000, 50), (NOW - 1000, 45))),
-     metrics(viewers=41, viewer_history=((NOW - 60_000, 50), (NOW - 1000, 45)))),
+    (
+        "focus_product",
+        metrics(interactions_60s={"lychee": 12, "mango": 2}, interactions_baseline={"lychee": 3.0}),
+        metrics(interactions_60s={"lychee": 8}, interactions_baseline={"lychee": 3.0}),
+    ),
+    (
+        "release_offer",
+        metrics(viewers=90, peak=90, viewer_history=((NOW - 30_000, 70), (NOW - 1000, 88))),
+        metrics(viewers=90, peak=90, viewer_history=((NOW - 30_000, 90),)),
+    ),
+    (
+        "low_stock",
+        metrics(pinned="lychee", stock={"lychee": 19, "mango": 50, "milk": 20}),
+        metrics(pinned="lychee", stock={"lychee": 20, "mango": 50, "milk": 20}),
+    ),
+    (
+        "sold_out_switch",
+        metrics(
+            stock={"lychee": 0, "mango": 50, "milk": 20}, units_by_sku={"lychee": 200, "milk": 3}
+        ),
+        metrics(
+            stock={"lychee": 1, "mango": 50, "milk": 20}, units_by_sku={"lychee": 199, "milk": 3}
+        ),
+    ),
+    (
+        "offer_ending",
+        metrics(offers=(offer(ends_at=NOW + 14_000),)),
+        metrics(offers=(offer(ends_at=NOW + 15_000),)),
+    ),
+    (
+        "conversion_drop",
+        metrics(viewers=30, last_order_at=NOW - 181_000),
+        metrics(viewers=30, last_order_at=NOW - 179_000),
+    ),
+    (
+        "viewers_leaving",
+        metrics(viewers=39, viewer_history=((NOW - 60_000, 50), (NOW - 1000, 45))),
+        metrics(viewers=41, viewer_history=((NOW - 60_000, 50), (NOW - 1000, 45))),
+    ),
 ]
 
 
@@ -88,8 +116,10 @@ def test_focus_product_names_the_product_in_the_listeners_language() -> None:
 
 
 def test_sold_out_switch_suggests_the_best_seller_with_stock() -> None:
-    m = metrics(stock={"lychee": 0, "mango": 50, "milk": 20},
-                units_by_sku={"lychee": 200, "milk": 7, "mango": 2})
+    m = metrics(
+        stock={"lychee": 0, "mango": 50, "milk": 20},
+        units_by_sku={"lychee": 200, "milk": 7, "mango": 2},
+    )
     (cand,) = c.sold_out_switch(m)
     assert cand.params["next"] == NAMES["milk"]
 

@@ -97,8 +97,9 @@ async def test_a_stopped_viewer_is_cut_off_and_others_keep_up(
         # its bounded queue, fill up), and two seconds more.
         cut_off = asyncio.Event()
         talk = asyncio.create_task(chatter(rooms, 90 * UNIT, until=cut_off))
-        await eventually(lambda: "slow consumer disconnected" in server.log.read_text(),
-                         timeout=60, every=0.2)
+        await eventually(
+            lambda: "slow consumer disconnected" in server.log.read_text(), timeout=60, every=0.2
+        )
         await asyncio.sleep(2 * UNIT)
         cut_off.set()
         await talk

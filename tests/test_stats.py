@@ -57,8 +57,9 @@ async def test_session_totals_survive_a_server_restart(
     buyer = await Client.connect(srv.ws_url(ROOM))
     await buyer.hello(token(user="loyal"))
     for n in range(3):
-        ack = await buyer.request({"type": "buy", "request_id": f"r{n}", "sku": "lychee-500g",
-                                   "qty": 2}, "order_ack")
+        ack = await buyer.request(
+            {"type": "buy", "request_id": f"r{n}", "sku": "lychee-500g", "qty": 2}, "order_ack"
+        )
         assert ack["status"] == "accepted"
     await buyer.close()
     session_id = (await srv.runtime.services.rooms.snapshot(ROOM)).state.session_id
@@ -71,14 +72,22 @@ async def test_session_totals_survive_a_server_restart(
         assert welcome["state"]["session_id"] == session_id and welcome["state"]["live"]
         stats = await host.next_of("stats", timeout=3)
         assert (stats["session_id"], stats["orders"], stats["units"], stats["gmv"]) == (
-            session_id, 3, 6, 6 * 1990)
+            session_id,
+            3,
+            6,
+            6 * 1990,
+        )
         await host.send({"type": "end_live"})
         await host.wait_for(lambda m: m["type"] == "live" and m["live"] is False)
         assert srv.runtime.services is not None
         (session,) = await srv.runtime.services.rooms.sessions(ROOM)
         assert session["session_id"] == session_id
         assert (session["orders"], session["units"], session["gmv"], session["buyers"]) == (
-            3, 6, 6 * 1990, 1)
+            3,
+            6,
+            6 * 1990,
+            1,
+        )
         assert session["ended_at"] >= session["started_at"]
     finally:
         await srv.stop()
