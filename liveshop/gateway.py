@@ -14,7 +14,6 @@ import contextlib
 import itertools
 import time
 import unicodedata
-from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -30,11 +29,12 @@ from liveshop.admission import Admission, Denied
 from liveshop.coaching import mentioned_skus
 from liveshop.config import Settings
 from liveshop.connection import Close, ConnectionState, Handle, Identity, Phase, Reply, TokenBucket
-from liveshop.errors import BYE_CLOSE_CODES, ByeReason, ErrorCode, Rejected, TokenError
-from liveshop.hub import Frame, Hub, LocalRoom
+from liveshop.errors import ByeReason, ErrorCode, Rejected, TokenError
+from liveshop.hub import Hub, LocalRoom
 from liveshop.inventory import Inventory, PurchaseOutcome, RestockRefused
 from liveshop.keys import ROOM_ID
 from liveshop.offers import Offers
+from liveshop.outbound import RoomSocket
 from liveshop.rooms import Rooms, now_ms
 from liveshop.stats import record_interaction
 
@@ -45,100 +45,7 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 HELLO_TIMEOUT_S = 10.0
-_BYE_REASONS = frozenset(r.value for r in ByeReason)
 _conn_ids = itertools.count(1)
-
-
-class RoomSocket:
-    """One client's outbound side: a bounded, ordered queue drained by a writer task.
-
-    Until the welcome is sent, room frames are held back; the welcome then drops those
-    the snapshot already covers (seq <= the snapshot's seq)."""
-
-    def __init__(self, send: Send, max_queue: int, conn_id: int) -> None:
-        self.conn_id = conn_id
-        self._send = send
-        self._max = max_queue
-        self._queue: deque[str] = deque()
-        self._held: list[Frame] | None = []
-        self._floor = 0
-        self._wake = asyncio.Event()
-        self._close: tuple[int, str] | None = None
-        self.closed = asyncio.Event()
-        self.lang: p.Lang = "zh-CN"
-        self.busy = False  # a request is being handled: shutdown waits for its answer
-        self.draining = False
-
-    # Sink protocol (called by the hub, never awaits)
-    def deliver(self, frame: Frame) -> None:
-        if self._close is not None:
-            return
-        if self._held is not None:
-            self._held.append(frame)
-            if len(self._held) > self._max:
-                self.bye(ByeReason.SLOW_CONSUMER)
-            return
-        if frame.seq is not None and frame.seq <= self._floor:
-            return
-        if len(self._queue) >= self._max:
-            log.warning("slow consumer disconnected", conn_id=self.conn_id, queued=self._max)
-            self.bye(ByeReason.SLOW_CONSUMER)
-            return
-        self._queue.append(frame.text)
-        self._wake.set()
-
-    def close(self, code: int, reason: str = "") -> None:
-        """Close after what is queued; a `bye` reason is also said to the client."""
-        if self._close is None:
-            if reason in _BYE_REASONS:
-                self._queue.append(p.encode(p.Bye(reason=reason)))
-            self._close = (code, reason)
-            self._wake.set()
-
-    # Used by the gateway
-    def reply(self, message: msgspec.Struct) -> None:
-        if self._close is None:
-            self._queue.append(p.encode(message))
-            self._wake.set()
-
-    def welcome(self, welcome: p.Welcome, missed: list[str]) -> None:
-        """Send the welcome, the missed messages of a resume, then what was held back."""
-        self._floor = welcome.seq
-        self._queue.append(p.encode(welcome))
-        self._queue.extend(missed)
-        held, self._held = self._held or [], None
-        for frame in held:
-            self.deliver(frame)
-        self._wake.set()
-
-    def bye(self, reason: ByeReason, *, drop_queue: bool = True) -> None:
-        if self._close is not None:
-            return
-        if drop_queue:
-            self._queue.clear()
-        self.close(BYE_CLOSE_CODES[reason], reason.value)
-
-    def send_error_and_close(self, message: p.Error | p.Bye | None, code: int) -> None:
-        if message is not None:
-            self._queue.append(p.encode(message))
-        self.close(code, message.code if isinstance(message, p.Error) else "")
-
-    async def run(self) -> None:
-        """Writer task: drain the queue in order; close the socket when told to."""
-        try:
-            while True:
-                await self._wake.wait()
-                self._wake.clear()
-                while self._queue:
-                    await self._send({"type": "websocket.send", "text": self._queue.popleft()})
-                if self._close is not None:
-                    code, reason = self._close
-                    await self._send({"type": "websocket.close", "code": code, "reason": reason})
-                    return
-        except (OSError, RuntimeError):
-            return  # the peer is gone; the reader sees the disconnect
-        finally:
-            self.closed.set()
 
 
 @dataclass(slots=True)

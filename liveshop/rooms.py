@@ -76,6 +76,11 @@ class SessionTotals:
     viewers: int
 
 
+def _session_keys(keys: RoomKeys) -> list[str]:
+    """KEYS of rooms_set_live.lua."""
+    return [keys.room, keys.seq, keys.history, keys.stats, keys.buyers, keys.audience, keys.offers]
+
+
 def new_session_id() -> str:
     return "ls_" + secrets.token_hex(6)
 
@@ -194,15 +199,7 @@ class Rooms:
             title = (await self._redis.hget(keys.room, "default_title") or b"").decode()
         session_id = new_session_id()
         reply = await self._scripts.rooms_set_live(
-            keys=[
-                keys.room,
-                keys.seq,
-                keys.history,
-                keys.stats,
-                keys.buyers,
-                keys.audience,
-                keys.offers,
-            ],
+            keys=_session_keys(keys),
             args=["go", session_id, title, keys.channel, keys.offer("")],
         )
         status, sid, title_b, started_at = reply
@@ -219,15 +216,7 @@ class Rooms:
         """Close the session, end its offers, store its totals. None when not live."""
         keys = RoomKeys.of(room_id)
         reply = await self._scripts.rooms_set_live(
-            keys=[
-                keys.room,
-                keys.seq,
-                keys.history,
-                keys.stats,
-                keys.buyers,
-                keys.audience,
-                keys.offers,
-            ],
+            keys=_session_keys(keys),
             args=["end", "", "", keys.channel, keys.offer("")],
         )
         if reply[0] != b"ok":
