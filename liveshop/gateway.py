@@ -83,6 +83,11 @@ class Gateway:
         key = (room_id, user)
         bucket = self._like_buckets.get(key)
         if bucket is None:
+            if len(self._like_buckets) > 50_000:  # keep memory bounded over a long evening
+                now = time.monotonic()
+                self._like_buckets = {
+                    k: b for k, b in self._like_buckets.items() if now - b.updated < 5.0
+                }
             bucket = self._like_buckets[key] = TokenBucket(10.0, 10.0, time.monotonic())
         return bucket
 
@@ -289,6 +294,8 @@ class Gateway:
                 key = (room_id, who.user)
                 if now - self._chat_times.get(key, -10.0) < 2.0:
                     raise Rejected(ErrorCode.RATE_LIMITED, "one chat message every 2 seconds")
+                if len(self._chat_times) > 50_000:  # bounded: forget who chatted long ago
+                    self._chat_times = {k: t for k, t in self._chat_times.items() if now - t < 2.0}
                 self._chat_times[key] = now
                 await self.s.rooms.chat(room_id, who.user, text)
                 await record_interaction(
