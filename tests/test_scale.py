@@ -186,14 +186,21 @@ async def test_workers_share_one_port_and_one_engine(tmp_path: Path) -> None:
     data = tmp_path / "data"
     server = ServerProcess(data, demo=True, extra_args=["--workers", "3"]).start()
     try:
-        viewers = [await Client.connect(server.ws_url(ROOM)) for _ in range(30)]
-        for v in viewers:
-            await v.hello()
-        await viewers[0].wait_for(lambda m: m["type"] == "viewers" and m["count"] == 30, 10)
         redis = Redis.from_url(EmbeddedEngine(data).url)
         try:
-            # SO_REUSEPORT spread the sockets: every worker reports viewers of the room
-            reporting = await redis.hvals(RoomKeys.of(ROOM).presence)
+            # The workers start one after another; the kernel spreads new connections
+            # over those listening (SO_REUSEPORT). Reconnect until all three report.
+            viewers: list[Client] = []
+            for _ in range(20):
+                for c in viewers:
+                    await c.close()
+                viewers = [await Client.connect(server.ws_url(ROOM)) for _ in range(30)]
+                for v in viewers:
+                    await v.hello()
+                await viewers[0].wait_for(lambda m: m["type"] == "viewers" and m["count"] == 30, 10)
+                reporting = await redis.hvals(RoomKeys.of(ROOM).presence)
+                if len(reporting) == 3:
+                    break
             assert len(reporting) == 3 and sum(int(n) for n in reporting) == 30
         finally:
             await redis.aclose()
