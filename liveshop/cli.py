@@ -233,7 +233,7 @@ def listen_socket(settings: Settings, *, reuse_port: bool = False) -> socket.soc
     if settings.socket_sndbuf:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, settings.socket_sndbuf)
     sock.bind((settings.host, settings.port))
-    sock.listen(2048)
+    sock.listen(socket.SOMAXCONN)  # reconnect storms: let the kernel queue handshakes
     sock.set_inheritable(True)
     return sock
 

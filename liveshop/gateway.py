@@ -16,7 +16,7 @@ import time
 import unicodedata
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 import structlog
@@ -45,6 +45,7 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 HELLO_TIMEOUT_S = 10.0
+T = TypeVar("T")
 _conn_ids = itertools.count(1)
 
 
@@ -339,9 +340,8 @@ class Gateway:
         if room.stock.get(msg.sku, msg.qty) < msg.qty:
             # The room already knows this SKU is sold out: answer without the script,
             # unless this request was answered before (idempotency holds).
-            outcome = await asyncio.wait_for(
-                self.s.inventory.earlier_answer(room.room_id, user, msg.request_id),
-                self.s.settings.redis_timeout_s,
+            outcome = await self._engine_call(
+                self.s.inventory.earlier_answer(room.room_id, user, msg.request_id)
             )
             if outcome is None:
                 ack = p.OrderAck(
@@ -354,15 +354,29 @@ class Gateway:
                 self._log_purchase(room.room_id, user, msg, ack, started, fast=True)
                 return ack
         if outcome is None:
-            outcome = await asyncio.wait_for(
+            outcome = await self._engine_call(
                 self.s.inventory.buy(
                     room.room_id, user, msg.request_id, msg.sku, msg.qty, msg.offer_id
-                ),
-                self.s.settings.redis_timeout_s,
+                )
             )
         ack = outcome.ack(msg.request_id)
         self._log_purchase(room.room_id, user, msg, ack, started, repeat=outcome.repeat)
         return ack
+
+    async def _engine_call(self, call: Awaitable[T]) -> T:
+        """Await an engine call for at most LIVESHOP_REDIS_TIMEOUT_S — unless the engine
+        is answering other calls meanwhile: then it is alive and this process is merely
+        busy (a flash sale), and telling a buyer `unavailable` for a purchase that went
+        through would be wrong. Keep waiting then, up to 10x as long."""
+        limit = self.s.settings.redis_timeout_s
+        task = asyncio.ensure_future(call)
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), limit)
+        except TimeoutError:
+            if not self.s.inventory.engine_answered_within(limit):
+                task.cancel()
+                raise
+        return await asyncio.wait_for(task, 10 * limit)
 
     @staticmethod
     def _log_purchase(

@@ -128,10 +128,13 @@ class Inventory:
     ) -> PurchaseOutcome | None:
         """The stored answer for (user, request_id), if any: lets a room that knows a SKU
         is sold out reject without running the script, yet keep idempotency."""
-        raw = await self._redis.get(RoomKeys.of(room_id).idempotency(user, request_id))
+        raw = await self._batcher.get(RoomKeys.of(room_id).idempotency(user, request_id))
         if raw is None:
             return None
         return PurchaseOutcome(_answer_decoder.decode(raw), repeat=True)
+
+    def engine_answered_within(self, seconds: float) -> bool:
+        return self._batcher.answered_within(seconds)
 
     async def restock(self, room_id: str, sku: str, delta: int) -> int:
         keys = RoomKeys.of(room_id)

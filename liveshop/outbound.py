@@ -27,16 +27,21 @@ _BYE_REASONS = frozenset(r.value for r in ByeReason)
 
 
 class RoomSocket:
-    """One client's outbound side: a bounded, ordered queue drained by a writer task.
+    """One client's outbound side: two queues drained by a writer task.
 
-    Until the welcome is sent, room frames are held back; the welcome then drops those
-    the snapshot already covers (seq <= the snapshot's seq)."""
+    Replies to this client (welcome, order_ack, error, pong) go ahead of queued room
+    frames, so a buyer's answer never waits behind a backlog of stock updates; each
+    queue keeps its own order, and room frames keep seq order. Until the welcome is
+    sent, room frames are held back; the welcome then drops those the snapshot already
+    covers (seq <= the snapshot's seq). Only the room-frame queue is bounded: replies
+    are bounded by the inbound rate limit."""
 
     def __init__(self, send: Send, max_queue: int, conn_id: int) -> None:
         self.conn_id = conn_id
         self._send = send
         self._max = max_queue
-        self._queue: deque[str] = deque()
+        self._queue: deque[str] = deque()  # room frames (and the final bye)
+        self._replies: deque[str] = deque()
         self._held: list[Frame] | None = []
         self._floor = 0
         self._wake = asyncio.Event()
@@ -75,13 +80,13 @@ class RoomSocket:
     # Used by the gateway
     def reply(self, message: msgspec.Struct) -> None:
         if self._close is None:
-            self._queue.append(p.encode(message))
+            self._replies.append(p.encode(message))
             self._wake.set()
 
     def welcome(self, welcome: p.Welcome, missed: list[str]) -> None:
         """Send the welcome, the missed messages of a resume, then what was held back."""
         self._floor = welcome.seq
-        self._queue.append(p.encode(welcome))
+        self._replies.append(p.encode(welcome))
         self._queue.extend(missed)
         held, self._held = self._held or [], None
         for frame in held:
@@ -97,7 +102,7 @@ class RoomSocket:
 
     def send_error_and_close(self, message: p.Error | p.Bye | None, code: int) -> None:
         if message is not None:
-            self._queue.append(p.encode(message))
+            self._replies.append(p.encode(message))
         self.close(code, message.code if isinstance(message, p.Error) else "")
 
     async def run(self) -> None:
@@ -106,8 +111,9 @@ class RoomSocket:
             while True:
                 await self._wake.wait()
                 self._wake.clear()
-                while self._queue:
-                    await self._send({"type": "websocket.send", "text": self._queue.popleft()})
+                while self._replies or self._queue:
+                    text = (self._replies or self._queue).popleft()
+                    await self._send({"type": "websocket.send", "text": text})
                 if self._close is not None:
                     code, reason = self._close
                     await self._send({"type": "websocket.close", "code": code, "reason": reason})

@@ -95,13 +95,29 @@ class ScriptBatcher:
         ] = []
         self._scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
+        self.last_answer = 0.0  # loop time of the last pipeline the engine answered
+
+    def answered_within(self, seconds: float) -> bool:
+        """The engine answered a batch recently: it is alive, we are merely busy."""
+        return asyncio.get_running_loop().time() - self.last_answer < seconds
 
     async def call(self, script: AsyncScript, keys: Sequence[Any], args: Sequence[Any]) -> Any:
         if isinstance(self._redis, RedisCluster):
             return await script(keys=keys, args=args)
+        return await self._enqueue(script, keys, args)
+
+    async def get(self, key: str) -> Any:
+        """GET, batched like the scripts (thousands of sold-out taps arrive together)."""
+        if isinstance(self._redis, RedisCluster):
+            return await self._redis.get(key)
+        return await self._enqueue(None, [key], [])
+
+    async def _enqueue(
+        self, script: AsyncScript | None, keys: Sequence[Any], args: Sequence[Any]
+    ) -> Any:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._pending.append((script, keys, args, future))
+        self._pending.append((script, keys, args, future))  # type: ignore[arg-type]
         if not self._scheduled:
             self._scheduled = True
             loop.call_soon(self._flush)  # after every callback already due in this turn
@@ -147,5 +163,10 @@ class ScriptBatcher:
     ) -> list[Any]:
         async with self._redis.pipeline(transaction=False) as pipe:
             for script, keys, args, _ in batch:
-                pipe.evalsha(script.sha, len(keys), *keys, *args)
-            return list(await pipe.execute(raise_on_error=False))
+                if script is None:
+                    pipe.get(keys[0])
+                else:
+                    pipe.evalsha(script.sha, len(keys), *keys, *args)
+            results = list(await pipe.execute(raise_on_error=False))
+        self.last_answer = asyncio.get_running_loop().time()
+        return results
