@@ -1,0 +1,312 @@
+"""Scenarios `flashsale` and `purchases`.
+
+flashsale: thousands of viewers in one room, the broadcaster opens a flash offer, and
+every viewer taps buy within one second (a share taps twice). Checks the sale's
+correctness end to end: exactly the offered units accepted, nobody over the per-user
+limit, every accepted order in the database (REST) exactly once, every viewer shown
+the final stock and the sold-out offer.
+
+purchases: decisions per second through the whole websocket path: every buyer keeps
+one `buy` in flight (under the per-connection rate limit) for a fixed time, on a SKU
+with stock to spare, against liveshop or the naive SQLite shop; `lua` and `lua-bench`
+run the raw-script baselines instead (no sockets).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from typing import Any
+
+from loadtest import harness, report, targets
+from loadtest.baselines import raw_lua
+from loadtest.pool import Progress
+from loadtest.viewer import now_ms
+
+SKU = "flash-1"
+ANSWER_WAIT_S = 30.0  # after the last tap, for every buy's final answer (with retries)
+ORDERS_WAIT_S = 30.0  # after the last sale, for every accepted order in the database
+
+
+async def flashsale(opts: harness.Options) -> report.Report:
+    units: int = opts.extra.get("units", max(1, opts.viewers // 10))
+    spread_ms: float = opts.extra.get("spread_s", 1.0) * 1000
+    double_tap: float = opts.extra.get("double_tap", 0.1)
+    limit = 1
+    rep = report.Report(
+        "flashsale",
+        opts.method,
+        {
+            "viewers": opts.viewers,
+            "units": units,
+            "spread_s": spread_ms / 1000,
+            "double_tap": double_tap,
+            "per_user_limit": limit,
+            "retries": opts.extra.get("retries", 3),
+            "workers": opts.workers,
+        },
+    )
+    async with harness.run(
+        opts,
+        [(SKU, 1990, units)],
+        measure=["stock", "offer"],
+        watch_sku=SKU,
+        retries=opts.extra.get("retries", 3),
+    ) as r:
+        conn = await r.connect(opts.viewers)
+        rep.results["connected"] = opts.viewers - conn["failed"]
+        rep.results["connect"] = report.summary(conn["times"])
+        rep.results["connect_all_s"] = round(max(conn["times"] or [0]) / 1000, 2)
+        offer_id = await _open_offer(r, units, limit)
+        t0 = now_ms() + 1000
+        await r.p.all("window", timeout=10, start=t0 - 1000, end=t0 + 600_000)
+        meter = r.meter()
+        meter.start()
+        profiling = r.profiled("flashsale", spread_ms / 1000 + 6)
+        with Progress(r.p, opts.viewers, opts.progress) as bar:
+            bar.phase = "buying"
+            async with profiling:
+                replies = await r.p.all(
+                    "buy_burst",
+                    timeout=ANSWER_WAIT_S + 60,
+                    at=t0,
+                    spread_ms=spread_ms,
+                    sku=SKU,
+                    offer_id=offer_id,
+                    double_tap=double_tap,
+                    wait_s=ANSWER_WAIT_S,
+                )
+        rep.data["cpu"] = meter.stop()
+        rep.data["profiles"] = r.profiles
+        decisions = [d for rp in replies for d in rp["decisions"]]
+        expected = sum(rp["expected"] for rp in replies)
+        accepted = [d for d in decisions if d[2] == "accepted"]
+        sold = await _sold(r.t, units)  # the server's truth, not what buyers were told
+        left = units - sold
+        seen = await r.p.all(
+            "seen",
+            timeout=30,
+            sku=SKU,
+            left=left,
+            offer_id=offer_id,
+            status="sold_out" if left == 0 else "live",
+            wait_s=10.0,
+        )
+        zero_ts = max(x["zero_ts"] for x in seen)
+        last_sale = zero_ts or max((d[8] for d in accepted), default=now_ms())
+        found, orders_lag = await _orders(r.t, {d[4] for d in accepted}, sold, last_sale)
+        stats = await r.p.all("stats", timeout=30)
+    rep.results["sold"] = sold
+    _flash_results(rep, decisions, expected, accepted, units, limit, t0, seen, stats)
+    _flash_orders(rep, accepted, found, orders_lag, limit, sold)
+    return rep
+
+
+async def _open_offer(r: harness.Run, units: int, limit: int) -> str:
+    host = r.b.first
+    r.b.send(
+        {
+            "type": "offer_start",
+            "sku": SKU,
+            "price": 990,
+            "qty": units,
+            "duration_s": 300,
+            "per_user_limit": limit,
+        }
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        live = [oid for oid, (status, _) in host.offers.items() if status == "live"]
+        if live:
+            return live[0]
+        await asyncio.sleep(0.02)
+    raise RuntimeError(f"offer did not open: {dict(r.b.local.errors)}")
+
+
+async def _sold(target: targets.Target, units: int) -> int:
+    """Units of the offer's SKU sold, from the room state (REST), retried while the
+    server is too busy to answer."""
+    deadline = time.monotonic() + ORDERS_WAIT_S
+    while True:
+        try:
+            state = await targets.room_state(target)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+            continue
+        stock = {pr["sku"]: pr["stock"] for pr in state["products"]}
+        return units - int(stock[SKU])
+
+
+async def _orders(
+    target: targets.Target, acked: set[str], sold: int, last_sale: float
+) -> tuple[list[dict[str, Any]], float | None]:
+    """Poll the REST API until the database holds every sold unit's order and every
+    acked one (or give up after ORDERS_WAIT_S)."""
+    rows: list[dict[str, Any]] = []
+    deadline = time.monotonic() + ORDERS_WAIT_S
+    while time.monotonic() < deadline:
+        try:
+            rows = await targets.orders(target)
+        except OSError:  # a starved server answers REST late too: keep asking
+            await asyncio.sleep(0.2)
+            continue
+        ids = {o["order_id"] for o in rows}
+        if len(ids) >= sold and acked <= ids:
+            return rows, round((now_ms() - last_sale) / 1000, 3)
+        await asyncio.sleep(0.1)
+    return rows, None
+
+
+def _flash_results(
+    rep: report.Report,
+    decisions: list[Any],
+    expected: int,
+    accepted: list[Any],
+    units: int,
+    limit: int,
+    t0: float,
+    seen: list[dict[str, Any]],
+    stats: list[dict[str, Any]],
+) -> None:
+    res = rep.results
+    lat = [d[6] for d in decisions]
+    res["buys_sent"] = expected
+    res["decisions"] = len(decisions)
+    res["unanswered"] = expected - len(decisions)
+    res["accepted"] = len(accepted)
+    res["outcomes"] = dict(Counter(d[2] + (":" + d[3] if d[3] else "") for d in decisions))
+    res["decision"] = report.summary(lat)
+    span = [d[8] for d in accepted]
+    res["sold_out_after_s"] = round((max(span) - t0) / 1000, 3) if span else None
+    fan = report.hist_merge(s["hist"] for s in stats)
+    res["fanout"] = report.hist_summary(fan)
+    ready = sum(s["ready"] for s in seen)
+    done = sum(s["done"] for s in seen)
+    zero_ts = max(s["zero_ts"] for s in seen)
+    zero_at = [t for s in seen for t in s["zero_at"]]
+    res["viewers_saw_final"] = f"{done}/{ready}"
+    res["saw_zero_lag_max_s"] = (
+        round((max(zero_at) - zero_ts) / 1000, 3) if zero_at and zero_ts else None
+    )
+    res["errors"] = report.merge_errors(stats)
+    res["_decision_ms"] = lat
+    res["_accepted_at_s"] = [round((d[8] - t0) / 1000, 4) for d in accepted]
+    res["_fanout_hist"] = fan
+    per_user = Counter(d[0] for d in accepted)
+    over = {u: n for u, n in per_user.items() if n > limit}
+    sold = res["sold"]
+    if sold == units:
+        rep.check("units sold == units on offer", True, f"{sold} == {units}")
+    else:
+        rep.check("units sold == units on offer", False, f"LOUD FAIL: {sold} sold of {units}")
+    rep.check(
+        "accepted == units (every sale acked to its buyer)",
+        len(accepted) == sold == units,
+        f"{len(accepted)} acked accepted, {sold} sold, {units} on offer",
+    )
+    rep.check("every buy answered", len(decisions) == expected, f"{len(decisions)}/{expected}")
+    rep.check("nobody over the per-user limit (acks)", not over, over)
+    rep.check(
+        "every viewer saw final stock and offer",
+        done == ready and ready > 0,
+        f"{done}/{ready}; final left seen: {_merge_counters(s['final_left'] for s in seen)}",
+    )
+    rep.target("decision p99 ms", res["decision"]["p99_ms"], 250)
+    rep.target("every viewer saw 0 within s of last sale", res["saw_zero_lag_max_s"], 1.0)
+
+
+def _flash_orders(
+    rep: report.Report,
+    accepted: list[Any],
+    found: list[dict[str, Any]],
+    lag: float | None,
+    limit: int,
+    sold: int,
+) -> None:
+    ids = [o["order_id"] for o in found]
+    acked = {d[4] for d in accepted}
+    rep.results["orders_in_db"] = len(ids)
+    rep.results["orders_in_db_after_s"] = lag
+    rep.results["orders_not_acked"] = len(set(ids) - acked)
+    rep.check(
+        "every sold unit's order in the database",
+        len(set(ids)) == sold,
+        f"{len(set(ids))} orders, {sold} sold",
+    )
+    rep.check(
+        "every acked order in the database",
+        acked <= set(ids),
+        f"{len(acked - set(ids))} missing",
+    )
+    rep.check("no duplicate order", len(ids) == len(set(ids)), f"{len(ids) - len(set(ids))} dupes")
+    per_user = Counter(o["user_id"] for o in found)
+    rep.check(
+        "nobody over the per-user limit (database)",
+        all(n <= limit for n in per_user.values()),
+        max(per_user.values(), default=0),
+    )
+    rep.target("all orders in SQLite within s", lag, 2.0)
+
+
+def _merge_counters(items: Any) -> dict[str, int]:
+    total: Counter[str] = Counter()
+    for c in items:
+        total.update(c)
+    return dict(total)
+
+
+async def purchases(opts: harness.Options) -> report.Report:
+    duration: float = opts.extra.get("duration_s", 8.0)
+    rate: float = opts.extra.get("buy_rate", 15.0)
+    rep = report.Report(
+        "purchases",
+        opts.method,
+        {"buyers": opts.viewers, "duration_s": duration, "rate_per_buyer": rate},
+    )
+    if opts.method in ("lua", "lua-bench"):
+        res = await raw_lua.run(
+            opts.method,
+            opts.out / "servers" / f"{opts.method}-{int(time.time())}",
+            seconds=duration,
+            durability=opts.durability,
+        )
+        rep.results.update(res)
+        rep.check(
+            "every decision accepted",
+            res["accepted"] >= res["decisions"] * 0.999,
+            f"{res['accepted']}/{res['decisions']}",
+        )
+        return rep
+    async with harness.run(opts, [("buy-1", 990, 10_000_000)], measure=[]) as r:
+        conn = await r.connect(opts.viewers, prefix="buyer")
+        start = now_ms() + 500
+        meter = r.meter()
+        meter.start()
+        async with r.profiled("purchases", duration):
+            replies = await r.p.all(
+                "buy_loop",
+                timeout=duration + 60,
+                at=start,
+                duration_s=duration,
+                rate=rate,
+                sku="buy-1",
+            )
+        rep.data["cpu"] = meter.stop()
+        rep.data["profiles"] = r.profiles
+        stats = await r.p.all("stats", timeout=30)
+    decisions = [d for rp in replies for d in rp["decisions"]]
+    in_window = [d for d in decisions if d[8] <= start + duration * 1000]
+    accepted = sum(1 for d in decisions if d[2] == "accepted")
+    rep.results["connected"] = opts.viewers - conn["failed"]
+    rep.results["decisions"] = len(decisions)
+    rep.results["accepted"] = accepted
+    rep.results["decisions_per_s"] = round(len(in_window) / duration, 1)
+    rep.results["decision"] = report.summary([d[6] for d in decisions])
+    rep.results["outcomes"] = dict(Counter(d[2] + (":" + d[3] if d[3] else "") for d in decisions))
+    rep.results["errors"] = report.merge_errors(stats)
+    rep.check("every buyer connected", conn["failed"] == 0, f"{conn['failed']} failed")
+    rep.check("every decision accepted", accepted == len(decisions), rep.results["outcomes"])
+    return rep

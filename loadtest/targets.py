@@ -1,0 +1,252 @@
+"""What the load is pointed at: a liveshop server (spawned here or given by --url) or
+one of the baseline servers in `loadtest/baselines`, each a subprocess on 127.0.0.1.
+
+Owns starting and stopping those subprocesses, minting tokens, and setting up a
+fresh room through the REST API. Never points anywhere but 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from liveshop import identity
+
+ROOT = Path(__file__).resolve().parent.parent
+BASELINES = {
+    "raw": "loadtest.baselines.raw_broadcast",
+    "socketio": "loadtest.baselines.socketio_server",
+    "sqlite": "loadtest.baselines.sqlite_shop",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Target:
+    """A server under load: where it listens and, if we started it, its process."""
+
+    method: str  # liveshop | raw | socketio | sqlite
+    port: int
+    secret: str
+    proc: subprocess.Popen[bytes] | None = None
+    data_dir: Path | None = None
+    log: Path | None = None
+    room: str = "s001"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def host(self) -> str:
+        return "127.0.0.1"
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_path(self) -> str:
+        return f"/ws/rooms/{self.room}"
+
+    @property
+    def socketio(self) -> bool:
+        return self.method == "socketio"
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else self.extra.get("pid")
+
+    def token(self, user: str, role: str) -> str:
+        return identity.issue(self.secret, user=user, role=role, room="*")
+
+    def http_json(self, method: str, path: str, body: Any = None, timeout: float = 10.0) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.http + path, data=data, method=method)
+        req.add_header("Authorization", "Bearer " + self.token("loadtest-hq", "hq"))
+        req.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return json.loads(resp.read())
+
+    async def api(self, method: str, path: str, body: Any = None) -> Any:
+        return await asyncio.to_thread(self.http_json, method, path, body)
+
+    def worker_setup(self, **extra: Any) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "port": self.port,
+            "path": self.ws_path,
+            "socketio": self.socketio,
+            "secret": self.secret,
+            **extra,
+        }
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.proc = None
+
+
+def wait_ready(target: Target, path: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if target.proc is not None and target.proc.poll() is not None:
+            tail = target.log.read_text()[-3000:] if target.log else ""
+            raise RuntimeError(f"{target.method} server exited during start-up:\n{tail}")
+        try:
+            with urllib.request.urlopen(target.http + path, timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except (OSError, urllib.error.URLError):
+            pass
+        time.sleep(0.1)
+    target.stop()
+    raise TimeoutError(f"{target.method} server not ready on {target.http}{path}")
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVESHOP_")}
+    env.update(extra)
+    return env
+
+
+def spawn_liveshop(
+    work: Path,
+    *,
+    durability: str = "strict",
+    redis_url: str = "",
+    log_level: str = "warning",
+    workers: int = 1,
+) -> Target:
+    """`liveshop serve` with its own embedded engine in a fresh data dir."""
+    work.mkdir(parents=True, exist_ok=True)
+    data_dir = Path(tempfile.mkdtemp(prefix="liveshop-", dir=work))
+    port = free_port()
+    secret = secrets.token_urlsafe(32)
+    env = _env(
+        LIVESHOP_SECRET=secret,
+        LIVESHOP_LOG_LEVEL=log_level,
+        LIVESHOP_LOG_FORMAT="json",
+        LIVESHOP_DURABILITY=durability,
+    )
+    if redis_url:
+        env["LIVESHOP_REDIS_URL"] = redis_url
+    log = data_dir / "server.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "liveshop",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(data_dir),
+                *(["--workers", str(workers)] if workers > 1 else []),
+            ],
+            env=env,
+            stdout=out,
+            stderr=out,
+            cwd=ROOT,
+        )
+    target = Target("liveshop", port, secret, proc, data_dir, log)
+    wait_ready(target, "/readyz")
+    return target
+
+
+def spawn_baseline(method: str, work: Path, **args: Any) -> Target:
+    """A baseline server from loadtest/baselines as a subprocess."""
+    work.mkdir(parents=True, exist_ok=True)
+    data_dir = Path(tempfile.mkdtemp(prefix=f"{method}-", dir=work))
+    port = free_port()
+    log = data_dir / "server.log"
+    cmd = [
+        sys.executable,
+        "-m",
+        BASELINES[method],
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+    ]
+    for k, v in args.items():
+        cmd += [f"--{k.replace('_', '-')}", str(v)]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, env=_env(), stdout=out, stderr=out, cwd=ROOT)
+    target = Target(method, port, secrets.token_urlsafe(32), proc, data_dir, log)
+    wait_ready(target, "/readyz")
+    return target
+
+
+def attach(url: str, secret: str, pid: int | None = None) -> Target:
+    """A liveshop server someone else runs: `ws://127.0.0.1:PORT`."""
+    parts = urlsplit(url)
+    if parts.hostname not in ("127.0.0.1", "localhost"):
+        raise SystemExit("loadtest: only 127.0.0.1 may be loaded")
+    if len(secret.encode()) < 32:
+        raise SystemExit("loadtest: set LIVESHOP_SECRET (the server's, >= 32 bytes) to mint tokens")
+    target = Target("liveshop", parts.port or 80, secret, extra={"pid": pid} if pid else {})
+    wait_ready(target, "/readyz", timeout=10)
+    return target
+
+
+async def new_room(target: Target, products: list[tuple[str, int, int]], prefix: str = "lt") -> str:
+    """Create a fresh room with products [(sku, price, stock)]; returns its id. Baselines
+    have one implicit room and a fixed catalog set by their command line."""
+    if target.method != "liveshop":
+        return target.room
+    room = f"{prefix}{secrets.token_hex(4)}"
+    await target.api("PUT", f"/api/rooms/{room}", {"name": "loadtest", "title": "load test"})
+    for sku, price, stock in products:
+        await target.api(
+            "PUT",
+            f"/api/rooms/{room}/products/{sku}",
+            {"name": sku, "price": price, "stock": stock},
+        )
+    target.room = room
+    return room
+
+
+async def wait_live(target: Target, timeout: float = 10.0) -> None:
+    if target.method != "liveshop":
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = await target.api("GET", f"/api/rooms/{target.room}")
+        if state.get("live"):
+            return
+        await asyncio.sleep(0.05)
+    raise TimeoutError("room did not go live")
+
+
+async def orders(target: Target, limit: int = 10_000) -> list[dict[str, Any]]:
+    reply = await target.api("GET", f"/api/orders?room_id={target.room}&limit={limit}")
+    return list(reply["orders"])
+
+
+async def room_state(target: Target) -> dict[str, Any]:
+    return dict(await target.api("GET", f"/api/rooms/{target.room}"))
