@@ -95,10 +95,6 @@ class EngineError(LiveshopError):
     """The embedded engine could not be started, reused or stopped."""
 
 
-class UnknownRoom(LiveshopError):
-    """The room id names no room."""
-
-
 class Rejected(LiveshopError):
     """A request was understood but refused; carries a wire error code."""
 

@@ -120,10 +120,6 @@ class LocalRoom:
         for sink in tuple(self.sinks):
             sink.deliver(frame)
 
-    def send_local(self, frame: Frame) -> None:
-        """Deliver a frame to this process's sockets only (e.g. a resync notice)."""
-        self._broadcast(frame)
-
 
 class Hub:
     """Subscribes to the rooms that have local sockets and fans their messages out."""
@@ -138,7 +134,6 @@ class Hub:
         self._reader: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._repairs: set[asyncio.Task[None]] = set()
-        self.connected = asyncio.Event()
 
     async def start(self) -> None:
         self._pubsub = self._redis.pubsub()
@@ -245,7 +240,6 @@ class Hub:
             try:
                 message = await self._pubsub.get_message(timeout=None)
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-                self.connected.clear()
                 for room in self.rooms.values():
                     room.subscribed.clear()
                 log.warning("pubsub disconnected", error=str(exc), retry_in=backoff)
@@ -297,8 +291,6 @@ class Hub:
             channel = channel.encode()
         assert isinstance(channel, bytes)
         if channel == b"ls:hub:keepalive":
-            if kind == "subscribe":
-                self.connected.set()
             return
         room = self.rooms.get(room_id_from_channel(channel.decode()))
         if room is None:

@@ -146,7 +146,6 @@ class Persister:
         self._block_ms = block_ms
         self._grouped: set[str] = set()
         self.stored = 0
-        self.idle = asyncio.Event()  # set whenever a pass found nothing to do
         self._stopping = asyncio.Event()
 
     def stop(self) -> None:
@@ -264,8 +263,6 @@ class Persister:
                 n = await self.pass_once()
                 if n:
                     log.debug("orders stored", count=n)
-                else:
-                    self.idle.set()
                 backoff = 0.1
             except (RedisError, OSError) as exc:
                 log.warning("persister waiting for redis", error=str(exc), retry_in=backoff)

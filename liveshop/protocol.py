@@ -7,7 +7,7 @@ fields are ignored so that clients may send optional fields added later.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 import msgspec
 
@@ -90,6 +90,7 @@ ClientMessage = (
     Hello | Buy | Chat | Like | Ping | GoLive | EndLive | Pin | OfferStart | OfferStop | Restock
 )
 
+CLIENT_TYPES = frozenset(t.__struct_config__.tag for t in get_args(ClientMessage))
 VIEWER_ACTIONS = (Buy, Chat, Like)
 BROADCASTER_ACTIONS = (GoLive, EndLive, Pin, OfferStart, OfferStop, Restock)
 

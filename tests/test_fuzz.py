@@ -29,24 +29,7 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 
-TYPES = [
-    "hello",
-    "buy",
-    "chat",
-    "like",
-    "ping",
-    "go_live",
-    "end_live",
-    "pin",
-    "offer_start",
-    "offer_stop",
-    "restock",
-    "welcome",
-    "",
-    "BUY",
-    None,
-    1,
-]
+TYPES: list[object] = [*sorted(p.CLIENT_TYPES), "welcome", "", "BUY", None, 1]
 FIELDS = [
     "token",
     "resume_from",

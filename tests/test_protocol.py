@@ -20,19 +20,7 @@ EXAMPLES = EXAMPLE.findall(DOC.read_text())
 def test_the_doc_has_an_example_of_every_message_type() -> None:
     client = {json.loads(body)["type"] for arrow, body in EXAMPLES if arrow == "→"}
     server = {json.loads(body)["type"] for arrow, body in EXAMPLES if arrow == "←"}
-    assert client == {
-        "hello",
-        "buy",
-        "chat",
-        "like",
-        "ping",
-        "go_live",
-        "end_live",
-        "pin",
-        "offer_start",
-        "offer_stop",
-        "restock",
-    }
+    assert client == p.CLIENT_TYPES
     assert server == {
         "welcome",
         "viewers",
