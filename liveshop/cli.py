@@ -18,6 +18,7 @@ import uvicorn
 from liveshop import identity, logs
 from liveshop.config import Settings, describe, load
 from liveshop.errors import ConfigError, LiveshopError
+from liveshop.wire import RoomWireProtocol
 
 
 class LiveshopServer(uvicorn.Server):
@@ -207,7 +208,7 @@ def uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
         app,
         host=settings.host,
         port=settings.port,
-        ws="websockets-sansio",
+        ws=RoomWireProtocol,  # websockets-sansio + direct writes of pre-framed fan-out
         ws_max_size=64 * 1024,  # our own 4 KiB check answers `too_large` first
         ws_per_message_deflate=False,  # no compression on room sockets: no inflate bombs
         ws_ping_interval=20,

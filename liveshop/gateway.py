@@ -37,6 +37,8 @@ from liveshop.offers import Offers
 from liveshop.outbound import RoomSocket
 from liveshop.rooms import Rooms, now_ms
 from liveshop.stats import record_interaction
+from liveshop.wire import EXTENSION as WIRE
+from liveshop.wire import AsgiWire, Wire
 
 log = structlog.get_logger("liveshop.gateway")
 
@@ -111,8 +113,11 @@ class Gateway:
             return
         try:
             await send({"type": "websocket.accept"})
-            sock = RoomSocket(send, self.s.settings.max_queue, next(_conn_ids))
-            writer = asyncio.create_task(sock.run())
+            wire: Wire | None = (scope.get("extensions") or {}).get(WIRE)
+            asgi_wire = None
+            if wire is None:  # not `liveshop serve`: plain ASGI, one task per socket
+                wire = asgi_wire = AsgiWire(send)
+            sock = RoomSocket(wire, self.s.settings.max_queue, next(_conn_ids))
             self.sockets.add(sock)
             structlog.contextvars.bind_contextvars(conn_id=sock.conn_id, room_id=room_id)
             try:
@@ -121,8 +126,9 @@ class Gateway:
                 self.sockets.discard(sock)
                 sock.close(1000)
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(writer, 5.0)
-                writer.cancel()
+                    await asyncio.wait_for(sock.wait_closed(), 5.0)  # a paused transport
+                if asgi_wire is not None:
+                    await asgi_wire.aclose()
                 structlog.contextvars.unbind_contextvars("conn_id", "room_id", "user_id")
         finally:
             self.admission.release(ip)
@@ -234,44 +240,37 @@ class Gateway:
         receive: Receive,
     ) -> None:
         loop = asyncio.get_running_loop()
-        closed = asyncio.ensure_future(sock.closed.wait())
-        try:
-            while state.phase is Phase.READY and not sock.draining:
-                recv = asyncio.ensure_future(receive())
-                done, _ = await asyncio.wait({recv, closed}, return_when=asyncio.FIRST_COMPLETED)
-                if recv not in done:
-                    recv.cancel()
-                    return  # closed by us (slow consumer, shutdown)
-                data = self._frame_data(recv.result())
-                if data is None:
-                    state.closed()
+        while state.phase is Phase.READY and not sock.draining:
+            # When we close the socket (slow consumer, shutdown) the server queues a
+            # disconnect for this receive, so no second future is needed per frame.
+            data = self._frame_data(await receive())
+            if data is None or sock.closed:
+                state.closed()
+                return
+            decision = state.receive(data, loop.time())
+            if not isinstance(decision, Handle):
+                if not self._apply(decision, sock):
                     return
-                decision = state.receive(data, loop.time())
-                if not isinstance(decision, Handle):
-                    if not self._apply(decision, sock):
-                        return
-                    continue
-                sock.busy = True
-                try:
-                    await self._handle(decision.message, room, sock, who)
-                except Rejected as exc:
-                    sock.reply(p.error(exc.code, exc.message, ref=_ref(decision.message)))
-                except (RedisError, OSError, TimeoutError) as exc:
-                    log.warning("redis unavailable", error=str(exc) or type(exc).__name__)
-                    sock.reply(
-                        p.error(
-                            ErrorCode.UNAVAILABLE,
-                            "store temporarily unavailable, retry",
-                            ref=_ref(decision.message),
-                        )
+                continue
+            sock.busy = True
+            try:
+                await self._handle(decision.message, room, sock, who)
+            except Rejected as exc:
+                sock.reply(p.error(exc.code, exc.message, ref=_ref(decision.message)))
+            except (RedisError, OSError, TimeoutError) as exc:
+                log.warning("redis unavailable", error=str(exc) or type(exc).__name__)
+                sock.reply(
+                    p.error(
+                        ErrorCode.UNAVAILABLE,
+                        "store temporarily unavailable, retry",
+                        ref=_ref(decision.message),
                     )
-                finally:
-                    sock.busy = False
-            if sock.draining:
-                # Shutdown waited for this request's answer; now say goodbye.
-                sock.bye(ByeReason.SERVER_SHUTDOWN, drop_queue=False)
-        finally:
-            closed.cancel()
+                )
+            finally:
+                sock.busy = False
+        if sock.draining:
+            # Shutdown waited for this request's answer; now say goodbye.
+            sock.bye(ByeReason.SERVER_SHUTDOWN, drop_queue=False)
 
     async def _handle(
         self, msg: p.ClientMessage, room: LocalRoom, sock: RoomSocket, who: Identity
@@ -407,7 +406,7 @@ class Gateway:
         if socks:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(
-                    asyncio.gather(*(s.closed.wait() for s in socks)),
+                    asyncio.gather(*(s.wait_closed() for s in socks)),
                     self.s.settings.shutdown_grace_s,
                 )
         for sock in socks:  # whoever is still busy after the grace period

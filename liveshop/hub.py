@@ -25,15 +25,25 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from liveshop.errors import ByeReason, CloseCode
 from liveshop.keys import RoomKeys, room_id_from_channel
+from liveshop.wire import text_frame
 
 log = structlog.get_logger("liveshop.hub")
 
 
 class Frame(NamedTuple):
-    """One encoded server message: the same text goes to every socket of the room."""
+    """One encoded server message: the same bytes go to every socket of the room."""
 
     seq: int | None  # None for replies to one client
     text: str
+    data: bytes  # the websocket frame (server frames are unmasked: one for all sockets)
+
+    @classmethod
+    def of(cls, seq: int | None, text: str) -> Frame:
+        return cls(seq, text, text_frame(text))
+
+
+def _seq(frame: Frame) -> int:
+    return frame.seq or 0
 
 
 class Sink(Protocol):
@@ -82,7 +92,7 @@ class LocalRoom:
         if seq <= self.last_seq:
             return  # a duplicate after a resubscribe
         self.last_seq = seq
-        frame = Frame(seq, text)
+        frame = Frame.of(seq, text)
         if ckey.startswith("stock:"):
             self.stock[ckey[6:]] = orjson.loads(text)["left"]
         if ckey == "-":
@@ -110,7 +120,7 @@ class LocalRoom:
             self._flush_timer = None
         if not self._pending:
             return
-        frames = sorted(self._pending.values())
+        frames = sorted(self._pending.values(), key=_seq)
         self._pending.clear()
         self._last_flush = asyncio.get_running_loop().time()
         for frame in frames:

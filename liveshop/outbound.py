@@ -1,17 +1,17 @@
-"""A room socket's outbound side: one bounded, ordered queue and the task that drains it.
+"""A room socket's outbound side: what goes to one client, in which order, and when.
 
-Owns what goes to one client and in which order: replies and room frames share the
-queue; room frames are held back until the welcome and then filtered by its seq; a
-queue that overflows closes the socket `slow_consumer`. Talks to the ASGI `send`
-callable only; knows nothing of rooms, Redis or the protocol rules.
+Frames are written straight to the socket's `Wire` while its transport takes them (no
+task, no await: the hub's fan-out loop writes one pre-framed `bytes` per viewer). Only
+while the transport is paused do frames wait, in two bounded queues drained when it
+resumes; a room-frame queue that overflows closes the socket `slow_consumer`. Room
+frames are held back until the welcome and then filtered by its seq. Knows nothing of
+rooms, Redis or the protocol rules.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
 
 import msgspec
 import structlog
@@ -19,37 +19,55 @@ import structlog
 from liveshop import protocol as p
 from liveshop.errors import BYE_CLOSE_CODES, ByeReason
 from liveshop.hub import Frame
+from liveshop.wire import Wire
 
 log = structlog.get_logger("liveshop.outbound")
 
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 _BYE_REASONS = frozenset(r.value for r in ByeReason)
 
 
 class RoomSocket:
-    """One client's outbound side: two queues drained by a writer task.
+    """One client's outbound side.
 
     Replies to this client (welcome, order_ack, error, pong) go ahead of queued room
     frames, so a buyer's answer never waits behind a backlog of stock updates; each
     queue keeps its own order, and room frames keep seq order. Until the welcome is
     sent, room frames are held back; the welcome then drops those the snapshot already
     covers (seq <= the snapshot's seq). Only the room-frame queue is bounded: replies
-    are bounded by the inbound rate limit."""
+    are bounded by the inbound rate limit. Invariant: a queue holds frames only while
+    the transport is paused, so a frame is written at once or after everything queued."""
 
-    def __init__(self, send: Send, max_queue: int, conn_id: int) -> None:
+    __slots__ = (
+        "_close",
+        "_closed",
+        "_closed_waiter",
+        "_floor",
+        "_held",
+        "_max",
+        "_queue",
+        "_replies",
+        "_wire",
+        "busy",
+        "conn_id",
+        "draining",
+        "lang",
+    )
+
+    def __init__(self, wire: Wire, max_queue: int, conn_id: int) -> None:
         self.conn_id = conn_id
-        self._send = send
+        self._wire = wire
         self._max = max_queue
-        self._queue: deque[str] = deque()  # room frames (and the final bye)
-        self._replies: deque[str] = deque()
+        self._queue: deque[Frame] = deque()  # room frames (and the final bye)
+        self._replies: deque[Frame] = deque()
         self._held: list[Frame] | None = []
         self._floor = 0
-        self._wake = asyncio.Event()
-        self._close: tuple[int, str] | None = None
-        self.closed = asyncio.Event()
+        self._close: tuple[int, str] | None = None  # asked to close after what is queued
+        self._closed = False  # the close frame is out (or the connection is gone)
+        self._closed_waiter: asyncio.Future[None] | None = None
         self.lang: p.Lang = "zh-CN"
         self.busy = False  # a request is being handled: shutdown waits for its answer
         self.draining = False
+        wire.on_writable(self._flush)
 
     # Sink protocol (called by the hub, never awaits)
     def deliver(self, frame: Frame) -> None:
@@ -62,63 +80,104 @@ class RoomSocket:
             return
         if frame.seq is not None and frame.seq <= self._floor:
             return
+        if not self._queue and self._wire.can_write:
+            self._wire.write(frame.data, frame.text)
+            return
         if len(self._queue) >= self._max:
             log.warning("slow consumer disconnected", conn_id=self.conn_id, queued=self._max)
             self.bye(ByeReason.SLOW_CONSUMER)
             return
-        self._queue.append(frame.text)
-        self._wake.set()
+        self._queue.append(frame)
 
     def close(self, code: int, reason: str = "") -> None:
         """Close after what is queued; a `bye` reason is also said to the client."""
         if self._close is None:
             if reason in _BYE_REASONS:
-                self._queue.append(p.encode(p.Bye(reason=reason)))
+                self._queue.append(Frame.of(None, p.encode(p.Bye(reason=reason))))
             self._close = (code, reason)
-            self._wake.set()
+            self._flush()
 
     # Used by the gateway
     def reply(self, message: msgspec.Struct) -> None:
         if self._close is None:
-            self._replies.append(p.encode(message))
-            self._wake.set()
+            self._reply(Frame.of(None, p.encode(message)))
+
+    def _reply(self, frame: Frame) -> None:
+        if not self._replies and self._wire.can_write:
+            self._wire.write(frame.data, frame.text)
+        else:
+            self._replies.append(frame)
 
     def welcome(self, welcome: p.Welcome, missed: list[str]) -> None:
         """Send the welcome, the missed messages of a resume, then what was held back."""
         self._floor = welcome.seq
-        self._replies.append(p.encode(welcome))
-        self._queue.extend(missed)
+        self.reply(welcome)
         held, self._held = self._held or [], None
+        for text in missed:
+            frame = Frame.of(None, text)
+            if not self._queue and self._wire.can_write:
+                self._wire.write(frame.data, frame.text)
+            else:
+                self._queue.append(frame)
         for frame in held:
             self.deliver(frame)
-        self._wake.set()
 
     def bye(self, reason: ByeReason, *, drop_queue: bool = True) -> None:
+        """Say goodbye. With `drop_queue`, at once: the queued room frames are dropped
+        and the bye is written even to a paused transport (a client that stopped reading
+        must not hold its goodbye back); without it, after what is queued."""
         if self._close is not None:
             return
-        if drop_queue:
-            self._queue.clear()
-        self.close(BYE_CLOSE_CODES[reason], reason.value)
+        if not drop_queue:
+            self.close(BYE_CLOSE_CODES[reason], reason.value)
+            return
+        self._queue.clear()
+        self._close = (BYE_CLOSE_CODES[reason], reason.value)
+        while self._replies:
+            frame = self._replies.popleft()
+            self._wire.write(frame.data, frame.text)
+        bye = Frame.of(None, p.encode(p.Bye(reason=reason.value)))
+        self._wire.write(bye.data, bye.text)
+        self._finish()
 
     def send_error_and_close(self, message: p.Error | p.Bye | None, code: int) -> None:
-        if message is not None:
-            self._replies.append(p.encode(message))
+        if message is not None and self._close is None:
+            self._reply(Frame.of(None, p.encode(message)))
         self.close(code, message.code if isinstance(message, p.Error) else "")
 
-    async def run(self) -> None:
-        """Writer task: drain the queue in order; close the socket when told to."""
-        try:
-            while True:
-                await self._wake.wait()
-                self._wake.clear()
-                while self._replies or self._queue:
-                    text = (self._replies or self._queue).popleft()
-                    await self._send({"type": "websocket.send", "text": text})
-                if self._close is not None:
-                    code, reason = self._close
-                    await self._send({"type": "websocket.close", "code": code, "reason": reason})
-                    return
-        except (OSError, RuntimeError):
-            return  # the peer is gone; the reader sees the disconnect
-        finally:
-            self.closed.set()
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def wait_closed(self) -> None:
+        if not self._closed:
+            if self._closed_waiter is None:
+                self._closed_waiter = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self._closed_waiter)
+
+    def _flush(self) -> None:
+        """Write what is queued while the transport takes it; close when asked to and
+        everything is out. Also called by the wire when a paused transport drains."""
+        if self._closed:
+            return
+        wire = self._wire
+        if not wire.open:
+            self._queue.clear()
+            self._replies.clear()
+            self._mark_closed()
+            return
+        while wire.can_write and (self._replies or self._queue):
+            frame = (self._replies or self._queue).popleft()
+            wire.write(frame.data, frame.text)
+        if self._close is not None and not self._replies and not self._queue:
+            self._finish()
+
+    def _finish(self) -> None:
+        assert self._close is not None
+        self._wire.close(*self._close)
+        self._mark_closed()
+
+    def _mark_closed(self) -> None:
+        self._closed = True
+        if self._closed_waiter is not None and not self._closed_waiter.done():
+            self._closed_waiter.set_result(None)

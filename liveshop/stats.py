@@ -142,7 +142,7 @@ class Broadcasters:
         msg = compute_stats(
             session_id, viewers, int(room_h.get("peak", peak)), stats, int(res[2]), int(res[3])
         )
-        frame = Frame(None, p.encode(msg))
+        frame = Frame.of(None, p.encode(msg))
         for sink in tuple(room.consoles):
             sink.deliver(frame)
 
@@ -177,7 +177,7 @@ class Broadcasters:
             log.info("hint", room=room.room_id, code=candidate.code, sku=candidate.sku)
             for sink in tuple(room.consoles):
                 lang = getattr(sink, "lang", "zh-CN")
-                sink.deliver(Frame(None, p.encode(coaching.render(candidate, lang, now))))
+                sink.deliver(Frame.of(None, p.encode(coaching.render(candidate, lang, now))))
 
 
 def _ints_or_str(h: dict[bytes, bytes]) -> dict[str, str]:

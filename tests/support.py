@@ -52,10 +52,13 @@ def settings_for(redis_url: str, data_dir: Path, **extra: Any) -> Settings:
 class RunningServer:
     """A liveshop app served by uvicorn in this event loop, on 127.0.0.1 and port 0."""
 
-    def __init__(self, settings: Settings, **app_kwargs: Any) -> None:
+    def __init__(self, settings: Settings, *, ws: str | None = None, **app_kwargs: Any) -> None:
         self.settings = settings
         self.app = create_app(settings, **app_kwargs)
-        self.server = LiveshopServer(uvicorn_config(self.app, settings), settings)
+        config = uvicorn_config(self.app, settings)
+        if ws is not None:  # another websocket implementation than `liveshop serve`'s
+            config.ws = ws
+        self.server = LiveshopServer(config, settings)
         self._socket = listen_socket(settings)
         self._task: asyncio.Task[None] | None = None
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 import websockets
 
-from tests.conftest import ROOM
-from tests.support import Client, RunningServer, eventually, token
+from tests.conftest import ROOM, seed_room
+from tests.support import Client, RunningServer, eventually, settings_for, token
 
 
 async def test_hello_gets_welcome_with_room_state(server: RunningServer) -> None:
@@ -260,5 +261,36 @@ async def test_foreign_origin_is_refused_when_origins_are_configured(
         with pytest.raises(websockets.InvalidStatus) as info:
             await websockets.connect(srv.ws_url(ROOM), origin=origin)  # type: ignore[arg-type]
         assert info.value.response.status_code == 403
+    finally:
+        await srv.stop()
+
+
+async def test_plain_asgi_server_speaks_the_same_protocol(
+    redis: object, redis_url: str, tmp_path: Path
+) -> None:
+    """Under another server than `liveshop serve` (here uvicorn's stock websockets-sansio,
+    no direct wire) the gateway falls back to ASGI sends: same messages, same order."""
+    srv = await RunningServer(settings_for(redis_url, tmp_path), ws="websockets-sansio").start()
+    services = srv.runtime.services
+    assert services is not None
+    await seed_room(services.rooms, services.inventory)
+    try:
+        buyer = await Client.connect(srv.ws_url(ROOM))
+        watcher = await Client.connect(srv.ws_url(ROOM))
+        await buyer.hello(token(user="u1"))
+        seq0 = (await watcher.hello())["seq"]
+        ack = await buyer.request(
+            {"type": "buy", "request_id": "r-1", "sku": "lychee-500g", "qty": 2}, "order_ack"
+        )
+        assert ack["status"] == "accepted"
+        stock = await watcher.wait_for(lambda m: m["type"] == "stock")
+        assert stock["left"] == 198 and stock["seq"] > seq0
+        for _ in range(3):
+            await buyer.send("{oops")
+        bye = await buyer.wait_for(lambda m: m["type"] == "bye")
+        assert bye["reason"] == "protocol_violation"
+        await asyncio.wait_for(buyer.closed.wait(), 5)
+        assert buyer.ws.close_code == 4400
+        await watcher.close()
     finally:
         await srv.stop()

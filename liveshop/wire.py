@@ -1,0 +1,175 @@
+"""The room socket's wire: uvicorn's sans-I/O websocket protocol plus a direct path for
+pre-framed bytes.
+
+Fan-out is the server's hot loop: every room message goes to every viewer. Through ASGI
+each delivery costs a task wake-up, an `await send(...)`, a fresh `str.encode()` and a
+fresh frame header per viewer. Server frames are unmasked, so one encoding of a message
+serves every socket of the room; this module lets the room write those bytes straight to
+each transport (what `websockets.broadcast()` does), and tells the socket's owner when a
+paused transport can take more. The ASGI `send` stays in use for the handshake and the
+close; `AsgiWire` gives the same interface over plain ASGI for other servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any, Protocol
+
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.frames import Frame, Opcode
+
+EXTENSION = "liveshop.wire"
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+def text_frame(text: str) -> bytes:
+    """One complete, unmasked text frame: the same bytes go to every socket."""
+    return Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
+
+
+class Wire(Protocol):
+    """What a room socket needs from its connection."""
+
+    @property
+    def open(self) -> bool:
+        """False once the close frame is sent or the connection is lost."""
+        ...
+
+    @property
+    def can_write(self) -> bool:
+        """Open, and the transport's buffer is below its high-water mark."""
+        ...
+
+    def write(self, data: bytes, text: str) -> None:
+        """Write one frame now (the pre-framed `data`; `text` for wires that frame
+        themselves). Never blocks; buffers even when paused."""
+
+    def on_writable(self, callback: Callable[[], None]) -> None:
+        """Call `callback` whenever a paused transport drains or the connection is lost."""
+
+    def close(self, code: int, reason: str) -> None:
+        """Send the close frame now; drop the connection if the peer does not finish the
+        closing handshake in time."""
+
+
+class RoomWireProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's `websockets-sansio` protocol, exposing itself to the app as a `Wire`
+    under `scope["extensions"]["liveshop.wire"]`."""
+
+    _resume: Callable[[], None] | None = None
+
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)
+        if scope is not None:  # the app task starts on the next loop turn: not yet running
+            scope["extensions"][EXTENSION] = self
+
+    # Wire
+    @property
+    def open(self) -> bool:
+        return not (self.close_sent or self.disconnected)
+
+    @property
+    def can_write(self) -> bool:
+        return self.writable.is_set() and not (self.close_sent or self.disconnected)
+
+    def write(self, data: bytes, text: str) -> None:
+        if not (self.close_sent or self.disconnected):
+            self.transport.write(data)
+
+    def on_writable(self, callback: Callable[[], None]) -> None:
+        self._resume = callback
+
+    def close(self, code: int, reason: str) -> None:
+        """uvicorn's `websocket.close`, without waiting for a paused transport: a slow
+        consumer's goodbye must not wait for the buffer it is not reading."""
+        if self.close_sent or self.disconnected or self.transport.is_closing():
+            return
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
+        self.conn.send_close(code, reason)
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        if self.read_paused:
+            self.read_paused = False
+            self.transport.resume_reading()
+        # A peer that stopped reading never drains its buffer, so close() would wait on it
+        # forever: abort instead.
+        self.close_timer = self.loop.call_later(self.close_timeout, self.transport.abort)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self._resume is not None:
+            self._resume()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        if self._resume is not None:
+            self._resume()
+            self._resume = None
+
+    def keepalive_timeout(self) -> None:
+        super().keepalive_timeout()
+        # the peer stopped answering: its buffer may never drain
+        self.loop.call_later(self.close_timeout, self.transport.abort)
+
+
+class AsgiWire:
+    """A `Wire` over plain ASGI `send`, for servers other than `liveshop serve`: one
+    task writes what is queued, in order. Slower (a task wake-up and an ASGI send per
+    frame) but equivalent."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self._pending: deque[str | tuple[int, str]] = deque()
+        self._task: asyncio.Task[None] | None = None
+        self._gone = False
+
+    @property
+    def open(self) -> bool:
+        return not self._gone
+
+    @property
+    def can_write(self) -> bool:
+        return not self._gone
+
+    def write(self, data: bytes, text: str) -> None:
+        self._push(text)
+
+    def on_writable(self, callback: Callable[[], None]) -> None:
+        pass  # never paused: the queue here is unbounded, bounded by the caller's
+
+    def close(self, code: int, reason: str) -> None:
+        self._push((code, reason))
+        self._gone = True  # nothing after the close frame
+
+    def _push(self, item: str | tuple[int, str]) -> None:
+        if self._gone:
+            return
+        self._pending.append(item)
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending:
+                item = self._pending.popleft()
+                if isinstance(item, str):
+                    await self._send({"type": "websocket.send", "text": item})
+                else:
+                    code, reason = item
+                    await self._send({"type": "websocket.close", "code": code, "reason": reason})
+                    return
+        except (OSError, RuntimeError):
+            self._gone = True  # the peer is gone; the reader sees the disconnect
+        finally:
+            self._task = None
+
+    async def aclose(self) -> None:
+        """Wait (briefly) for what is queued, then stop."""
+        task = self._task
+        if task is not None:
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(task, 5.0)
