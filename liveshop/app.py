@@ -22,7 +22,7 @@ from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
-from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from liveshop import demo
@@ -42,6 +42,7 @@ from liveshop.store import check_persistence, connect_cluster, connect_redis, op
 
 log = structlog.get_logger("liveshop.app")
 STATIC = resources.files("liveshop") / "static"
+ROOM_SOCKET_PREFIX = "/ws/rooms/"
 
 
 @dataclass
@@ -98,13 +99,9 @@ def _endpoint(handler: Callable[[ApiRequest], Awaitable[ApiResponse]]) -> Callab
     return endpoint
 
 
-def create_app(settings: Settings, *, run_persister: bool = True) -> Starlette:
+def create_app(settings: Settings, *, run_persister: bool = True) -> LiveshopApp:
     runtime = Runtime(settings)
     gateway_ref: dict[str, Gateway] = {}
-
-    class SocketApp:  # an ASGI object, so Starlette passes scope/receive/send through
-        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-            await gateway_ref["gateway"](scope, receive, send)
 
     api_ref: dict[str, Api] = {}
 
@@ -204,7 +201,6 @@ def create_app(settings: Settings, *, run_persister: bool = True) -> Starlette:
                 await asyncio.to_thread(runtime.engine.stop)
 
     routes = [
-        WebSocketRoute("/ws/rooms/{room_id}", SocketApp()),
         Route("/healthz", api("healthz")),
         Route("/readyz", api("readyz")),
         Route("/api/rooms", api("list_rooms")),
@@ -220,4 +216,37 @@ def create_app(settings: Settings, *, run_persister: bool = True) -> Starlette:
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.runtime = runtime
-    return app
+    return LiveshopApp(app, gateway_ref)
+
+
+class LiveshopApp:
+    """The ASGI app. Room sockets (`/ws/rooms/{room_id}`) go straight to the gateway:
+    they are the most numerous, longest-lived connections, and Starlette's router and
+    middleware would keep ~3 KB of frames and wrappers alive per socket for nothing
+    they use. Everything else, and the lifespan, is Starlette's."""
+
+    def __init__(self, starlette: Starlette, gateway_ref: dict[str, Gateway]) -> None:
+        self.starlette = starlette
+        self.state = starlette.state
+        self._gateway_ref = gateway_ref
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket":
+            room_id = _room_socket(scope)
+            gateway = self._gateway_ref.get("gateway")
+            if room_id is not None and gateway is not None:
+                scope["path_params"] = {"room_id": room_id}
+                await gateway(scope, receive, send)
+                return
+        await self.starlette(scope, receive, send)
+
+
+def _room_socket(scope: Any) -> str | None:
+    path: str = scope["path"]
+    root: str = scope.get("root_path") or ""
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    if not path.startswith(ROOM_SOCKET_PREFIX):
+        return None
+    room_id = path[len(ROOM_SOCKET_PREFIX) :]
+    return room_id if room_id and "/" not in room_id else None

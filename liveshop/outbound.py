@@ -57,8 +57,9 @@ class RoomSocket:
         self.conn_id = conn_id
         self._wire = wire
         self._max = max_queue
-        self._queue: deque[Frame] = deque()  # room frames (and the final bye)
-        self._replies: deque[Frame] = deque()
+        # Created while the transport is paused only: a deque costs 760 bytes per socket.
+        self._queue: deque[Frame] | None = None  # room frames (and the final bye)
+        self._replies: deque[Frame] | None = None
         self._held: list[Frame] | None = []
         self._floor = 0
         self._close: tuple[int, str] | None = None  # asked to close after what is queued
@@ -80,20 +81,23 @@ class RoomSocket:
             return
         if frame.seq is not None and frame.seq <= self._floor:
             return
-        if not self._queue and self._wire.can_write:
+        queue = self._queue
+        if not queue and self._wire.can_write:
             self._wire.write(frame.data, frame.text)
             return
-        if len(self._queue) >= self._max:
+        if queue is None:
+            queue = self._queue = deque()
+        elif len(queue) >= self._max:
             log.warning("slow consumer disconnected", conn_id=self.conn_id, queued=self._max)
             self.bye(ByeReason.SLOW_CONSUMER)
             return
-        self._queue.append(frame)
+        queue.append(frame)
 
     def close(self, code: int, reason: str = "") -> None:
         """Close after what is queued; a `bye` reason is also said to the client."""
         if self._close is None:
             if reason in _BYE_REASONS:
-                self._queue.append(Frame.of(None, p.encode(p.Bye(reason=reason))))
+                self._enqueue(Frame.of(None, p.encode(p.Bye(reason=reason))))
             self._close = (code, reason)
             self._flush()
 
@@ -106,7 +110,14 @@ class RoomSocket:
         if not self._replies and self._wire.can_write:
             self._wire.write(frame.data, frame.text)
         else:
+            if self._replies is None:
+                self._replies = deque()
             self._replies.append(frame)
+
+    def _enqueue(self, frame: Frame) -> None:
+        if self._queue is None:
+            self._queue = deque()
+        self._queue.append(frame)
 
     def welcome(self, welcome: p.Welcome, missed: list[str]) -> None:
         """Send the welcome, the missed messages of a resume, then what was held back."""
@@ -118,7 +129,7 @@ class RoomSocket:
             if not self._queue and self._wire.can_write:
                 self._wire.write(frame.data, frame.text)
             else:
-                self._queue.append(frame)
+                self._enqueue(frame)
         for frame in held:
             self.deliver(frame)
 
@@ -131,7 +142,7 @@ class RoomSocket:
         if not drop_queue:
             self.close(BYE_CLOSE_CODES[reason], reason.value)
             return
-        self._queue.clear()
+        self._queue = None
         self._close = (BYE_CLOSE_CODES[reason], reason.value)
         while self._replies:
             frame = self._replies.popleft()
@@ -162,14 +173,17 @@ class RoomSocket:
             return
         wire = self._wire
         if not wire.open:
-            self._queue.clear()
-            self._replies.clear()
+            self._queue = self._replies = None
             self._mark_closed()
             return
         while wire.can_write and (self._replies or self._queue):
-            frame = (self._replies or self._queue).popleft()
+            frame = (self._replies or self._queue).popleft()  # type: ignore[union-attr]
             wire.write(frame.data, frame.text)
-        if self._close is not None and not self._replies and not self._queue:
+        if not self._replies:
+            self._replies = None
+        if not self._queue:
+            self._queue = None
+        if self._close is not None and self._replies is None and self._queue is None:
             self._finish()
 
     def _finish(self) -> None:

@@ -294,3 +294,10 @@ async def test_plain_asgi_server_speaks_the_same_protocol(
         await watcher.close()
     finally:
         await srv.stop()
+
+
+async def test_other_websocket_paths_are_refused(server: RunningServer) -> None:
+    for path in ("/ws/other", "/ws/rooms/", f"/ws/rooms/{ROOM}/x"):
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            await websockets.connect(f"ws://127.0.0.1:{server.port}{path}", open_timeout=5)
+        assert refused.value.response.status_code == 403
