@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Sequence
 
 import msgspec
 import structlog
 
 from liveshop import protocol as p
 from liveshop.errors import BYE_CLOSE_CODES, ByeReason
-from liveshop.hub import Frame
-from liveshop.wire import Wire
+from liveshop.wire import Frame, Wire
 
 log = structlog.get_logger("liveshop.outbound")
 
@@ -83,7 +83,7 @@ class RoomSocket:
             return
         queue = self._queue
         if not queue and self._wire.can_write:
-            self._wire.write(frame.data, frame.text)
+            self._wire.write(frame)
             return
         if queue is None:
             queue = self._queue = deque()
@@ -92,6 +92,21 @@ class RoomSocket:
             self.bye(ByeReason.SLOW_CONSUMER)
             return
         queue.append(frame)
+
+    def deliver_joined(self, frames: Sequence[Frame], data: bytes) -> None:
+        """Several room frames in seq order, `data` being their bytes joined: one write
+        when nothing is held or queued, frame by frame otherwise."""
+        if (
+            self._held is None
+            and not self._queue
+            and self._close is None
+            and (frames[0].seq or 0) > self._floor
+            and self._wire.can_write
+        ):
+            self._wire.write_joined(frames, data)
+            return
+        for frame in frames:
+            self.deliver(frame)
 
     def close(self, code: int, reason: str = "") -> None:
         """Close after what is queued; a `bye` reason is also said to the client."""
@@ -108,7 +123,7 @@ class RoomSocket:
 
     def _reply(self, frame: Frame) -> None:
         if not self._replies and self._wire.can_write:
-            self._wire.write(frame.data, frame.text)
+            self._wire.write(frame)
         else:
             if self._replies is None:
                 self._replies = deque()
@@ -127,7 +142,7 @@ class RoomSocket:
         for text in missed:
             frame = Frame.of(None, text)
             if not self._queue and self._wire.can_write:
-                self._wire.write(frame.data, frame.text)
+                self._wire.write(frame)
             else:
                 self._enqueue(frame)
         for frame in held:
@@ -146,9 +161,9 @@ class RoomSocket:
         self._close = (BYE_CLOSE_CODES[reason], reason.value)
         while self._replies:
             frame = self._replies.popleft()
-            self._wire.write(frame.data, frame.text)
+            self._wire.write(frame)
         bye = Frame.of(None, p.encode(p.Bye(reason=reason.value)))
-        self._wire.write(bye.data, bye.text)
+        self._wire.write(bye)
         self._finish()
 
     def send_error_and_close(self, message: p.Error | p.Bye | None, code: int) -> None:
@@ -178,7 +193,7 @@ class RoomSocket:
             return
         while wire.can_write and (self._replies or self._queue):
             frame = (self._replies or self._queue).popleft()  # type: ignore[union-attr]
-            wire.write(frame.data, frame.text)
+            wire.write(frame)
         if not self._replies:
             self._replies = None
         if not self._queue:

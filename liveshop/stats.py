@@ -19,11 +19,12 @@ from redis.exceptions import RedisError
 
 from liveshop import coaching
 from liveshop import protocol as p
-from liveshop.hub import Frame, Hub, LocalRoom
+from liveshop.hub import Hub, LocalRoom
 from liveshop.keys import RoomKeys
 from liveshop.offers import Offers
 from liveshop.presence import Presence
 from liveshop.rooms import now_ms, offer_from_hash
+from liveshop.wire import Frame
 
 log = structlog.get_logger("liveshop.stats")
 

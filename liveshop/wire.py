@@ -15,19 +15,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from typing import Any, NamedTuple, Protocol
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-from websockets.frames import Frame, Opcode
+from websockets import frames as ws_frames
 
 EXTENSION = "liveshop.wire"
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
-def text_frame(text: str) -> bytes:
-    """One complete, unmasked text frame: the same bytes go to every socket."""
-    return Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
+class Frame(NamedTuple):
+    """One encoded server message: the same bytes go to every socket of the room."""
+
+    seq: int | None  # None for replies to one client
+    text: str
+    data: bytes  # the websocket frame (server frames are unmasked: one for all sockets)
+
+    @classmethod
+    def of(cls, seq: int | None, text: str) -> Frame:
+        data = ws_frames.Frame(ws_frames.Opcode.TEXT, text.encode()).serialize(mask=False)
+        return cls(seq, text, data)
 
 
 class Wire(Protocol):
@@ -43,9 +51,11 @@ class Wire(Protocol):
         """Open, and the transport's buffer is below its high-water mark."""
         ...
 
-    def write(self, data: bytes, text: str) -> None:
-        """Write one frame now (the pre-framed `data`; `text` for wires that frame
-        themselves). Never blocks; buffers even when paused."""
+    def write(self, frame: Frame) -> None:
+        """Write one frame now. Never blocks; buffers even when paused."""
+
+    def write_joined(self, frames: Sequence[Frame], data: bytes) -> None:
+        """Write several frames now, `data` being their bytes joined (one syscall)."""
 
     def on_writable(self, callback: Callable[[], None]) -> None:
         """Call `callback` whenever a paused transport drains or the connection is lost."""
@@ -150,7 +160,11 @@ class RoomWireProtocol(WebSocketsSansIOProtocol):
     def can_write(self) -> bool:
         return self.writable.is_set() and not (self.close_sent or self.disconnected)
 
-    def write(self, data: bytes, text: str) -> None:
+    def write(self, frame: Frame) -> None:
+        if not (self.close_sent or self.disconnected):
+            self.transport.write(frame.data)
+
+    def write_joined(self, frames: Sequence[Frame], data: bytes) -> None:
         if not (self.close_sent or self.disconnected):
             self.transport.write(data)
 
@@ -209,8 +223,12 @@ class AsgiWire:
     def can_write(self) -> bool:
         return not self._gone
 
-    def write(self, data: bytes, text: str) -> None:
-        self._push(text)
+    def write(self, frame: Frame) -> None:
+        self._push(frame.text)
+
+    def write_joined(self, frames: Sequence[Frame], data: bytes) -> None:
+        for frame in frames:
+            self._push(frame.text)
 
     def on_writable(self, callback: Callable[[], None]) -> None:
         pass  # never paused: the queue here is unbounded, bounded by the caller's

@@ -1,0 +1,100 @@
+"""Room pacing in the hub, without sockets: coalescing, seq order, one write per flush,
+and a window that stretches when writing to the room takes long."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Sequence
+
+from liveshop.hub import LocalRoom
+from liveshop.wire import Frame
+
+
+class RecordingSink:
+    """A `Sink` that keeps what it was given, one entry per write."""
+
+    def __init__(self, cost_s: float = 0.0) -> None:
+        self.writes: list[tuple[float, list[int | None]]] = []
+        self.cost_s = cost_s
+
+    def deliver(self, frame: Frame) -> None:
+        self._record([frame])
+
+    def deliver_joined(self, frames: Sequence[Frame], data: bytes) -> None:
+        assert data == b"".join(f.data for f in frames)
+        self._record(list(frames))
+
+    def _record(self, frames: list[Frame]) -> None:
+        self.writes.append((time.monotonic(), [f.seq for f in frames]))  # when it began
+        if self.cost_s:
+            time.sleep(self.cost_s)  # a room that is slow to write to
+
+    def close(self, code: int, reason: str) -> None:
+        raise AssertionError("not expected")
+
+
+def stock(seq: int, sku: str, left: int) -> tuple[int, str, str]:
+    text = json.dumps({"type": "stock", "sku": sku, "left": left, "seq": seq, "ts": 0})
+    return seq, f"stock:{sku}", text
+
+
+def pin(seq: int) -> tuple[int, str, str]:
+    return seq, "-", json.dumps({"type": "pin", "sku": "a", "seq": seq, "ts": 0})
+
+
+async def test_idle_room_sends_at_once_then_coalesces_in_seq_order() -> None:
+    room = LocalRoom("s001", coalesce_s=0.05)
+    sink = RecordingSink()
+    room.sinks.add(sink)
+    room.dispatch(*stock(1, "a", 10))
+    assert [seqs for _, seqs in sink.writes] == [[1]]  # leading edge
+    room.dispatch(*stock(2, "a", 9))
+    room.dispatch(*pin(3))
+    room.dispatch(*stock(4, "b", 5))
+    room.dispatch(*stock(5, "a", 8))  # replaces seq 2
+    room.dispatch(*stock(5, "a", 8))  # a duplicate after a resubscribe: dropped
+    assert len(sink.writes) == 1
+    await asyncio.sleep(0.12)
+    assert [seqs for _, seqs in sink.writes] == [[1], [3, 4, 5]]  # one write, seq order
+    assert room.stock == {"a": 8, "b": 5}
+
+
+async def test_slow_fan_out_stretches_the_window() -> None:
+    room = LocalRoom("s001", coalesce_s=0.01)
+    room.sinks.add(RecordingSink(cost_s=0.15))
+    sink = next(iter(room.sinks))
+    assert isinstance(sink, RecordingSink)
+    room.dispatch(*stock(1, "a", 10))  # takes 0.15 s
+    room.dispatch(*stock(2, "a", 9))
+    await asyncio.sleep(0.6)
+    assert [seqs for _, seqs in sink.writes] == [[1], [2]]
+    # after a write that took 0.15 s the room waits as long again, not just 10 ms: the
+    # other half of the loop is left to purchases and replies
+    assert sink.writes[1][0] - sink.writes[0][0] >= 0.3
+
+
+async def test_purchase_gate_holds_taps_beyond_what_is_left_until_answers_come() -> None:
+    room = LocalRoom("s001", coalesce_s=0.05)
+    room.seed(1, {"a": 2}, {"a": "A"})
+    assert await room.admit("a", 1) and await room.admit("a", 1)  # two units, two in flight
+    third = asyncio.create_task(room.admit("a", 1))
+    fourth = asyncio.create_task(room.admit("a", 1))
+    await asyncio.sleep(0.01)
+    assert not third.done() and not fourth.done()  # both would need units in flight
+    room.release("a", 1)  # one answer came back (say, a rejection): stock still 2
+    assert await asyncio.wait_for(third, 1) is True  # first in line goes first
+    assert not fourth.done()
+    room.dispatch(*stock(2, "a", 0))  # the stream says: sold out
+    assert await asyncio.wait_for(fourth, 1) is False
+    assert await room.admit("a", 1) is False  # known sold out: no waiting, no engine
+    room.release("a", 1)
+    room.release("a", 1)
+    assert room.in_flight == {}
+
+
+async def test_purchase_gate_lets_everything_through_when_nothing_is_known() -> None:
+    room = LocalRoom("s001", coalesce_s=0.05)
+    assert all([await room.admit("b", 5) for _ in range(10)])
+    assert room.in_flight == {"b": 50}
