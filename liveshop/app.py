@@ -150,7 +150,12 @@ def create_app(settings: Settings, *, run_persister: bool = True) -> LiveshopApp
             await rooms.init_schema()
             orders = runtime.orders = OrderStore(db)
             await orders.init_schema()
-            inventory = Inventory(redis, scripts, idempotency_ttl_s=settings.idempotency_ttl_s)
+            inventory = Inventory(
+                redis,
+                scripts,
+                idempotency_ttl_s=settings.idempotency_ttl_s,
+                timeout_s=settings.redis_timeout_s,
+            )
             offers = Offers(redis, scripts)
             hub = Hub(redis, coalesce_ms=settings.coalesce_ms)
             await hub.start()
@@ -194,6 +199,7 @@ def create_app(settings: Settings, *, run_persister: bool = True) -> LiveshopApp
             await runtime.shutdown()
             if runtime.services is not None:
                 await runtime.services.hub.stop()
+                await runtime.services.inventory.aclose()
             if db is not None:
                 await db.close()
             await redis.aclose()

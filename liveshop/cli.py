@@ -197,7 +197,9 @@ async def _load_demo(settings: Settings) -> None:
         scripts = Scripts(redis)
         rooms = Rooms(redis, scripts, db)
         await rooms.init_schema()
-        await demo.load(rooms, Inventory(redis, scripts, idempotency_ttl_s=60))
+        inventory = Inventory(redis, scripts, idempotency_ttl_s=60)
+        await demo.load(rooms, inventory)
+        await inventory.aclose()
     finally:
         await db.close()
         await redis.aclose()

@@ -336,12 +336,10 @@ class Gateway:
     async def _buy(self, room: LocalRoom, user: str, msg: p.Buy) -> p.OrderAck:
         started = time.perf_counter()
         outcome: PurchaseOutcome | None = None
-        if room.stock.get(msg.sku, msg.qty) < msg.qty:
+        if not await room.admit(msg.sku, msg.qty):
             # The room already knows this SKU is sold out: answer without the script,
             # unless this request was answered before (idempotency holds).
-            outcome = await self._engine_call(
-                self.s.inventory.earlier_answer(room.room_id, user, msg.request_id)
-            )
+            outcome = await self.s.inventory.earlier_answer(room.room_id, user, msg.request_id)
             if outcome is None:
                 ack = p.OrderAck(
                     request_id=msg.request_id,
@@ -352,30 +350,16 @@ class Gateway:
                 )
                 self._log_purchase(room.room_id, user, msg, ack, started, fast=True)
                 return ack
-        if outcome is None:
-            outcome = await self._engine_call(
-                self.s.inventory.buy(
+        else:
+            try:
+                outcome = await self.s.inventory.buy(
                     room.room_id, user, msg.request_id, msg.sku, msg.qty, msg.offer_id
                 )
-            )
+            finally:
+                room.release(msg.sku, msg.qty)
         ack = outcome.ack(msg.request_id)
         self._log_purchase(room.room_id, user, msg, ack, started, repeat=outcome.repeat)
         return ack
-
-    async def _engine_call(self, call: Awaitable[T]) -> T:
-        """Await an engine call for at most LIVESHOP_REDIS_TIMEOUT_S — unless the engine
-        is answering other calls meanwhile: then it is alive and this process is merely
-        busy (a flash sale), and telling a buyer `unavailable` for a purchase that went
-        through would be wrong. Keep waiting then, up to 10x as long."""
-        limit = self.s.settings.redis_timeout_s
-        task = asyncio.ensure_future(call)
-        try:
-            return await asyncio.wait_for(asyncio.shield(task), limit)
-        except TimeoutError:
-            if not self.s.inventory.engine_answered_within(limit):
-                task.cancel()
-                raise
-        return await asyncio.wait_for(task, 10 * limit)
 
     @staticmethod
     def _log_purchase(

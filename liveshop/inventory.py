@@ -76,10 +76,18 @@ class RestockRefused(Exception):
 
 
 class Inventory:
-    def __init__(self, redis: Redis, scripts: Scripts, *, idempotency_ttl_s: int) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        scripts: Scripts,
+        *,
+        idempotency_ttl_s: int,
+        timeout_s: float = 1.0,
+        direct_link: bool = True,
+    ) -> None:
         self._redis = redis
         self._scripts = scripts
-        self._batcher = ScriptBatcher(redis)
+        self._batcher = ScriptBatcher(redis, timeout_s=timeout_s, direct=direct_link)
         self._ttl = idempotency_ttl_s
 
     async def buy(
@@ -133,8 +141,8 @@ class Inventory:
             return None
         return PurchaseOutcome(_answer_decoder.decode(raw), repeat=True)
 
-    def engine_answered_within(self, seconds: float) -> bool:
-        return self._batcher.answered_within(seconds)
+    async def aclose(self) -> None:
+        await self._batcher.aclose()
 
     async def restock(self, room_id: str, sku: str, delta: int) -> int:
         keys = RoomKeys.of(room_id)

@@ -8,14 +8,16 @@ restarted or failed-over engine needs no special handling here.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from importlib import resources
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, RedisError
+
+from liveshop.enginelink import EngineLink
 
 Call = tuple[AsyncScript, Sequence[Any], Sequence[Any]]
 
@@ -77,72 +79,169 @@ class Scripts:
             script.sha = await client.script_load(script.script)
 
 
+Entry = tuple["AsyncScript | None", Sequence[Any], Sequence[Any], "asyncio.Future[Any]"]
+
+
 class ScriptBatcher:
-    """Sends the script calls made in one event-loop turn as one pipeline.
+    """Sends the script calls made in one event-loop turn together.
 
-    Under a flash sale thousands of purchases arrive together; one round trip and one
-    connection for each batch, instead of one per purchase, is what lets the engine's
-    speed reach the sockets. The engine still runs each script atomically, in order. A
-    caller that stops waiting (a timeout) does not cancel the pipeline: its answer is
-    dropped, and a retry with the same request id gets it from the idempotency record.
-    On a Cluster calls go out one by one (redis-py routes each to its shard)."""
+    Under a flash sale thousands of purchases arrive together; one write for each
+    batch, instead of a round trip per purchase, is what lets the engine's speed reach
+    the sockets. The engine still runs each script atomically, in order. Batches go over
+    one pipelined `EngineLink` (replies resolve callers in the socket callback), or
+    through a redis-py pipeline where the link cannot be used (TLS); on a Cluster calls
+    go out one by one (redis-py routes each to its shard).
 
-    def __init__(self, redis: Redis | RedisCluster, *, max_batch: int = 256) -> None:
+    Time limits are kept per batch, not per call (thousands of per-call timers cost a
+    flash sale a third of its CPU): a batch the engine has not answered after
+    `timeout_s` fails its callers with TimeoutError, unless the engine answered
+    meanwhile or this process's loop is what lagged (then up to 10x as long). A failed
+    caller does not cancel the purchase: its answer is dropped, and a retry with the
+    same request id gets it from the idempotency record."""
+
+    def __init__(
+        self,
+        redis: Redis | RedisCluster,
+        *,
+        timeout_s: float = 1.0,
+        max_batch: int = 256,
+        direct: bool = True,
+    ) -> None:
         self._redis = redis
+        # RedisCluster's isinstance goes through typing.Protocol machinery: ask once
+        self._cluster = isinstance(redis, RedisCluster)
+        self._link = (
+            EngineLink.for_client(redis)  # type: ignore[arg-type]
+            if direct and not self._cluster
+            else None
+        )
+        self._timeout = timeout_s
         self._max = max_batch
-        self._pending: list[
-            tuple[AsyncScript, Sequence[Any], Sequence[Any], asyncio.Future[Any]]
-        ] = []
+        self._pending: list[Entry] = []
         self._scheduled = False
-        self._tasks: set[asyncio.Task[None]] = set()
-        self.last_answer = 0.0  # loop time of the last pipeline the engine answered
-
-    def answered_within(self, seconds: float) -> bool:
-        """The engine answered a batch recently: it is alive, we are merely busy."""
-        return asyncio.get_running_loop().time() - self.last_answer < seconds
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loading: dict[int, asyncio.Future[None]] = {}
+        self.last_answer = 0.0  # loop time of the last answer seen through redis-py
 
     async def call(self, script: AsyncScript, keys: Sequence[Any], args: Sequence[Any]) -> Any:
-        if isinstance(self._redis, RedisCluster):
-            return await script(keys=keys, args=args)
-        return await self._enqueue(script, keys, args)
+        if self._cluster:
+            return await self._single(script(keys=keys, args=args))
+        try:
+            return await self._enqueue(script, keys, args)
+        except NoScriptError:
+            # The engine restarted or flushed its script cache; the script did not run.
+            await self._load(script)
+            return await self._enqueue(script, keys, args)
 
     async def get(self, key: str) -> Any:
         """GET, batched like the scripts (thousands of sold-out taps arrive together)."""
-        if isinstance(self._redis, RedisCluster):
-            return await self._redis.get(key)
+        if self._cluster:
+            return await self._single(self._redis.get(key))
         return await self._enqueue(None, [key], [])
+
+    async def aclose(self) -> None:
+        if self._link is not None:
+            await self._link.aclose()
+
+    async def _load(self, script: AsyncScript) -> None:
+        loading = self._loading.get(id(script))
+        if loading is None:
+
+            async def load() -> None:
+                script.sha = await self._redis.script_load(script.script)
+
+            loading = self._loading[id(script)] = asyncio.ensure_future(load())
+            loading.add_done_callback(lambda _: self._loading.pop(id(script), None))
+        await asyncio.shield(loading)
 
     async def _enqueue(
         self, script: AsyncScript | None, keys: Sequence[Any], args: Sequence[Any]
     ) -> Any:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._pending.append((script, keys, args, future))  # type: ignore[arg-type]
+        self._pending.append((script, keys, args, future))
         if not self._scheduled:
             self._scheduled = True
             loop.call_soon(self._flush)  # after every callback already due in this turn
         return await future
 
+    async def _single(self, call: Awaitable[Any]) -> Any:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+
+        def settle(task: asyncio.Task[Any]) -> None:
+            if task.cancelled() or future.done():
+                return
+            if task.exception() is None:
+                self.last_answer = loop.time()
+                future.set_result(task.result())
+            else:
+                future.set_exception(task.exception())  # type: ignore[arg-type]
+
+        self._spawn(call).add_done_callback(settle)
+        self._watch([future])
+        return await future
+
     def _flush(self) -> None:
         self._scheduled = False
         batch, self._pending = self._pending, []
+        self._watch([entry[3] for entry in batch])
+        if self._link is not None:
+            link = self._link.ready()
+            if link is not None:
+                link.send([_command(entry) for entry in batch], [entry[3] for entry in batch])
+            else:
+                self._spawn(self._send_when_connected(batch))
+            return
         for i in range(0, len(batch), self._max):
-            task = asyncio.create_task(self._send(batch[i : i + self._max]))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self._send(batch[i : i + self._max]))
 
-    async def _send(
-        self, batch: list[tuple[AsyncScript, Sequence[Any], Sequence[Any], asyncio.Future[Any]]]
-    ) -> None:
+    def _spawn(self, call: Awaitable[Any]) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(call)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _watch(self, futures: list[asyncio.Future[Any]]) -> None:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        loop.call_at(started + self._timeout, self._check, futures, started, started)
+
+    def _check(self, futures: list[asyncio.Future[Any]], started: float, armed: float) -> None:
+        if all(future.done() for future in futures):
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        # A check that runs late means this process's loop is what is slow (its answer
+        # may be waiting in a socket buffer); an engine that answered lately is alive.
+        late = now - armed - self._timeout > self._timeout / 4
+        last = max(self.last_answer, self._link.last_reply if self._link else 0.0)
+        alive = now - last < self._timeout
+        if (late or alive) and now - started < 10 * self._timeout:
+            loop.call_at(now + self._timeout, self._check, futures, started, now)
+            return
+        exc = TimeoutError(f"the engine did not answer within {now - started:.1f} s")
+        for future in futures:
+            if not future.done():
+                future.set_exception(exc)
+        if self._link is not None:
+            self._link.abort()  # a hung connection: the next batch connects afresh
+
+    async def _send_when_connected(self, batch: list[Entry]) -> None:
+        assert self._link is not None
+        try:
+            link = await self._link.connect()
+        except (RedisError, OSError) as exc:
+            for *_, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        link.send([_command(entry) for entry in batch], [entry[3] for entry in batch])
+
+    async def _send(self, batch: list[Entry]) -> None:
+        """The redis-py path (TLS): one pipeline per batch."""
         try:
             results = await self._pipeline(batch)
-            missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
-            if missing:  # the engine restarted or flushed its script cache: load, redo those
-                for script in {id(batch[i][0]): batch[i][0] for i in missing}.values():
-                    script.sha = await self._redis.script_load(script.script)
-                redo = await self._pipeline([batch[i] for i in missing])
-                for i, r in zip(missing, redo, strict=True):
-                    results[i] = r
         except BaseException as exc:
             for *_, future in batch:
                 if not future.done():
@@ -158,9 +257,7 @@ class ScriptBatcher:
             else:
                 future.set_result(result)
 
-    async def _pipeline(
-        self, batch: list[tuple[AsyncScript, Sequence[Any], Sequence[Any], asyncio.Future[Any]]]
-    ) -> list[Any]:
+    async def _pipeline(self, batch: list[Entry]) -> list[Any]:
         async with self._redis.pipeline(transaction=False) as pipe:
             for script, keys, args, _ in batch:
                 if script is None:
@@ -170,3 +267,10 @@ class ScriptBatcher:
             results = list(await pipe.execute(raise_on_error=False))
         self.last_answer = asyncio.get_running_loop().time()
         return results
+
+
+def _command(entry: Entry) -> tuple[Any, ...]:
+    script, keys, args, _ = entry
+    if script is None:
+        return ("GET", keys[0])
+    return ("EVALSHA", script.sha, len(keys), *keys, *args)

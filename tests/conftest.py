@@ -70,6 +70,7 @@ async def domain(
     try:
         yield rooms, inventory
     finally:
+        await inventory.aclose()
         await db.close()
 
 
