@@ -30,6 +30,7 @@ from liveshop.api import Api, ApiRequest, ApiResponse, guarded
 from liveshop.config import Settings
 from liveshop.engine import EmbeddedEngine
 from liveshop.gateway import Gateway, Services
+from liveshop.gcpacer import GcPacer
 from liveshop.hub import Hub
 from liveshop.inventory import Inventory
 from liveshop.offers import Offers
@@ -58,6 +59,7 @@ class Runtime:
     persister: Persister | None = None
     presence: Presence | None = None
     broadcasters: Broadcasters | None = None
+    gc_pacer: GcPacer | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     async def shutdown(self) -> None:
@@ -65,7 +67,7 @@ class Runtime:
         if self.gateway is not None:
             await self.gateway.shutdown()
         # Loops stop between Redis commands; cancelling one mid-command is a last resort.
-        for loop in (self.persister, self.presence, self.broadcasters):
+        for loop in (self.persister, self.presence, self.broadcasters, self.gc_pacer):
             if loop is not None:
                 loop.stop()
         if self.tasks:
@@ -176,9 +178,12 @@ def create_app(settings: Settings, *, run_persister: bool = True) -> LiveshopApp
                 await demo.load(rooms, inventory)
             runtime.presence = Presence(redis, scripts, hub, ttl_ms=settings.presence_ttl_ms)
             broadcasters = runtime.broadcasters = Broadcasters(redis, hub, offers, runtime.presence)
+            gateway = runtime.gateway
+            runtime.gc_pacer = GcPacer(inventory.quiet_for, lambda: len(gateway.sockets))
             runtime.tasks += [
                 asyncio.create_task(runtime.presence.run(), name="presence"),
                 asyncio.create_task(broadcasters.run(), name="broadcasters"),
+                asyncio.create_task(runtime.gc_pacer.run(), name="gc-pacer"),
             ]
             if run_persister:
                 runtime.persister = Persister(

@@ -9,6 +9,7 @@ stocked; a repeat of (user, request_id) returns the first answer and changes not
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from dataclasses import dataclass
 
@@ -140,6 +141,10 @@ class Inventory:
         if raw is None:
             return None
         return PurchaseOutcome(_answer_decoder.decode(raw), repeat=True)
+
+    def quiet_for(self) -> float:
+        """Seconds since purchases were last sent to the engine."""
+        return asyncio.get_running_loop().time() - self._batcher.last_flush
 
     async def aclose(self) -> None:
         await self._batcher.aclose()

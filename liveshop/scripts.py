@@ -122,6 +122,7 @@ class ScriptBatcher:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loading: dict[int, asyncio.Future[None]] = {}
         self.last_answer = 0.0  # loop time of the last answer seen through redis-py
+        self.last_flush = 0.0  # loop time of the last batch sent
 
     async def call(self, script: AsyncScript, keys: Sequence[Any], args: Sequence[Any]) -> Any:
         if self._cluster:
@@ -185,6 +186,7 @@ class ScriptBatcher:
     def _flush(self) -> None:
         self._scheduled = False
         batch, self._pending = self._pending, []
+        self.last_flush = asyncio.get_running_loop().time()
         self._watch([entry[3] for entry in batch])
         if self._link is not None:
             link = self._link.ready()
