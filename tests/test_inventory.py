@@ -157,3 +157,26 @@ async def test_offer_start_validation(
         assert first in exc.message and "already live" in exc.message
     await rooms.end_live(ROOM)
     assert await redis.hget(RoomKeys.of(ROOM).offer(first), "status") == b"ended"
+
+
+async def test_both_engine_paths_survive_a_flushed_script_cache(
+    domain: tuple[Rooms, Inventory], redis: Redis, scripts: Scripts
+) -> None:
+    """Purchases over the pipelined link and over redis-py's pipeline (the TLS path) give
+    the same answers, and an engine that lost its scripts (restart, SCRIPT FLUSH) is
+    reloaded once without a purchase running twice."""
+    _, linked = domain
+    plain = Inventory(redis, scripts, idempotency_ttl_s=3600, direct_link=False)
+    try:
+        for n, inv in enumerate((linked, plain)):
+            await redis.script_flush()
+            first, again = await asyncio.gather(
+                inv.buy(ROOM, f"u{n}", "r-1", "lychee-500g", 2),
+                inv.buy(ROOM, f"u{n}", "r-1", "lychee-500g", 2),
+            )
+            assert first.accepted and again.accepted and first.answer.o == again.answer.o
+            assert await inv.earlier_answer(ROOM, f"u{n}", "r-1") is not None
+            assert await inv.earlier_answer(ROOM, f"u{n}", "r-2") is None
+        assert (await linked.ledger(ROOM))["lychee-500g"] == (196, 4, 200)
+    finally:
+        await plain.aclose()
