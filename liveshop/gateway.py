@@ -31,7 +31,7 @@ from liveshop.config import Settings
 from liveshop.connection import Close, ConnectionState, Handle, Identity, Phase, Reply, TokenBucket
 from liveshop.errors import ByeReason, ErrorCode, Rejected, TokenError
 from liveshop.hub import Hub, LocalRoom
-from liveshop.inventory import Inventory, PurchaseOutcome, RestockRefused
+from liveshop.inventory import Inventory, RestockRefused
 from liveshop.keys import ROOM_ID
 from liveshop.offers import Offers
 from liveshop.outbound import RoomSocket
@@ -335,21 +335,13 @@ class Gateway:
 
     async def _buy(self, room: LocalRoom, user: str, msg: p.Buy) -> p.OrderAck:
         started = time.perf_counter()
-        outcome: PurchaseOutcome | None = None
-        if not await room.admit(msg.sku, msg.qty):
-            # The room already knows this SKU is sold out: answer without the script,
-            # unless this request was answered before (idempotency holds).
-            outcome = await self.s.inventory.earlier_answer(room.room_id, user, msg.request_id)
-            if outcome is None:
-                ack = p.OrderAck(
-                    request_id=msg.request_id,
-                    status="rejected",
-                    sku=msg.sku,
-                    qty=msg.qty,
-                    reason="sold_out",
-                )
-                self._log_purchase(room.room_id, user, msg, ack, started, fast=True)
-                return ack
+        fast = not await room.admit(msg.sku, msg.qty)
+        if fast:
+            # The room already knows this SKU is sold out: answer without the script
+            # (recorded, and a request answered before gets its first answer).
+            outcome = await self.s.inventory.reject_sold_out(
+                room.room_id, user, msg.request_id, msg.sku, msg.qty
+            )
         else:
             try:
                 outcome = await self.s.inventory.buy(
@@ -358,7 +350,7 @@ class Gateway:
             finally:
                 room.release(msg.sku, msg.qty)
         ack = outcome.ack(msg.request_id)
-        self._log_purchase(room.room_id, user, msg, ack, started, repeat=outcome.repeat)
+        self._log_purchase(room.room_id, user, msg, ack, started, repeat=outcome.repeat, fast=fast)
         return ack
 
     @staticmethod

@@ -35,6 +35,7 @@ class PurchaseAnswer(msgspec.Struct, frozen=True):
 
 
 _answer_decoder = msgspec.json.Decoder(PurchaseAnswer)
+_answer_encoder = msgspec.json.Encoder()
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,15 +133,22 @@ class Inventory:
         )
         return PurchaseOutcome(_answer_decoder.decode(answer), repeat=kind == b"repeat")
 
-    async def earlier_answer(
-        self, room_id: str, user: str, request_id: str
-    ) -> PurchaseOutcome | None:
-        """The stored answer for (user, request_id), if any: lets a room that knows a SKU
-        is sold out reject without running the script, yet keep idempotency."""
-        raw = await self._batcher.get(RoomKeys.of(room_id).idempotency(user, request_id))
-        if raw is None:
-            return None
-        return PurchaseOutcome(_answer_decoder.decode(raw), repeat=True)
+    async def reject_sold_out(
+        self, room_id: str, user: str, request_id: str, sku: str, qty: int
+    ) -> PurchaseOutcome:
+        """Answer `sold_out` without the script, for a room that knows there are fewer
+        than `qty` units left. The answer is recorded as the script would record it, so
+        a retry after a restock gets the same answer; a request answered before gets its
+        first answer instead. One `SET … NX GET`, batched with the purchases."""
+        answer = PurchaseAnswer(s="rejected", r="sold_out", o="", p="", u=0, k=sku, q=qty)
+        earlier = await self._batcher.set_if_absent(
+            RoomKeys.of(room_id).idempotency(user, request_id),
+            _answer_encoder.encode(answer),
+            self._ttl,
+        )
+        if earlier is None:
+            return PurchaseOutcome(answer, repeat=False)
+        return PurchaseOutcome(_answer_decoder.decode(earlier), repeat=True)
 
     def quiet_for(self) -> float:
         """Seconds since purchases were last sent to the engine."""

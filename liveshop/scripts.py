@@ -134,11 +134,13 @@ class ScriptBatcher:
             await self._load(script)
             return await self._enqueue(script, keys, args)
 
-    async def get(self, key: str) -> Any:
-        """GET, batched like the scripts (thousands of sold-out taps arrive together)."""
+    async def set_if_absent(self, key: str, value: bytes, ttl_s: int) -> bytes | None:
+        """`SET key value NX GET EX ttl`: store unless the key exists; the value that
+        was there, if any. Batched like the scripts (thousands of sold-out taps arrive
+        together)."""
         if self._cluster:
-            return await self._single(self._redis.get(key))
-        return await self._enqueue(None, [key], [])
+            return await self._single(self._redis.set(key, value, nx=True, get=True, ex=ttl_s))
+        return await self._enqueue(None, [key], [value, ttl_s])  # type: ignore[no-any-return]
 
     async def aclose(self) -> None:
         if self._link is not None:
@@ -263,7 +265,7 @@ class ScriptBatcher:
         async with self._redis.pipeline(transaction=False) as pipe:
             for script, keys, args, _ in batch:
                 if script is None:
-                    pipe.get(keys[0])
+                    pipe.set(keys[0], args[0], nx=True, get=True, ex=args[1])
                 else:
                     pipe.evalsha(script.sha, len(keys), *keys, *args)
             results = list(await pipe.execute(raise_on_error=False))
@@ -273,6 +275,6 @@ class ScriptBatcher:
 
 def _command(entry: Entry) -> tuple[Any, ...]:
     script, keys, args, _ = entry
-    if script is None:
-        return ("GET", keys[0])
+    if script is None:  # set_if_absent
+        return ("SET", keys[0], args[0], "NX", "GET", "EX", args[1])
     return ("EVALSHA", script.sha, len(keys), *keys, *args)

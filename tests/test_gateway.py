@@ -301,3 +301,30 @@ async def test_other_websocket_paths_are_refused(server: RunningServer) -> None:
         with pytest.raises(websockets.InvalidStatus) as refused:
             await websockets.connect(f"ws://127.0.0.1:{server.port}{path}", open_timeout=5)
         assert refused.value.response.status_code == 403
+
+
+async def test_sold_out_answered_without_the_script_is_recorded(server: RunningServer) -> None:
+    """A room that knows a SKU is sold out answers without the script; that answer is
+    the request's answer for good: its retry after a restock is still `sold_out`."""
+    host = await Client.connect(server.ws_url(ROOM))
+    buyer = await Client.connect(server.ws_url(ROOM))
+    await host.hello(token("broadcaster", "boss", room=ROOM))
+    await buyer.hello(token(user="u7"))
+    buy = {"type": "buy", "sku": "mango-2pc"}
+    first = await buyer.request({**buy, "request_id": "all", "qty": 120}, "order_ack")
+    assert first["status"] == "accepted"
+    services = server.runtime.services
+    assert services is not None
+    room = services.hub.rooms[ROOM]
+    await eventually(lambda: room.stock.get("mango-2pc") == 0)  # the room knows
+    late = await buyer.request({**buy, "request_id": "late", "qty": 1}, "order_ack")
+    assert late["status"] == "rejected" and late["reason"] == "sold_out"
+    await host.send({"type": "restock", "sku": "mango-2pc", "qty": 5})
+    await eventually(lambda: room.stock.get("mango-2pc") == 5)
+    again = await buyer.request({**buy, "request_id": "late", "qty": 1}, "order_ack")
+    assert again == late  # the first answer, although there is stock now
+    fresh = await buyer.request({**buy, "request_id": "fresh", "qty": 1}, "order_ack")
+    assert fresh["status"] == "accepted"
+    repeat = await buyer.request({**buy, "request_id": "all", "qty": 120}, "order_ack")
+    assert repeat == first  # an accepted answer survives the fast path too
+    await eventually(lambda: room.stock.get("mango-2pc") == 4)

@@ -175,8 +175,12 @@ async def test_both_engine_paths_survive_a_flushed_script_cache(
                 inv.buy(ROOM, f"u{n}", "r-1", "lychee-500g", 2),
             )
             assert first.accepted and again.accepted and first.answer.o == again.answer.o
-            assert await inv.earlier_answer(ROOM, f"u{n}", "r-1") is not None
-            assert await inv.earlier_answer(ROOM, f"u{n}", "r-2") is None
+            repeat = await inv.reject_sold_out(ROOM, f"u{n}", "r-1", "lychee-500g", 2)
+            assert repeat.repeat and repeat.answer == first.answer  # the first answer wins
+            fresh = await inv.reject_sold_out(ROOM, f"u{n}", "r-2", "lychee-500g", 2)
+            assert not fresh.repeat and fresh.answer.r == "sold_out"
+            retry = await inv.buy(ROOM, f"u{n}", "r-2", "lychee-500g", 2)  # recorded
+            assert retry.repeat and retry.answer == fresh.answer
         assert (await linked.ledger(ROOM))["lychee-500g"] == (196, 4, 200)
     finally:
         await plain.aclose()
