@@ -67,17 +67,28 @@ class Presence:
             if room.unreported:
                 audience[room_id] = list(room.unreported)
                 room.unreported.clear()
-        for room_id, ids in audience.items():
-            # Distinct viewers of the session: the denominator of conversion.
-            await self._redis.sadd(RoomKeys.of(room_id).audience, *ids)
         calls: list[Call] = []
         for room_id, count in counts.items():
             keys = RoomKeys.of(room_id)
             calls.append(
                 (
                     self._scripts.presence_report,
-                    [keys.presence, keys.presence_exp, keys.room, keys.seq, keys.history],
-                    [self.process_id, count, self._ttl_ms, keys.channel],
+                    [
+                        keys.presence,
+                        keys.presence_exp,
+                        keys.room,
+                        keys.seq,
+                        keys.history,
+                        keys.audience,
+                    ],
+                    # and the distinct viewers of the session: the denominator of conversion
+                    [
+                        self.process_id,
+                        count,
+                        self._ttl_ms,
+                        keys.channel,
+                        *audience.get(room_id, ()),
+                    ],
                 )
             )
         replies = await run_many(self._redis, calls)

@@ -1,14 +1,18 @@
 -- presence_report.lua: one process reports its local viewer count for a room.
 --
 -- KEYS[1] presence hash (process -> count)  KEYS[2] presence expiry zset
--- KEYS[3] room hash  KEYS[4] seq  KEYS[5] history
+-- KEYS[3] room hash  KEYS[4] seq  KEYS[5] history  KEYS[6] session audience set
 -- ARGV[1] process id  ARGV[2] local count  ARGV[3] ttl (ms)  ARGV[4] channel
+-- ARGV[5..] viewer ids new to the session's audience (distinct viewers, for conversion)
 --
 -- Reply: {total, peak}. The room's count is the sum over processes whose report has
 -- not expired; a process that stops reporting drops out after ttl by itself. A
 -- `viewers` message goes out when the figures changed, at most once a second.
 
 local now = now_ms()
+for i = 5, #ARGV, 1000 do  -- unpack() has a stack limit: add in chunks
+  redis.call('SADD', KEYS[6], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
 local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
 if #dead > 0 then
   redis.call('ZREM', KEYS[2], unpack(dead))
