@@ -27,7 +27,7 @@ from redis.asyncio.connection import Connection, UnixDomainSocketConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 
-Command = Sequence[str | bytes | int]
+Command = tuple[str | bytes | int, ...]
 
 
 def _error(reply: ResponseError) -> ResponseError:
@@ -71,7 +71,7 @@ class _Link(asyncio.Protocol):
 
     def send(self, commands: Sequence[Command], futures: Sequence[asyncio.Future[Any]]) -> None:
         assert self.transport is not None
-        self.transport.write(b"".join(hiredis.pack_command(tuple(c)) for c in commands))
+        self.transport.write(b"".join(hiredis.pack_command(c) for c in commands))
         self._waiting.extend(futures)
 
     def abort(self) -> None:

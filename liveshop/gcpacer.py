@@ -4,7 +4,8 @@ Each room socket is a few hundred long-lived objects; at 10,000 sockets a full
 (generation-2) collection walks millions of them and stops the event loop for 0.4–0.6 s.
 Left to itself the collector starts one whenever enough new objects have survived, which
 in a flash sale (thousands of taps, each with its futures) is in the middle of the sale:
-measured, 9 such pauses of 60–600 ms during one 10,000-viewer sale.
+measured (`python -m loadtest.gcstats`), 9 such pauses of 60–600 ms over one
+10,000-viewer flash-sale run, connecting and selling.
 
 So the long-lived objects are frozen (`gc.freeze`: the collector no longer walks them)
 and the automatic collections only walk what is new, which is cheap. Freezing is cheap

@@ -146,7 +146,10 @@ class LocalRoom:
         if verdict is False:
             return False
         waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._queued.setdefault(sku, deque()).append((qty, waiter))
+        queue = self._queued.get(sku)
+        if queue is None:
+            queue = self._queued[sku] = deque()
+        queue.append((qty, waiter))
         try:
             return await waiter  # _admit_queued reserved the units when it said True
         except asyncio.CancelledError:

@@ -62,6 +62,49 @@ class PurchaseOutcome:
         return p.OrderAck(request_id=request_id, status="rejected", sku=a.k, qty=a.q, reason=a.r)
 
 
+def buy_call(
+    room_id: str,
+    user: str,
+    request_id: str,
+    sku: str,
+    qty: int | str,
+    offer_id: str,
+    order_id: str,
+    pickup_code: str,
+    ttl_s: int | str,
+) -> tuple[list[str], list[str | int]]:
+    """KEYS and ARGV of `inventory_buy.lua` (also used by the raw-Lua baseline)."""
+    keys = RoomKeys.of(room_id)
+    return (
+        [
+            keys.room,
+            keys.price,
+            keys.stock,
+            keys.sold,
+            keys.idempotency(user, request_id),
+            keys.outbox,
+            keys.seq,
+            keys.history,
+            keys.stats,
+            keys.buyers,
+            keys.offers,
+        ],
+        [
+            room_id,
+            user,
+            request_id,
+            sku,
+            qty,
+            offer_id,
+            order_id,
+            pickup_code,
+            ttl_s,
+            keys.channel,
+            keys.offer(""),
+        ],
+    )
+
+
 def new_order_id() -> str:
     return "o_" + secrets.token_urlsafe(12)
 
@@ -101,36 +144,18 @@ class Inventory:
         qty: int,
         offer_id: str | None = None,
     ) -> PurchaseOutcome:
-        keys = RoomKeys.of(room_id)
-        kind, answer = await self._batcher.call(
-            self._scripts.inventory_buy,
-            [
-                keys.room,
-                keys.price,
-                keys.stock,
-                keys.sold,
-                keys.idempotency(user, request_id),
-                keys.outbox,
-                keys.seq,
-                keys.history,
-                keys.stats,
-                keys.buyers,
-                keys.offers,
-            ],
-            [
-                room_id,
-                user,
-                request_id,
-                sku,
-                qty,
-                offer_id or "",
-                new_order_id(),
-                new_pickup_code(),
-                self._ttl,
-                keys.channel,
-                keys.offer(""),
-            ],
+        keys, args = buy_call(
+            room_id,
+            user,
+            request_id,
+            sku,
+            qty,
+            offer_id or "",
+            new_order_id(),
+            new_pickup_code(),
+            self._ttl,
         )
+        kind, answer = await self._batcher.call(self._scripts.inventory_buy, keys, args)
         return PurchaseOutcome(_answer_decoder.decode(answer), repeat=kind == b"repeat")
 
     async def reject_sold_out(

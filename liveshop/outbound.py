@@ -112,7 +112,7 @@ class RoomSocket:
         """Close after what is queued; a `bye` reason is also said to the client."""
         if self._close is None:
             if reason in _BYE_REASONS:
-                self._enqueue(Frame.of(None, p.encode(p.Bye(reason=reason))))
+                self._send(Frame.of(None, p.encode(p.Bye(reason=reason))))
             self._close = (code, reason)
             self._flush()
 
@@ -129,7 +129,11 @@ class RoomSocket:
                 self._replies = deque()
             self._replies.append(frame)
 
-    def _enqueue(self, frame: Frame) -> None:
+    def _send(self, frame: Frame) -> None:
+        """A room frame past deliver()'s checks: now, or after what is queued."""
+        if not self._queue and self._wire.can_write:
+            self._wire.write(frame)
+            return
         if self._queue is None:
             self._queue = deque()
         self._queue.append(frame)
@@ -140,11 +144,7 @@ class RoomSocket:
         self.reply(welcome)
         held, self._held = self._held or [], None
         for text in missed:
-            frame = Frame.of(None, text)
-            if not self._queue and self._wire.can_write:
-                self._wire.write(frame)
-            else:
-                self._enqueue(frame)
+            self._send(Frame.of(None, text))
         for frame in held:
             self.deliver(frame)
 

@@ -1,8 +1,9 @@
 """Loads the Lua scripts in liveshop/lua once and calls them by SHA.
 
 Each `<concept>_<op>.lua` is prefixed with `_prelude.lua` (the room-stream `emit`).
-redis-py's Script runs EVALSHA and falls back to loading the source on NOSCRIPT, so a
-restarted or failed-over engine needs no special handling here.
+Called directly, redis-py's Script runs EVALSHA and loads the source on NOSCRIPT; the
+purchase batcher below does the same itself (`ScriptBatcher.call`), so a restarted or
+failed-over engine needs no special handling by callers.
 """
 
 from __future__ import annotations

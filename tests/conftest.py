@@ -4,13 +4,16 @@ each test, and real liveshop servers on port 0."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
 
+from liveshop.config import Settings
 from liveshop.engine import EmbeddedEngine
 from liveshop.inventory import Inventory
 from liveshop.rooms import Rooms
@@ -90,10 +93,10 @@ async def seed_room(
         await rooms.go_live(room, None)
 
 
-@pytest.fixture
-async def server(redis: Redis, redis_url: str, tmp_path: Path) -> AsyncIterator[RunningServer]:
+@contextlib.asynccontextmanager
+async def seeded_server(settings: Settings, **kwargs: Any) -> AsyncIterator[RunningServer]:
     """A real liveshop server on 127.0.0.1:<random>, room s001 live with two products."""
-    srv = await RunningServer(settings_for(redis_url, tmp_path)).start()
+    srv = await RunningServer(settings, **kwargs).start()
     services = srv.runtime.services
     assert services is not None
     await seed_room(services.rooms, services.inventory)
@@ -101,6 +104,13 @@ async def server(redis: Redis, redis_url: str, tmp_path: Path) -> AsyncIterator[
         yield srv
     finally:
         await srv.stop()
+
+
+@pytest.fixture
+async def server(redis: Redis, redis_url: str, tmp_path: Path) -> AsyncIterator[RunningServer]:
+    """A real liveshop server on 127.0.0.1:<random>, room s001 live with two products."""
+    async with seeded_server(settings_for(redis_url, tmp_path)) as srv:
+        yield srv
 
 
 @pytest.fixture(scope="session")
@@ -119,11 +129,5 @@ async def cluster_server(
 ) -> AsyncIterator[RunningServer]:
     """A liveshop server on the Cluster, room s001 live with two products."""
     redis_cluster.flush()
-    srv = await RunningServer(settings_for("", tmp_path, redis_cluster=redis_cluster.nodes)).start()
-    services = srv.runtime.services
-    assert services is not None
-    await seed_room(services.rooms, services.inventory)
-    try:
+    async with seeded_server(settings_for("", tmp_path, redis_cluster=redis_cluster.nodes)) as srv:
         yield srv
-    finally:
-        await srv.stop()

@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 
 from liveshop.engine import EmbeddedEngine
 from liveshop.keys import RoomKeys
-from tests.conftest import ROOM, seed_room
+from tests.conftest import ROOM, seed_room, seeded_server
 from tests.support import Client, RunningServer, eventually, settings_for, token
 
 pytestmark = pytest.mark.slow
@@ -108,28 +108,26 @@ async def test_engine_killed_and_restarted_during_a_sale(
 async def test_viewers_receive_what_was_published_while_pubsub_was_down(
     own_engine: EmbeddedEngine, tmp_path: Path
 ) -> None:
-    srv = await RunningServer(settings_for(own_engine.url, tmp_path)).start()
-    services = srv.runtime.services
-    assert services is not None
-    await seed_room(services.rooms, services.inventory)
-    viewer = await Client.connect(srv.ws_url(ROOM))
-    await viewer.hello()
-    redis = Redis.from_url(own_engine.url)
-    try:
-        # Cut only the server's pub/sub connection, then change stock meanwhile.
-        clients = await redis.client_list(_type="pubsub")
-        assert clients
-        for c in clients:
-            await redis.client_kill_filter(_id=c["id"])
-        for delta in (1, 2, 3):
-            await services.inventory.restock(ROOM, "mango-2pc", delta)
-        await viewer.wait_for(lambda m: m["type"] == "stock" and m["left"] == 126, timeout=10)
-        seqs = [m["seq"] for m in viewer.received if "seq" in m]
-        assert seqs == sorted(set(seqs))
-    finally:
-        await redis.aclose()
-        await viewer.close()
-        await srv.stop()
+    async with seeded_server(settings_for(own_engine.url, tmp_path)) as srv:
+        services = srv.runtime.services
+        assert services is not None
+        viewer = await Client.connect(srv.ws_url(ROOM))
+        await viewer.hello()
+        redis = Redis.from_url(own_engine.url)
+        try:
+            # Cut only the server's pub/sub connection, then change stock meanwhile.
+            clients = await redis.client_list(_type="pubsub")
+            assert clients
+            for c in clients:
+                await redis.client_kill_filter(_id=c["id"])
+            for delta in (1, 2, 3):
+                await services.inventory.restock(ROOM, "mango-2pc", delta)
+            await viewer.wait_for(lambda m: m["type"] == "stock" and m["left"] == 126, timeout=10)
+            seqs = [m["seq"] for m in viewer.received if "seq" in m]
+            assert seqs == sorted(set(seqs))
+        finally:
+            await redis.aclose()
+            await viewer.close()
 
 
 async def test_graceful_shutdown_answers_every_buyer_and_stores_every_order(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import websockets
 
-from tests.conftest import ROOM, seed_room
+from tests.conftest import ROOM, seeded_server
 from tests.support import Client, RunningServer, eventually, settings_for, token
 
 
@@ -270,11 +270,8 @@ async def test_plain_asgi_server_speaks_the_same_protocol(
 ) -> None:
     """Under another server than `liveshop serve` (here uvicorn's stock websockets-sansio,
     no direct wire) the gateway falls back to ASGI sends: same messages, same order."""
-    srv = await RunningServer(settings_for(redis_url, tmp_path), ws="websockets-sansio").start()
-    services = srv.runtime.services
-    assert services is not None
-    await seed_room(services.rooms, services.inventory)
-    try:
+    settings = settings_for(redis_url, tmp_path)
+    async with seeded_server(settings, ws="websockets-sansio") as srv:
         buyer = await Client.connect(srv.ws_url(ROOM))
         watcher = await Client.connect(srv.ws_url(ROOM))
         await buyer.hello(token(user="u1"))
@@ -292,8 +289,6 @@ async def test_plain_asgi_server_speaks_the_same_protocol(
         await asyncio.wait_for(buyer.closed.wait(), 5)
         assert buyer.ws.close_code == 4400
         await watcher.close()
-    finally:
-        await srv.stop()
 
 
 async def test_other_websocket_paths_are_refused(server: RunningServer) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from liveshop.engine import EmbeddedEngine
-from liveshop.inventory import Inventory
+from liveshop.inventory import Inventory, buy_call
 from liveshop.keys import RoomKeys
 from liveshop.scripts import Scripts, source
 from liveshop.store import connect_redis
@@ -75,34 +75,8 @@ async def python_driver(url: str, seconds: float, concurrency: int) -> dict[str,
 
 
 def benchmark_command(socket_path: str, sha: str, clients: int, requests: int) -> list[str]:
-    keys = RoomKeys.of(ROOM)
-    rand = "__rand_int__"
-    key_list = [
-        keys.room,
-        keys.price,
-        keys.stock,
-        keys.sold,
-        keys.idempotency("bench-user", rand),
-        keys.outbox,
-        keys.seq,
-        keys.history,
-        keys.stats,
-        keys.buyers,
-        keys.offers,
-    ]
-    args = [
-        ROOM,
-        "bench-user",
-        rand,
-        SKU,
-        "1",
-        "",
-        f"o_{rand}",
-        "123456",
-        "86400",
-        keys.channel,
-        keys.offer(""),
-    ]
+    rand = "__rand_int__"  # redis-benchmark puts a random number here per call
+    key_list, args = buy_call(ROOM, "bench-user", rand, SKU, 1, "", f"o_{rand}", "123456", 86400)
     return [
         benchmark_binary(),
         "-s",
@@ -118,7 +92,7 @@ def benchmark_command(socket_path: str, sha: str, clients: int, requests: int) -
         sha,
         str(len(key_list)),
         *key_list,
-        *args,
+        *map(str, args),
     ]
 
 
