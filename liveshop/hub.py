@@ -33,6 +33,9 @@ from liveshop.wire import Frame
 log = structlog.get_logger("liveshop.hub")
 
 
+SLICE_S = 0.005  # a large room is written at least this long per loop turn
+
+
 def _seq(frame: Frame) -> int:
     return frame.seq or 0
 
@@ -69,6 +72,7 @@ class LocalRoom:
         self._ordered: list[Frame] = []  # never skipped, in seq order
         self._next_flush = 0.0  # loop time before which frames wait
         self._flush_timer: asyncio.TimerHandle | None = None
+        self._sending = False  # a flush is being written, slice by slice
         # The purchase gate: units this process has sent to the engine and not yet heard
         # back about, and the purchases waiting for those answers, per SKU.
         self.in_flight: dict[str, int] = {}
@@ -103,6 +107,8 @@ class LocalRoom:
                 if sku in self._queued:
                     self._admit_queued(sku)
             self._pending[ckey] = frame
+        if self._sending:
+            return  # the flush being written schedules the next one
         loop = asyncio.get_running_loop()
         if loop.time() >= self._next_flush:
             self.flush()  # leading edge: an idle room sends at once
@@ -110,26 +116,68 @@ class LocalRoom:
             self._flush_timer = loop.call_at(self._next_flush, self.flush)
 
     def flush(self) -> None:
-        """Send what waits, in seq order, as one write per socket. The next flush waits
-        at least the coalescing window, and at least as long as this one took: one
-        room's fan-out gets at most half of the event loop, so purchases, replies and
-        the persister keep their turn however large the room (a 10,000-viewer room
-        takes ~100 ms to write to; its updates then go out ~5 times a second)."""
+        """Send what waits, in seq order, as one write per socket.
+
+        A large room is written a slice of sockets per loop turn (a 10,000-viewer room
+        takes 150-200 ms to write to), so taps and engine answers are handled between
+        slices instead of waiting for the whole room. The next flush starts after this
+        one is written, and waits at least the coalescing window and at least as long as
+        the writing took: one room's fan-out gets at most half of the event loop, so
+        purchases, replies and the persister keep their turn however large the room."""
         if self._flush_timer is not None:
             self._flush_timer.cancel()
             self._flush_timer = None
-        if not self._pending and not self._ordered:
+        if self._sending or (not self._pending and not self._ordered):
             return
         frames = self._ordered
         if self._pending:
             frames = sorted([*frames, *self._pending.values()], key=_seq)
             self._pending = {}
         self._ordered = []
+        # Sockets that join later are not written to: their welcome's snapshot already
+        # covers these frames (they were published before it was read).
+        sinks = tuple(self.sinks)
+        data = b"".join(frame.data for frame in frames) if len(frames) > 1 else None
+        self._sending = True
+        self._write_slice(frames, data, sinks, 0, 0.0, time.perf_counter())
+
+    def _write_slice(
+        self,
+        frames: list[Frame],
+        data: bytes | None,
+        sinks: tuple[Sink, ...],
+        start: int,
+        cost: float,
+        paused_at: float,
+    ) -> None:
+        """Write to sockets for as long as the loop took to come back here (at least
+        SLICE_S): half of the loop whether it is idle or busy with a sale's taps."""
         started = time.perf_counter()
-        self._broadcast(frames)
-        cost = time.perf_counter() - started
+        deadline = started + max(SLICE_S, started - paused_at)
+        total = len(sinks)
+        i = start
+        while i < total:
+            end = i + 64
+            if data is None:
+                frame = frames[0]
+                for sink in sinks[i:end]:
+                    sink.deliver(frame)
+            else:
+                for sink in sinks[i:end]:
+                    sink.deliver_joined(frames, data)
+            i = end
+            if time.perf_counter() >= deadline:
+                break
+        now = time.perf_counter()
+        cost += now - started
         loop = asyncio.get_running_loop()
+        if i < total:
+            loop.call_soon(self._write_slice, frames, data, sinks, i, cost, now)
+            return
+        self._sending = False
         self._next_flush = loop.time() + max(self._coalesce_s, cost)
+        if self._pending or self._ordered:
+            self._flush_timer = loop.call_at(self._next_flush, self.flush)
 
     # The purchase gate. A flash sale brings ten taps per unit within a second; once the
     # purchases already sent to the engine would sell everything this room knows is
@@ -192,16 +240,6 @@ class LocalRoom:
             waiter.set_result(verdict)
         if not queue:
             del self._queued[sku]
-
-    def _broadcast(self, frames: list[Frame]) -> None:
-        if len(frames) == 1:
-            frame = frames[0]
-            for sink in tuple(self.sinks):
-                sink.deliver(frame)
-            return
-        data = b"".join(frame.data for frame in frames)
-        for sink in tuple(self.sinks):
-            sink.deliver_joined(frames, data)
 
 
 class Hub:

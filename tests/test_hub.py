@@ -98,3 +98,27 @@ async def test_purchase_gate_lets_everything_through_when_nothing_is_known() -> 
     room = LocalRoom("s001", coalesce_s=0.05)
     assert all([await room.admit("b", 5) for _ in range(10)])
     assert room.in_flight == {"b": 50}
+
+
+async def test_large_room_is_written_in_slices_that_let_other_work_run() -> None:
+    room = LocalRoom("s001", coalesce_s=0.01)
+    sinks = [RecordingSink(cost_s=0.0002) for _ in range(300)]  # ~60 ms to write to all
+    room.sinks.update(sinks)
+    written_when_probed: list[int] = []
+    loop = asyncio.get_running_loop()
+
+    def probe() -> None:  # other work (a tap, an engine answer) wanting the loop
+        written_when_probed.append(sum(1 for s in sinks if s.writes))
+        if written_when_probed[-1] < len(sinks):
+            loop.call_soon(probe)
+
+    loop.call_soon(probe)
+    room.dispatch(*stock(1, "a", 10))  # starts writing at once: the room was idle
+    room.dispatch(*stock(2, "a", 9))  # arrives mid-write: waits for the next flush
+    await asyncio.sleep(0.5)
+    # the probe ran between slices, while some sockets had the frame and some not yet
+    assert any(0 < n < len(sinks) for n in written_when_probed)
+    for sink in sinks:  # every socket: both messages, in order, one write each
+        assert [seqs for _, seqs in sink.writes] == [[1], [2]]
+    first_done = max(s.writes[0][0] for s in sinks)
+    assert min(s.writes[1][0] for s in sinks) >= first_done  # flushes never overlap
