@@ -184,15 +184,20 @@ class LocalRoom:
     # left, the next ones wait (in order) for those answers instead of running the
     # script only to hear `sold_out`. The script stays the only judge: the gate never
     # accepts, it only holds back or, when the room knows the SKU is sold out, says so.
-    async def admit(self, sku: str, qty: int) -> bool:
-        """True: send this purchase to the engine (release() it after); False: the room
-        knows there are fewer than `qty` units left."""
+    def admit_now(self, sku: str, qty: int) -> bool | None:
+        """admit() without waiting: None when the purchase has to wait (then await
+        admit()). No coroutine: every tap of a flash sale asks."""
         verdict = None if self._queued.get(sku) else self._verdict(sku, qty)
         if verdict is True:
             self.in_flight[sku] = self.in_flight.get(sku, 0) + qty
-            return True
-        if verdict is False:
-            return False
+        return verdict
+
+    async def admit(self, sku: str, qty: int) -> bool:
+        """True: send this purchase to the engine (release() it after); False: the room
+        knows there are fewer than `qty` units left."""
+        verdict = self.admit_now(sku, qty)
+        if verdict is not None:
+            return verdict
         waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         queue = self._queued.get(sku)
         if queue is None:

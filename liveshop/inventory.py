@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import msgspec
 from redis.asyncio import Redis
@@ -38,8 +38,7 @@ _answer_decoder = msgspec.json.Decoder(PurchaseAnswer)
 _answer_encoder = msgspec.json.Encoder()
 
 
-@dataclass(frozen=True, slots=True)
-class PurchaseOutcome:
+class PurchaseOutcome(NamedTuple):  # a tuple: one is made per tap
     answer: PurchaseAnswer
     repeat: bool  # True when this (user, request_id) had been answered before
 
@@ -134,6 +133,8 @@ class Inventory:
         self._scripts = scripts
         self._batcher = ScriptBatcher(redis, timeout_s=timeout_s, direct=direct_link)
         self._ttl = idempotency_ttl_s
+        # (sku, qty) -> the sold-out answer and its encoding: thousands per flash sale
+        self._sold_out: dict[tuple[str, int], tuple[PurchaseAnswer, bytes]] = {}
 
     async def buy(
         self,
@@ -165,15 +166,19 @@ class Inventory:
         than `qty` units left. The answer is recorded as the script would record it, so
         a retry after a restock gets the same answer; a request answered before gets its
         first answer instead. One `SET … NX GET`, batched with the purchases."""
-        answer = PurchaseAnswer(s="rejected", r="sold_out", o="", p="", u=0, k=sku, q=qty)
+        cached = self._sold_out.get((sku, qty))
+        if cached is None:
+            if len(self._sold_out) > 10_000:  # bounded whatever the SKUs and quantities
+                self._sold_out.clear()
+            fresh = PurchaseAnswer(s="rejected", r="sold_out", o="", p="", u=0, k=sku, q=qty)
+            cached = self._sold_out[(sku, qty)] = (fresh, _answer_encoder.encode(fresh))
+        answer, encoded = cached
         earlier = await self._batcher.set_if_absent(
-            RoomKeys.of(room_id).idempotency(user, request_id),
-            _answer_encoder.encode(answer),
-            self._ttl,
+            RoomKeys.of(room_id).idempotency(user, request_id), encoded, self._ttl
         )
         if earlier is None:
-            return PurchaseOutcome(answer, repeat=False)
-        return PurchaseOutcome(_answer_decoder.decode(earlier), repeat=True)
+            return PurchaseOutcome(answer, False)
+        return PurchaseOutcome(_answer_decoder.decode(earlier), True)
 
     def quiet_for(self) -> float:
         """Seconds since purchases were last sent to the engine."""

@@ -7,6 +7,7 @@ purchase script touches one slot of a Redis Cluster. Room ids are restricted to
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -40,6 +41,7 @@ class RoomKeys:
     presence_exp: str  # zset process_id -> expiry (epoch ms)
 
     @classmethod
+    @functools.lru_cache(maxsize=4096)  # built per purchase: the strings are made once
     def of(cls, room_id: str) -> RoomKeys:
         t = f"ls:{{{room_id}}}"
         return cls(
