@@ -79,6 +79,10 @@ class Gateway:
             limit_loopback=services.settings.limit_loopback,
         )
         self._chat_times: dict[tuple[str, str], float] = {}
+        # Sold-out taps answered without the script, counted per (room, sku) and logged
+        # once a second: a flash sale brings thousands a second, each alike.
+        self._sold_out_taps: dict[tuple[str, str], int] = {}
+        self._sold_out_timer: asyncio.TimerHandle | None = None
         self._like_buckets: dict[tuple[str, str | None], TokenBucket] = {}
 
     def _likes(self, room_id: str, user: str | None) -> TokenBucket:
@@ -352,8 +356,24 @@ class Gateway:
             finally:
                 room.release(msg.sku, msg.qty)
         ack = outcome.ack(msg.request_id)
-        self._log_purchase(room.room_id, user, msg, ack, started, repeat=outcome.repeat, fast=fast)
+        if fast and not outcome.repeat:
+            self._count_sold_out(room.room_id, msg.sku)
+        else:
+            self._log_purchase(room.room_id, user, msg, ack, started, repeat=outcome.repeat)
         return ack
+
+    def _count_sold_out(self, room_id: str, sku: str) -> None:
+        key = (room_id, sku)
+        self._sold_out_taps[key] = self._sold_out_taps.get(key, 0) + 1
+        if self._sold_out_timer is None:
+            loop = asyncio.get_running_loop()
+            self._sold_out_timer = loop.call_later(1.0, self._log_sold_out)
+
+    def _log_sold_out(self) -> None:
+        self._sold_out_timer = None
+        taps, self._sold_out_taps = self._sold_out_taps, {}
+        for (room_id, sku), count in taps.items():
+            log.info("sold-out taps answered", room=room_id, sku=sku, taps=count)
 
     @staticmethod
     def _log_purchase(
@@ -389,6 +409,9 @@ class Gateway:
                 )
         for sock in socks:  # whoever is still busy after the grace period
             sock.bye(ByeReason.SERVER_SHUTDOWN, drop_queue=False)
+        if self._sold_out_timer is not None:
+            self._sold_out_timer.cancel()
+            self._log_sold_out()
 
 
 async def _deny(scope: Scope, send: Send, denied: Denied) -> None:

@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+import structlog
 import websockets
 
 from tests.conftest import ROOM, seeded_server
@@ -323,3 +324,24 @@ async def test_sold_out_answered_without_the_script_is_recorded(server: RunningS
     repeat = await buyer.request({**buy, "request_id": "all", "qty": 120}, "order_ack")
     assert repeat == first  # an accepted answer survives the fast path too
     await eventually(lambda: room.stock.get("mango-2pc") == 4)
+
+
+async def test_sold_out_taps_are_logged_as_one_count_a_second(server: RunningServer) -> None:
+    buyer = await Client.connect(server.ws_url(ROOM))
+    await buyer.hello(token(user="u8"))
+    buy = {"type": "buy", "sku": "mango-2pc"}
+    first = await buyer.request({**buy, "request_id": "all", "qty": 120}, "order_ack")
+    assert first["status"] == "accepted"
+    services = server.runtime.services
+    assert services is not None
+    room = services.hub.rooms[ROOM]
+    await eventually(lambda: room.stock.get("mango-2pc") == 0)
+    with structlog.testing.capture_logs() as logs:
+        for i in range(5):
+            ack = await buyer.request({**buy, "request_id": f"late-{i}", "qty": 1}, "order_ack")
+            assert ack["reason"] == "sold_out"
+        await eventually(lambda: any(e["event"] == "sold-out taps answered" for e in logs), 3)
+    counts = [e for e in logs if e["event"] == "sold-out taps answered"]
+    assert [(e["room"], e["sku"]) for e in counts] == [(ROOM, "mango-2pc")] * len(counts)
+    assert sum(e["taps"] for e in counts) == 5
+    assert not [e for e in logs if e["event"] == "purchase"]  # none of them one by one
