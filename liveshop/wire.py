@@ -19,7 +19,13 @@ from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any, NamedTuple, Protocol
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-from websockets import frames as ws_frames
+from websockets.protocol import State
+from websockets.streams import StreamReader
+
+try:
+    from websockets.speedups import apply_mask
+except ImportError:  # pragma: no cover - websockets without its C extension
+    from websockets.utils import apply_mask
 
 EXTENSION = "liveshop.wire"
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
@@ -34,8 +40,50 @@ class Frame(NamedTuple):
 
     @classmethod
     def of(cls, seq: int | None, text: str) -> Frame:
-        data = ws_frames.Frame(ws_frames.Opcode.TEXT, text.encode()).serialize(mask=False)
-        return cls(seq, text, data)
+        return cls(seq, text, text_frame(text.encode()))
+
+
+def text_frame(payload: bytes) -> bytes:
+    """An unmasked, unfragmented websocket text frame (RFC 6455 5.2), as servers send."""
+    n = len(payload)
+    if n < 126:
+        return bytes((0x81, n)) + payload
+    if n < 65536:
+        return bytes((0x81, 126)) + n.to_bytes(2, "big") + payload
+    return bytes((0x81, 127)) + n.to_bytes(8, "big") + payload
+
+
+def simple_texts(data: bytes, max_size: int) -> list[str] | None:
+    """The messages of `data` when it is nothing but complete, masked, unfragmented text
+    frames of up to `max_size` bytes of valid UTF-8 (what a client sends); None for
+    anything else, which the websockets parser then handles, errors included."""
+    texts = []
+    pos = 0
+    end = len(data)
+    while pos < end:
+        if end - pos < 6 or data[pos] != 0x81 or data[pos + 1] < 0x80:
+            return None  # short, not FIN+TEXT without RSV bits, or not masked
+        n = data[pos + 1] & 0x7F
+        pos += 2
+        if n == 126:
+            n = int.from_bytes(data[pos : pos + 2], "big")
+            pos += 2
+            if n < 126:
+                return None  # not the minimal length encoding
+        elif n == 127:
+            return None
+        if n > max_size or end - pos < 4 + n:
+            return None
+        payload = apply_mask(data[pos + 4 : pos + 4 + n], data[pos : pos + 4])
+        pos += 4 + n
+        try:
+            texts.append(payload.decode())
+        except UnicodeDecodeError:
+            return None
+    return texts
+
+
+_AT_EOF = StreamReader.at_eof.__code__
 
 
 class Wire(Protocol):
@@ -139,6 +187,30 @@ class RoomWireProtocol(WebSocketsSansIOProtocol):
         self.queue = _Inbox()  # type: ignore[assignment]
         self.writable = _Flag()  # type: ignore[assignment]
 
+    def data_received(self, data: bytes) -> None:
+        """Client messages that are whole text frames skip the websockets parser, which
+        costs a generator step per header, mask and payload: a flash sale is thousands
+        of `buy` frames a second. Anything else (the handshake, control frames,
+        fragments, errors) goes through it, so it always sees a stream cut at frames."""
+        conn = self.conn
+        if (
+            conn.state is State.OPEN
+            and not self.close_sent
+            and conn.current_size is None
+            and not conn.reader.buffer
+            and _parser_at_frame_start(conn.parser)
+        ):
+            texts = simple_texts(data, conn.max_message_size or 1 << 20)
+            if texts is not None:
+                put = self.queue.put_nowait
+                for text in texts:
+                    put({"type": "websocket.receive", "text": text})
+                if not self.read_paused:
+                    self.read_paused = True
+                    self.transport.pause_reading()
+                return
+        super().data_received(data)
+
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
         self.request = None  # type: ignore[assignment]  # only the scope is used from here on
@@ -202,6 +274,14 @@ class RoomWireProtocol(WebSocketsSansIOProtocol):
         super().keepalive_timeout()
         # the peer stopped answering: its buffer may never drain
         self.loop.call_later(self.close_timeout, self.transport.abort)
+
+
+def _parser_at_frame_start(parser: Any) -> bool:
+    """websockets' frame parser is waiting for the first byte of a frame: suspended in
+    `StreamReader.at_eof` inside `Protocol.parse` (inside `ServerProtocol.parse`)."""
+    inner = getattr(parser, "gi_yieldfrom", None)
+    inner = getattr(inner, "gi_yieldfrom", None)
+    return getattr(inner, "gi_code", None) is _AT_EOF
 
 
 class AsgiWire:
