@@ -6,7 +6,7 @@ import asyncio
 import gc
 import weakref
 
-from liveshop.gcpacer import GcPacer
+from liveshop.gcpacer import NO_AUTOMATIC_FULL, YOUNG_THRESHOLD, GcPacer
 
 
 class Cycle:
@@ -18,10 +18,13 @@ async def test_freezes_on_growth_and_collects_frozen_garbage_when_quiet() -> Non
     sockets = [0]
     quiet = [0.0]
     pacer = GcPacer(lambda: quiet[0], lambda: sockets[0], every_s=1.0, quiet_s=0.5)
+    before = gc.get_threshold()
     task = asyncio.create_task(pacer.run())
     try:
         await asyncio.sleep(0.1)
         assert pacer.collections == 1 and gc.get_freeze_count() > 0  # start-up freeze
+        # young collections less often, and never an automatic full one
+        assert gc.get_threshold() == (YOUNG_THRESHOLD, before[1], NO_AUTOMATIC_FULL)
         frozen = gc.get_freeze_count()
         garbage = [Cycle() for _ in range(1000)]
         probe = weakref.ref(garbage[0])
@@ -40,3 +43,4 @@ async def test_freezes_on_growth_and_collects_frozen_garbage_when_quiet() -> Non
         pacer.stop()
         await task
     assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == before
