@@ -89,6 +89,11 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--duration", type=float, help="purchases/churn: seconds")
     g.add_argument("--churn-rate", type=float, help="churn: connects (and disconnects) per s")
     g.add_argument("--buy-rate", type=float, default=15.0, help="purchases: buys/s per buyer")
+    g.add_argument(
+        "--sold-out",
+        action="store_true",
+        help="purchases: the SKU has no stock (measures sold-out answers, the flash sale's bulk)",
+    )
     g.add_argument("--runs", type=int, default=3, help="bench: runs of every benchmark")
     g.add_argument("--only", default="", help="bench: comma-separated benchmark names")
     g.add_argument("--scale", type=float, default=1.0, help="bench: multiply viewer counts")
@@ -105,6 +110,7 @@ def options(args: argparse.Namespace) -> harness.Options:
         "pin_rate": args.pin_rate,
         "buy_rate": args.buy_rate,
         "retries": args.retries,
+        "sold_out": args.sold_out,
     }
     if args.units is not None:
         extra["units"] = args.units

@@ -11,6 +11,7 @@ prints the totals per generation. How the GC pacer's figures in BENCHMARKS.md we
 from __future__ import annotations
 
 import gc
+import os
 import signal
 import sys
 import time
@@ -19,6 +20,8 @@ from typing import Any
 counts = [0, 0, 0]
 seconds = [0.0, 0.0, 0.0]
 _started: dict[int, float] = {}
+# Collections longer than this are printed as they happen (LOADTEST_GC_MS, default 50).
+_REPORT_S = float(os.environ.get("LOADTEST_GC_MS", "50")) / 1000
 
 
 def _on_gc(phase: str, info: dict[str, Any]) -> None:
@@ -29,8 +32,13 @@ def _on_gc(phase: str, info: dict[str, Any]) -> None:
     took = time.perf_counter() - _started.pop(generation, time.perf_counter())
     counts[generation] += 1
     seconds[generation] += took
-    if took > 0.05:
-        print(f"gc generation {generation}: {took * 1000:.0f} ms", file=sys.stderr, flush=True)
+    if took > _REPORT_S:
+        print(
+            f"{time.time():.3f} gc generation {generation}: {took * 1000:.1f} ms,"
+            f" {info['collected']} collected",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def _totals(*_: object) -> None:

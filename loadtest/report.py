@@ -168,7 +168,7 @@ def _fmt(v: Any) -> str:
     if isinstance(v, dict):
         return ", ".join(f"{k}={_fmt(x)}" for k, x in v.items())
     if isinstance(v, float):
-        return f"{v:.4g}"
+        return f"{v:.0f}" if abs(v) >= 10_000 else f"{v:.4g}"  # 14290, not 1.429e+04
     if isinstance(v, list) and len(v) > 8:
         return f"[{len(v)} values]"
     return str(v)

@@ -261,10 +261,12 @@ def _merge_counters(items: Any) -> dict[str, int]:
 async def purchases(opts: harness.Options) -> report.Report:
     duration: float = opts.extra.get("duration_s", 8.0)
     rate: float = opts.extra.get("buy_rate", 15.0)
+    sold_out: bool = opts.extra.get("sold_out", False)
     rep = report.Report(
         "purchases",
         opts.method,
-        {"buyers": opts.viewers, "duration_s": duration, "rate_per_buyer": rate},
+        {"buyers": opts.viewers, "duration_s": duration, "rate_per_buyer": rate}
+        | ({"sold_out": True} if sold_out else {}),
     )
     if opts.method in ("lua", "lua-bench"):
         res = await raw_lua.run(
@@ -280,7 +282,8 @@ async def purchases(opts: harness.Options) -> report.Report:
             f"{res['accepted']}/{res['decisions']}",
         )
         return rep
-    async with harness.run(opts, [("buy-1", 990, 10_000_000)], measure=[]) as r:
+    stock = 0 if sold_out else 10_000_000  # sold out: every buy is the room's own answer
+    async with harness.run(opts, [("buy-1", 990, stock)], measure=[]) as r:
         conn = await r.connect(opts.viewers, prefix="buyer")
         start = now_ms() + 500
         meter = r.meter()
@@ -304,9 +307,18 @@ async def purchases(opts: harness.Options) -> report.Report:
     rep.results["decisions"] = len(decisions)
     rep.results["accepted"] = accepted
     rep.results["decisions_per_s"] = round(len(in_window) / duration, 1)
+    cpu = rep.data["cpu"]
+    server_cores = cpu["cores_used"].get("server")
+    if server_cores is not None and in_window:
+        us = server_cores * cpu["wall_s"] / len(in_window) * 1e6
+        rep.results["server_us_per_decision"] = round(us, 1)
     rep.results["decision"] = report.summary([d[6] for d in decisions])
     rep.results["outcomes"] = dict(Counter(d[2] + (":" + d[3] if d[3] else "") for d in decisions))
     rep.results["errors"] = report.merge_errors(stats)
     rep.check("every buyer connected", conn["failed"] == 0, f"{conn['failed']} failed")
-    rep.check("every decision accepted", accepted == len(decisions), rep.results["outcomes"])
+    if sold_out:
+        rejected = rep.results["outcomes"].get("rejected:sold_out", 0)
+        rep.check("every decision sold_out", rejected == len(decisions), rep.results["outcomes"])
+    else:
+        rep.check("every decision accepted", accepted == len(decisions), rep.results["outcomes"])
     return rep

@@ -80,6 +80,9 @@ async def test_purchases_and_memory_measure_liveshop(tmp_path: Path) -> None:
     rep = await sale.purchases(opts(tmp_path, viewers=20, duration_s=2.0))
     assert not failed(rep), failed(rep)
     assert rep.results["decisions_per_s"] > 0
+    sold_out = await sale.purchases(opts(tmp_path, viewers=20, duration_s=1.0, sold_out=True))
+    assert not failed(sold_out), failed(sold_out)
+    assert sold_out.results["accepted"] == 0 and sold_out.results["decisions"] > 0
     mem = await fanout.memory(opts(tmp_path, viewers=50))
     assert not failed(mem), failed(mem)
     assert mem.results["rss_after_mb"] > 0
