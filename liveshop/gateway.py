@@ -340,7 +340,7 @@ class Gateway:
         started = time.perf_counter()
         admitted = room.admit_now(msg.sku, msg.qty)
         if admitted is None:
-            admitted = await room.admit(msg.sku, msg.qty)
+            admitted = await room.wait_admit(msg.sku, msg.qty)
         fast = not admitted
         if fast:
             # The room already knows this SKU is sold out: answer without the script

@@ -155,11 +155,11 @@ class LocalRoom:
         started = time.perf_counter()
         deadline = started + max(SLICE_S, started - paused_at)
         total = len(sinks)
+        frame = frames[0]
         i = start
         while i < total:
-            end = i + 64
+            end = i + 64  # the clock is read once per 64 sockets
             if data is None:
-                frame = frames[0]
                 for sink in sinks[i:end]:
                     sink.deliver(frame)
             else:
@@ -186,7 +186,7 @@ class LocalRoom:
     # accepts, it only holds back or, when the room knows the SKU is sold out, says so.
     def admit_now(self, sku: str, qty: int) -> bool | None:
         """admit() without waiting: None when the purchase has to wait (then await
-        admit()). No coroutine: every tap of a flash sale asks."""
+        wait_admit()). No coroutine: every tap of a flash sale asks."""
         verdict = None if self._queued.get(sku) else self._verdict(sku, qty)
         if verdict is True:
             self.in_flight[sku] = self.in_flight.get(sku, 0) + qty
@@ -196,8 +196,10 @@ class LocalRoom:
         """True: send this purchase to the engine (release() it after); False: the room
         knows there are fewer than `qty` units left."""
         verdict = self.admit_now(sku, qty)
-        if verdict is not None:
-            return verdict
+        return verdict if verdict is not None else await self.wait_admit(sku, qty)
+
+    async def wait_admit(self, sku: str, qty: int) -> bool:
+        """Wait in line for the answers in flight; for a tap admit_now() said None to."""
         waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         queue = self._queued.get(sku)
         if queue is None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
 import websockets
 
+from liveshop.hub import LocalRoom
 from tests.conftest import ROOM, seeded_server
 from tests.support import Client, RunningServer, eventually, settings_for, token
 
@@ -299,46 +301,51 @@ async def test_other_websocket_paths_are_refused(server: RunningServer) -> None:
         assert refused.value.response.status_code == 403
 
 
-async def test_sold_out_answered_without_the_script_is_recorded(server: RunningServer) -> None:
-    """A room that knows a SKU is sold out answers without the script; that answer is
-    the request's answer for good: its retry after a restock is still `sold_out`."""
-    host = await Client.connect(server.ws_url(ROOM))
+BUY_MANGO = {"type": "buy", "sku": "mango-2pc"}
+
+
+async def _sell_out_mango(
+    server: RunningServer, user: str
+) -> tuple[Client, dict[str, Any], LocalRoom]:
+    """A buyer takes all 120 mangoes (request `all`); returns once the room knows the SKU
+    is sold out: the buyer, the accepted ack and the server's LocalRoom."""
     buyer = await Client.connect(server.ws_url(ROOM))
-    await host.hello(token("broadcaster", "boss", room=ROOM))
-    await buyer.hello(token(user="u7"))
-    buy = {"type": "buy", "sku": "mango-2pc"}
-    first = await buyer.request({**buy, "request_id": "all", "qty": 120}, "order_ack")
+    await buyer.hello(token(user=user))
+    first = await buyer.request({**BUY_MANGO, "request_id": "all", "qty": 120}, "order_ack")
     assert first["status"] == "accepted"
     services = server.runtime.services
     assert services is not None
     room = services.hub.rooms[ROOM]
     await eventually(lambda: room.stock.get("mango-2pc") == 0)  # the room knows
-    late = await buyer.request({**buy, "request_id": "late", "qty": 1}, "order_ack")
+    return buyer, first, room
+
+
+async def test_sold_out_answered_without_the_script_is_recorded(server: RunningServer) -> None:
+    """A room that knows a SKU is sold out answers without the script; that answer is
+    the request's answer for good: its retry after a restock is still `sold_out`."""
+    host = await Client.connect(server.ws_url(ROOM))
+    await host.hello(token("broadcaster", "boss", room=ROOM))
+    buyer, first, room = await _sell_out_mango(server, "u7")
+    late = await buyer.request({**BUY_MANGO, "request_id": "late", "qty": 1}, "order_ack")
     assert late["status"] == "rejected" and late["reason"] == "sold_out"
     await host.send({"type": "restock", "sku": "mango-2pc", "qty": 5})
     await eventually(lambda: room.stock.get("mango-2pc") == 5)
-    again = await buyer.request({**buy, "request_id": "late", "qty": 1}, "order_ack")
+    again = await buyer.request({**BUY_MANGO, "request_id": "late", "qty": 1}, "order_ack")
     assert again == late  # the first answer, although there is stock now
-    fresh = await buyer.request({**buy, "request_id": "fresh", "qty": 1}, "order_ack")
+    fresh = await buyer.request({**BUY_MANGO, "request_id": "fresh", "qty": 1}, "order_ack")
     assert fresh["status"] == "accepted"
-    repeat = await buyer.request({**buy, "request_id": "all", "qty": 120}, "order_ack")
+    repeat = await buyer.request({**BUY_MANGO, "request_id": "all", "qty": 120}, "order_ack")
     assert repeat == first  # an accepted answer survives the fast path too
     await eventually(lambda: room.stock.get("mango-2pc") == 4)
 
 
 async def test_sold_out_taps_are_logged_as_one_count_a_second(server: RunningServer) -> None:
-    buyer = await Client.connect(server.ws_url(ROOM))
-    await buyer.hello(token(user="u8"))
-    buy = {"type": "buy", "sku": "mango-2pc"}
-    first = await buyer.request({**buy, "request_id": "all", "qty": 120}, "order_ack")
-    assert first["status"] == "accepted"
-    services = server.runtime.services
-    assert services is not None
-    room = services.hub.rooms[ROOM]
-    await eventually(lambda: room.stock.get("mango-2pc") == 0)
+    buyer, _, _ = await _sell_out_mango(server, "u8")
     with structlog.testing.capture_logs() as logs:
         for i in range(5):
-            ack = await buyer.request({**buy, "request_id": f"late-{i}", "qty": 1}, "order_ack")
+            ack = await buyer.request(
+                {**BUY_MANGO, "request_id": f"late-{i}", "qty": 1}, "order_ack"
+            )
             assert ack["reason"] == "sold_out"
         await eventually(lambda: any(e["event"] == "sold-out taps answered" for e in logs), 3)
     counts = [e for e in logs if e["event"] == "sold-out taps answered"]

@@ -67,6 +67,7 @@ class RawClient:
         self.reader = reader
         self.writer = writer
         self.protocol: ClientProtocol
+        self.frames: list[Frame] = []  # received, not yet taken
 
     @classmethod
     async def connect(cls, url: str) -> RawClient:
@@ -78,10 +79,8 @@ class RawClient:
         raw.flush()
         while raw.protocol.state.name == "CONNECTING":
             raw.protocol.receive_data(await reader.read(65536))
-        raw.frames = list(raw.protocol.events_received())[1:]  # after the handshake
+        raw.frames = list(raw.protocol.events_received())[1:]  # type: ignore[arg-type]  # after the response
         return raw
-
-    frames: list[object]
 
     def flush(self) -> None:
         for chunk in self.protocol.data_to_send():
@@ -98,10 +97,10 @@ class RawClient:
                 self.protocol.receive_eof()
             else:
                 self.protocol.receive_data(data)
-            self.frames.extend(self.protocol.events_received())
+            self.frames.extend(self.protocol.events_received())  # type: ignore[arg-type]
             if not data and not self.frames:
                 raise EOFError("connection closed")
-        return self.frames.pop(0)  # type: ignore[return-value]
+        return self.frames.pop(0)
 
     async def next_message(self, kind: str) -> dict[str, object]:
         while True:
