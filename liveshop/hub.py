@@ -121,9 +121,11 @@ class LocalRoom:
         A large room is written a slice of sockets per loop turn (a 10,000-viewer room
         takes 150-200 ms to write to), so taps and engine answers are handled between
         slices instead of waiting for the whole room. The next flush starts after this
-        one is written, and waits at least the coalescing window and at least as long as
-        the writing took: one room's fan-out gets at most half of the event loop, so
-        purchases, replies and the persister keep their turn however large the room."""
+        one is written and waits at least the coalescing window, and as long as the other
+        work between its slices took (at most the writing's own cost): under a sale's taps
+        one room's fan-out gets at most half of the event loop, so purchases, replies and
+        the persister keep their turn however large the room, while on an idle loop the
+        next event goes out without a wait that would protect nothing."""
         if self._flush_timer is not None:
             self._flush_timer.cancel()
             self._flush_timer = None
@@ -139,7 +141,8 @@ class LocalRoom:
         sinks = tuple(self.sinks)
         data = b"".join(frame.data for frame in frames) if len(frames) > 1 else None
         self._sending = True
-        self._write_slice(frames, data, sinks, 0, 0.0, time.perf_counter())
+        now = time.perf_counter()
+        self._write_slice(frames, data, sinks, 0, 0.0, now, now)
 
     def _write_slice(
         self,
@@ -149,6 +152,7 @@ class LocalRoom:
         start: int,
         cost: float,
         paused_at: float,
+        flush_started: float,
     ) -> None:
         """Write to sockets for as long as the loop took to come back here (at least
         SLICE_S): half of the loop whether it is idle or busy with a sale's taps."""
@@ -172,10 +176,11 @@ class LocalRoom:
         cost += now - started
         loop = asyncio.get_running_loop()
         if i < total:
-            loop.call_soon(self._write_slice, frames, data, sinks, i, cost, now)
+            loop.call_soon(self._write_slice, frames, data, sinks, i, cost, now, flush_started)
             return
         self._sending = False
-        self._next_flush = loop.time() + max(self._coalesce_s, cost)
+        others = now - flush_started - cost  # what the loop ran between the slices
+        self._next_flush = loop.time() + max(self._coalesce_s, min(cost, others))
         if self._pending or self._ordered:
             self._flush_timer = loop.call_at(self._next_flush, self.flush)
 
