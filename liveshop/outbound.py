@@ -141,8 +141,16 @@ class RoomSocket:
     def welcome(self, welcome: p.Welcome, missed: list[str]) -> None:
         """Send the welcome, the missed messages of a resume, then what was held back."""
         self._floor = welcome.seq
-        self.reply(welcome)
         held, self._held = self._held or [], None
+        if self._close is None and not self._replies and not self._queue and self._wire.can_write:
+            # One write, not one per message: after a reconnect storm every viewer
+            # resumes hundreds of missed messages at once.
+            frames = [Frame.of(None, p.encode(welcome))]
+            frames += [Frame.of(None, text) for text in missed]
+            frames += [f for f in held if f.seq is None or f.seq > welcome.seq]
+            self._wire.write_joined(frames, b"".join(f.data for f in frames))
+            return
+        self.reply(welcome)
         for text in missed:
             self._send(Frame.of(None, text))
         for frame in held:

@@ -22,6 +22,7 @@ from loadtest.pool import rss_mb
 from loadtest.viewer import now_ms
 
 STORM_WAIT_S = 90.0  # for every viewer to be welcomed again (clients retry with backoff)
+STORM_PROFILE_S = 20.0  # --profile: the reconnects' first seconds, where the work piles up
 PINS = [f"pin-{i}" for i in range(10)]
 
 
@@ -47,9 +48,10 @@ async def storm(opts: harness.Options) -> report.Report:
             meter = r.meter()
             meter.start()
             inflight = max(4, opts.extra.get("storm_inflight", opts.viewers) // r.p.n)
-            replies = await r.p.all(
-                "storm", timeout=STORM_WAIT_S + 60, inflight=inflight, wait_s=STORM_WAIT_S
-            )
+            async with r.profiled("storm", STORM_PROFILE_S):
+                replies = await r.p.all(
+                    "storm", timeout=STORM_WAIT_S + 60, inflight=inflight, wait_s=STORM_WAIT_S
+                )
             rep.data["cpu"] = meter.stop()
             await asyncio.sleep(1.0)
         finally:
