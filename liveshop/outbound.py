@@ -147,7 +147,7 @@ class RoomSocket:
             # resumes hundreds of missed messages at once.
             frames = [Frame.of(None, p.encode(welcome))]
             frames += [Frame.of(None, text) for text in missed]
-            frames += [f for f in held if f.seq is None or f.seq > welcome.seq]
+            frames += [f for f in held if f.seq is None or f.seq > self._floor]  # as deliver()
             self._wire.write_joined(frames, b"".join(f.data for f in frames))
             return
         self.reply(welcome)

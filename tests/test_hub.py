@@ -1,5 +1,6 @@
 """Room pacing in the hub, without sockets: coalescing, seq order, one write per flush,
-and a window that stretches when writing to the room takes long."""
+and a window that stretches by the other work the loop ran while the room was written
+(never on an idle loop)."""
 
 from __future__ import annotations
 
