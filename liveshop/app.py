@@ -84,6 +84,26 @@ class Runtime:
                 await asyncio.wait_for(self.persister.drain(), 10.0)
 
 
+async def supervised(
+    name: str,
+    run: Callable[[], Awaitable[None]],
+    *,
+    on_restart: Callable[[], None] | None = None,
+    delay_s: float = 1.0,
+) -> None:
+    """Run a background loop; if it ever raises, log it and start it again. A loop that
+    returns has been stopped on purpose. Nothing here dies silently."""
+    while True:
+        try:
+            await run()
+            return
+        except Exception:
+            log.exception("background task died; restarting", task=name, restart_in=delay_s)
+            if on_restart is not None:
+                on_restart()
+            await asyncio.sleep(delay_s)
+
+
 def _json(resp: ApiResponse) -> Response:
     return Response(msgspec.json.encode(resp.body), resp.status, media_type="application/json")
 
@@ -171,6 +191,10 @@ def create_app(settings: Settings, *, run_persister: bool = True) -> LiveshopApp
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(db.execute("SELECT 1"), 1.0)  # type: ignore[union-attr]
                     checks["sqlite"] = True
+                if runtime.persister is not None:
+                    # Stuck or failing for 10 s: acked orders are not reaching the database.
+                    now = asyncio.get_running_loop().time()
+                    checks["persister"] = runtime.persister.health.ok(now)
                 return checks
 
             api_ref["api"] = Api(settings, rooms, inventory, orders, ready)
@@ -181,18 +205,27 @@ def create_app(settings: Settings, *, run_persister: bool = True) -> LiveshopApp
             gateway = runtime.gateway
             runtime.gc_pacer = GcPacer(inventory.quiet_for, lambda: len(gateway.sockets))
             runtime.tasks += [
-                asyncio.create_task(runtime.presence.run(), name="presence"),
-                asyncio.create_task(broadcasters.run(), name="broadcasters"),
-                asyncio.create_task(runtime.gc_pacer.run(), name="gc-pacer"),
+                asyncio.create_task(supervised("presence", runtime.presence.run), name="presence"),
+                asyncio.create_task(supervised("broadcasters", broadcasters.run), name="stats"),
+                asyncio.create_task(supervised("gc-pacer", runtime.gc_pacer.run), name="gc-pacer"),
             ]
             if run_persister:
-                runtime.persister = Persister(
+                persister = runtime.persister = Persister(
                     redis,
                     orders,
                     batch=settings.persist_batch,
                     claim_idle_ms=settings.persist_claim_idle_ms,
                 )
-                runtime.tasks.append(asyncio.create_task(runtime.persister.run(), name="persister"))
+
+                def persister_restarted() -> None:
+                    persister.health.restarts += 1
+
+                runtime.tasks.append(
+                    asyncio.create_task(
+                        supervised("persister", persister.run, on_restart=persister_restarted),
+                        name="persister",
+                    )
+                )
             app.state.runtime = runtime
             log.info(
                 "liveshop ready",

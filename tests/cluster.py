@@ -48,37 +48,8 @@ class LocalCluster:
 
     def _start(self) -> LocalCluster:
         for port in self.ports:
-            d = self.directory / str(port)
-            d.mkdir(parents=True)
-            self.procs.append(
-                subprocess.Popen(
-                    [
-                        engine_binary(),
-                        "--port",
-                        str(port),
-                        "--bind",
-                        "127.0.0.1",
-                        "--cluster-enabled",
-                        "yes",
-                        "--cluster-config-file",
-                        str(d / "nodes.conf"),
-                        "--dir",
-                        str(d),
-                        "--appendonly",
-                        "yes",
-                        "--appendfsync",
-                        "always",
-                        "--save",
-                        "",
-                        "--daemonize",
-                        "no",
-                        "--logfile",
-                        str(d / "log"),
-                    ],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
+            (self.directory / str(port)).mkdir(parents=True)
+            self.procs.append(self._spawn(port))
         clients = [
             redis_sync.Redis(host="127.0.0.1", port=p, socket_connect_timeout=1) for p in self.ports
         ]
@@ -117,6 +88,67 @@ class LocalCluster:
         for c in clients:
             c.close()
         return self
+
+    def _spawn(self, port: int) -> subprocess.Popen[bytes]:
+        d = self.directory / str(port)
+        return subprocess.Popen(
+            [
+                engine_binary(),
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                str(d / "nodes.conf"),
+                "--dir",
+                str(d),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+                "--daemonize",
+                "no",
+                "--logfile",
+                str(d / "log"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def kill(self, index: int) -> None:
+        """kill -9 one primary: it keeps its AOF and nodes.conf for restart()."""
+        self.procs[index].kill()
+        self.procs[index].wait()
+
+    def restart(self, index: int) -> None:
+        """Start a killed primary again on the same port, data and cluster config,
+        and wait until the cluster says it is whole."""
+        self.procs[index] = self._spawn(self.ports[index])
+        deadline = time.monotonic() + 30
+        while True:
+            ok = True
+            for port in self.ports:
+                try:
+                    with redis_sync.Redis("127.0.0.1", port, socket_connect_timeout=1) as node:
+                        info = node.execute_command("CLUSTER", "INFO").decode()
+                        ok = ok and "cluster_state:ok" in info
+                except redis_sync.ConnectionError:
+                    ok = False
+            if ok:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError("cluster did not recover")
+            time.sleep(0.1)
+
+    def shard_of(self, key: str) -> int:
+        """Index of the primary that owns `key`'s slot (slots are split evenly)."""
+        from redis.crc import key_slot
+
+        return min(key_slot(key.encode()) // (SLOTS // len(self.ports)), len(self.ports) - 1)
 
     def flush(self) -> None:
         for port in self.ports:

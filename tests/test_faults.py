@@ -85,7 +85,9 @@ async def test_engine_killed_and_restarted_during_a_sale(
         own_engine.stop()  # releases the data-dir lock of the killed engine
         own_engine.start()  # replays the AOF
         await eventually(lambda: len(accepted) >= len(acked_before_restart) + 50, timeout=20)
-        assert (await http.get(f"{srv.http}/readyz")).status_code == 200
+        ready = await http.get(f"{srv.http}/readyz")
+        assert ready.status_code == 200
+        assert ready.json() == {"ready": True, "redis": True, "sqlite": True, "persister": True}
     stop.set()
     await asyncio.gather(*shoppers)
     assert all(not b.closed.is_set() for b in buyers)  # sockets stayed open throughout

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
 
+from liveshop.app import supervised
 from liveshop.inventory import Inventory
 from liveshop.keys import OUTBOX_GROUP, RoomKeys
 from liveshop.orders import OrderStore, Persister
 from liveshop.rooms import Rooms
 from liveshop.store import open_database
 from tests.conftest import ROOM
+from tests.support import eventually
 
 
 @pytest.fixture
@@ -71,3 +74,45 @@ async def test_a_replayed_entry_is_ignored_by_order_id(
     assert await Persister(redis, store).drain() == 2
     rows = await store.list(room_id=ROOM)
     assert [r.order_id for r in rows] == [out.answer.o]
+
+
+async def test_the_loop_survives_a_failing_database_and_catches_up(
+    domain: tuple[Rooms, Inventory], redis: Redis, store: OrderStore, tmp_path: Path
+) -> None:
+    """Not a Redis error (the orders table is gone): logged, counted, retried; once the
+    table is back every acked order is stored and health is good again."""
+    _, inv = domain
+    db = await open_database(tmp_path / "orders.db")  # a second handle on the same file
+    await db.execute("DROP TABLE orders")
+    await db.commit()
+    persister = Persister(redis, store, block_ms=20)
+    task = asyncio.create_task(persister.run())
+    try:
+        acked = [await inv.buy(ROOM, f"u{i}", "r", "lychee-500g", 1) for i in range(5)]
+        await eventually(lambda: persister.health.failures >= 2)
+        assert persister.health.last_error and "orders" in persister.health.last_error
+        assert not task.done()
+        await store.init_schema()
+        await eventually(lambda: persister.stored == 5, timeout=10)
+        assert persister.health.failures == 0
+        rows = await store.list(room_id=ROOM)
+        assert sorted(r.order_id for r in rows) == sorted(o.answer.o for o in acked)
+    finally:
+        persister.stop()
+        await task
+        await db.close()
+
+
+async def test_a_background_loop_that_raises_is_restarted() -> None:
+    runs: list[int] = []
+    restarts: list[int] = []
+
+    async def flaky() -> None:
+        runs.append(1)
+        if len(runs) < 3:
+            raise RuntimeError("boom")
+
+    await asyncio.wait_for(
+        supervised("flaky", flaky, on_restart=lambda: restarts.append(1), delay_s=0.01), 5
+    )
+    assert len(runs) == 3 and len(restarts) == 2

@@ -4,6 +4,7 @@ across processes through the room channel."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,8 @@ from redis.asyncio import Redis
 from liveshop.inventory import Inventory
 from liveshop.keys import RoomKeys
 from liveshop.rooms import Rooms
-from tests.conftest import ROOM
+from tests.cluster import LocalCluster
+from tests.conftest import ROOM, seed_room
 from tests.support import Client, RunningServer, ServerProcess, eventually, token
 from tests.test_flash_sale import flash_sale_50_of_500
 
@@ -178,6 +180,45 @@ async def test_flash_sale_on_a_three_master_cluster(cluster_server: RunningServe
     assert isinstance(redis, RedisCluster)
     slots = {redis.keyslot(k) for k in ("ls:{s001}:stock", "ls:{s001}:outbox", "ls:{s001}:seq")}
     assert len(slots) == 1
+
+
+async def test_orders_of_rooms_on_different_shards_reach_sqlite(
+    cluster_server: RunningServer, redis_cluster: LocalCluster
+) -> None:
+    """The reported bug: one server on a Cluster, two rooms whose hash tags live on
+    different shards, five purchases in each; every acked order reaches SQLite."""
+    services = cluster_server.runtime.services
+    orders = cluster_server.runtime.orders
+    assert services is not None and orders is not None
+    other = next(
+        f"s{i:03d}"
+        for i in range(2, 999)
+        if redis_cluster.shard_of(RoomKeys.of(f"s{i:03d}").outbox)
+        != redis_cluster.shard_of(RoomKeys.of(ROOM).outbox)
+    )
+    await seed_room(services.rooms, services.inventory, other)
+    acked = []
+    for room in (ROOM, other):
+        buyer = await Client.connect(cluster_server.ws_url(room))
+        await buyer.hello(token(user=f"b-{room}"))
+        for n in range(5):
+            ack = await buyer.request(
+                {"type": "buy", "request_id": f"t{n}", "sku": "lychee-500g", "qty": 1},
+                "order_ack",
+            )
+            assert ack["status"] == "accepted"
+            acked.append(ack["order_id"])
+        await buyer.close()
+
+    async def stored() -> list[str]:
+        return [o.order_id for o in await orders.list(limit=100)]
+
+    await eventually(lambda: _has(stored(), len(acked)), timeout=10)
+    assert sorted(await stored()) == sorted(acked)
+
+
+async def _has(ids: Awaitable[list[str]], n: int) -> bool:
+    return len(await ids) >= n
 
 
 async def test_workers_share_one_port_and_one_engine(tmp_path: Path) -> None:
