@@ -1,5 +1,5 @@
 import sys
 
-from liveshop.cli import main
+from liveshop.app.cli import main
 
 sys.exit(main())

@@ -49,7 +49,7 @@ def _totals(*_: object) -> None:
 def main() -> int:
     gc.callbacks.append(_on_gc)
     signal.signal(signal.SIGUSR2, _totals)
-    from liveshop.cli import main as liveshop_main
+    from liveshop.app.cli import main as liveshop_main
 
     return liveshop_main(sys.argv[1:])
 

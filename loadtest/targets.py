@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from liveshop import identity
+from liveshop.core import identity
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINES = {

@@ -16,7 +16,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.sharedctypes import SynchronizedArray
 from typing import Any
 
-from liveshop import identity
+from liveshop.core import identity
 from loadtest.viewer import (
     C_CONNECTED,
     HIST_MS,

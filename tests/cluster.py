@@ -10,7 +10,7 @@ from pathlib import Path
 
 import redis as redis_sync
 
-from liveshop.engine import engine_binary
+from liveshop.engine.embedded import engine_binary
 
 SLOTS = 16384
 

@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from liveshop.config import Settings
-from liveshop.engine import EmbeddedEngine
-from liveshop.inventory import Inventory
-from liveshop.rooms import Rooms
-from liveshop.scripts import Scripts
-from liveshop.store import connect_redis, open_database
+from liveshop.commerce.inventory import Inventory
+from liveshop.commerce.rooms import Rooms
+from liveshop.core.config import Settings
+from liveshop.engine.connections import connect_redis, open_database
+from liveshop.engine.embedded import EmbeddedEngine
+from liveshop.engine.scripts import Scripts
 from tests.cluster import LocalCluster
 from tests.support import RunningServer, settings_for
 

@@ -22,10 +22,10 @@ from typing import Any
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from liveshop import identity
-from liveshop.app import Runtime, create_app
-from liveshop.cli import LiveshopServer, listen_socket, uvicorn_config
-from liveshop.config import Settings, load
+from liveshop.app.cli import LiveshopServer, listen_socket, uvicorn_config
+from liveshop.app.factory import Runtime, create_app
+from liveshop.core import identity
+from liveshop.core.config import Settings, load
 
 UNIT = float(os.environ.get("LIVESHOP_TEST_UNIT", "1.0"))
 SECRET = "test-secret-not-for-production-0123456789"

@@ -1,9 +1,9 @@
-"""Raw Lua: liveshop's own purchase script (`liveshop/lua/inventory_buy.lua`, keys and
+"""Raw Lua: liveshop's own purchase script (`liveshop/engine/lua/inventory_buy.lua`, keys and
 args built exactly as `Inventory.buy` builds them) driven straight at a fresh embedded
 engine with the server's durability, without sockets, rooms or fan-out.
 
 Two drivers: `redis-benchmark` (C, many connections: the engine's ceiling) and one
-Python process with redis.asyncio through `liveshop.inventory.Inventory` (the ceiling
+Python process with redis.asyncio through `liveshop.commerce.inventory.Inventory` (the ceiling
 of one Python process, which is what one liveshop server is).
 """
 
@@ -18,11 +18,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from liveshop.engine import EmbeddedEngine
-from liveshop.inventory import Inventory, buy_call
-from liveshop.keys import RoomKeys
-from liveshop.scripts import Scripts, source
-from liveshop.store import connect_redis
+from liveshop.commerce.inventory import Inventory, buy_call
+from liveshop.core.keys import RoomKeys
+from liveshop.engine.connections import connect_redis
+from liveshop.engine.embedded import EmbeddedEngine
+from liveshop.engine.scripts import Scripts, source
 
 ROOM, SKU = "bench", "buy-1"
 

@@ -12,7 +12,7 @@ from typing import Any
 import socketio
 import uvicorn
 
-from liveshop.engine import EmbeddedEngine
+from liveshop.engine.embedded import EmbeddedEngine
 from loadtest.baselines.common import now_ms, parser, welcome
 
 ROOM = "s001"

@@ -1,0 +1,211 @@
+"""Admin REST API: framework-free handlers, request in, (status, body) out.
+
+Owns request validation (msgspec) and authorization for HTTP calls; the app factory
+adapts these handlers to Starlette. Errors carry the protocol's codes:
+{"error": {"code": ..., "message": ...}}. Bad input changes nothing.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any, TypeVar
+
+import msgspec
+from redis.exceptions import RedisError
+
+from liveshop.commerce.inventory import Inventory
+from liveshop.commerce.orders import OrderStore
+from liveshop.commerce.rooms import Rooms
+from liveshop.core import identity
+from liveshop.core.config import Settings
+from liveshop.core.errors import ErrorCode, TokenError
+from liveshop.core.keys import ROOM_ID, SKU
+
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+Url = Annotated[str, msgspec.Meta(max_length=500)]
+
+
+class RoomIn(msgspec.Struct, forbid_unknown_fields=True):
+    name: Name
+    title: Annotated[str, msgspec.Meta(max_length=100)] = ""
+    stream_url: Url = ""
+
+
+class ProductIn(msgspec.Struct, forbid_unknown_fields=True):
+    name: Name
+    price: Annotated[int, msgspec.Meta(gt=0, le=100_000_000)]
+    stock: Annotated[int, msgspec.Meta(ge=0, le=10_000_000)]
+    image: Url | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiRequest:
+    path_params: Mapping[str, str]
+    query: Mapping[str, str]
+    authorization: str | None
+    body: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class ApiResponse:
+    status: int
+    body: Any = field(default_factory=dict)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.response = ApiResponse(status, {"error": {"code": code.value, "message": message}})
+
+
+T = TypeVar("T")
+
+
+def _decode(body: bytes, kind: type[T]) -> T:
+    try:
+        return msgspec.json.decode(body, type=kind)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise ApiError(400, ErrorCode.BAD_MESSAGE, str(exc)) from None
+
+
+class Api:
+    def __init__(
+        self,
+        settings: Settings,
+        rooms: Rooms,
+        inventory: Inventory,
+        orders: OrderStore,
+        ready: Any,
+    ) -> None:
+        self._settings = settings
+        self._rooms = rooms
+        self._inventory = inventory
+        self._orders = orders
+        self._ready = ready  # async () -> dict[str, bool]
+
+    def _claims(self, req: ApiRequest) -> identity.Claims:
+        auth = req.authorization or ""
+        if not auth.startswith("Bearer "):
+            raise ApiError(401, ErrorCode.UNAUTHORIZED, "Authorization: Bearer <token> required")
+        try:
+            return identity.verify(self._settings.secret, auth[7:].strip())
+        except TokenError as exc:
+            raise ApiError(401, ErrorCode.UNAUTHORIZED, str(exc)) from None
+
+    @staticmethod
+    def _room_id(req: ApiRequest) -> str:
+        room_id = (
+            req.path_params.get("room_id") or req.query.get("room_id") or req.query.get("room")
+        ) or ""
+        if not ROOM_ID.match(room_id):
+            raise ApiError(400, ErrorCode.BAD_MESSAGE, "room_id must match [A-Za-z0-9_-]{1,64}")
+        return room_id
+
+    async def _existing_room(self, req: ApiRequest) -> str:
+        room_id = self._room_id(req)
+        if not await self._rooms.exists(room_id):
+            raise ApiError(404, ErrorCode.UNKNOWN_ROOM, f"no room {room_id!r}")
+        return room_id
+
+    async def put_room(self, req: ApiRequest) -> ApiResponse:
+        claims = self._claims(req)
+        if claims.role != "hq":
+            raise ApiError(403, ErrorCode.FORBIDDEN, "only hq creates rooms")
+        room_id = self._room_id(req)
+        body = _decode(req.body, RoomIn)
+        await self._rooms.put(room_id, name=body.name, title=body.title, stream_url=body.stream_url)
+        return ApiResponse(200, {"room": room_id})
+
+    async def put_product(self, req: ApiRequest) -> ApiResponse:
+        claims = self._claims(req)
+        room_id = await self._existing_room(req)
+        if not identity.may_manage_room(claims, room_id):
+            raise ApiError(403, ErrorCode.FORBIDDEN, "hq or this room's broadcaster only")
+        sku = req.path_params["sku"]
+        if not SKU.match(sku):
+            raise ApiError(400, ErrorCode.BAD_MESSAGE, "sku must match [A-Za-z0-9._-]{1,64}")
+        body = _decode(req.body, ProductIn)
+        await self._inventory.put_product(
+            room_id, sku, name=body.name, price=body.price, stock=body.stock, image=body.image
+        )
+        return ApiResponse(200, {"room": room_id, "sku": sku, "stock": body.stock})
+
+    async def get_room(self, req: ApiRequest) -> ApiResponse:
+        room_id = await self._existing_room(req)
+        snap = await self._rooms.snapshot(room_id)
+        return ApiResponse(
+            200, {"room": room_id, "seq": snap.seq, **msgspec.to_builtins(snap.state)}
+        )
+
+    async def list_rooms(self, req: ApiRequest) -> ApiResponse:
+        claims = self._claims(req)
+        if claims.role not in ("hq", "staff"):
+            raise ApiError(403, ErrorCode.FORBIDDEN, "hq or staff only")
+        return ApiResponse(200, {"rooms": await self._rooms.all_ids()})
+
+    async def list_orders(self, req: ApiRequest) -> ApiResponse:
+        claims = self._claims(req)
+        room_id = self._room_id(req) if req.query.get("room_id") else None
+        allowed = claims.role == "hq" or (
+            claims.role in ("staff", "broadcaster")
+            and room_id is not None
+            and claims.room in (room_id, "*")
+        )
+        if not allowed:
+            raise ApiError(
+                403, ErrorCode.FORBIDDEN, "hq, or staff/broadcaster of the room given as room_id"
+            )
+        try:
+            limit = int(req.query.get("limit", "100"))
+        except ValueError:
+            raise ApiError(400, ErrorCode.BAD_MESSAGE, "limit must be an integer") from None
+        if not 1 <= limit <= 10_000:
+            raise ApiError(400, ErrorCode.BAD_MESSAGE, "limit must be 1..10000")
+        orders = await self._orders.list(
+            room_id=room_id, session_id=req.query.get("session_id"), limit=limit
+        )
+        return ApiResponse(200, {"orders": msgspec.to_builtins(orders)})
+
+    async def list_sessions(self, req: ApiRequest) -> ApiResponse:
+        claims = self._claims(req)
+        room_id = await self._existing_room(req)
+        if not (claims.role in ("hq", "staff") or identity.may_manage_room(claims, room_id)):
+            raise ApiError(403, ErrorCode.FORBIDDEN, "hq, staff or this room's broadcaster")
+        return ApiResponse(200, {"sessions": await self._rooms.sessions(room_id)})
+
+    async def demo_token(self, req: ApiRequest) -> ApiResponse:
+        """Demo only: hand a page a ready token (viewer or broadcaster of one room)."""
+        if not self._settings.demo:
+            raise ApiError(404, ErrorCode.BAD_MESSAGE, "demo tokens are off")
+        role = req.query.get("role", "viewer")
+        if role not in ("viewer", "broadcaster"):
+            raise ApiError(400, ErrorCode.BAD_MESSAGE, "role must be viewer or broadcaster")
+        room_id = await self._existing_room(req)
+        user = req.query.get("user") or f"u-{secrets.token_hex(4)}"
+        if len(user) > 64:
+            raise ApiError(400, ErrorCode.BAD_MESSAGE, "user too long")
+        token = identity.issue(self._settings.secret, user=user, role=role, room=room_id)
+        return ApiResponse(200, {"token": token, "user": user, "role": role, "room": room_id})
+
+    async def healthz(self, req: ApiRequest) -> ApiResponse:
+        return ApiResponse(200, {"status": "ok"})
+
+    async def readyz(self, req: ApiRequest) -> ApiResponse:
+        checks = await self._ready()
+        return ApiResponse(
+            200 if all(checks.values()) else 503, {"ready": all(checks.values()), **checks}
+        )
+
+
+async def guarded(handler: Any, req: ApiRequest) -> ApiResponse:
+    """Run a handler; turn ApiError and an unreachable Redis into error responses."""
+    try:
+        return await handler(req)
+    except ApiError as exc:
+        return exc.response
+    except RedisError as exc:
+        return ApiResponse(
+            503, {"error": {"code": ErrorCode.UNAVAILABLE.value, "message": str(exc)}}
+        )

@@ -1,0 +1,383 @@
+"""Command line: `liveshop serve | persist | token | check-config`. The only module
+that imports uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import signal
+import socket
+import sys
+from typing import Any
+
+import structlog
+import uvicorn
+
+from liveshop.app import logs
+from liveshop.core import identity
+from liveshop.core.config import Settings, describe, load
+from liveshop.core.errors import ConfigError, LiveshopError
+from liveshop.realtime.wire import RoomWireProtocol
+
+
+class LiveshopServer(uvicorn.Server):
+    """uvicorn, plus: say `bye server_shutdown` to every socket and finish in-flight
+    purchases before uvicorn closes connections; print where to go once listening."""
+
+    def __init__(self, config: uvicorn.Config, settings: Settings, *, banner: bool = True) -> None:
+        super().__init__(config)
+        self.settings = settings
+        self.port: int | None = None
+        self._banner = banner
+
+    async def startup(self, sockets: Any = None) -> None:
+        await super().startup(sockets)
+        if self.servers and self.servers[0].sockets:
+            self.port = self.servers[0].sockets[0].getsockname()[1]
+            if self._banner:
+                print_banner(self.settings, self.port)
+
+    async def shutdown(self, sockets: Any = None) -> None:
+        runtime = getattr(self.config.loaded_app, "state", None)
+        app: Any = self.config.loaded_app
+        while hasattr(app, "app") and not hasattr(app, "state"):
+            app = app.app
+        runtime = getattr(getattr(app, "state", None), "runtime", None)
+        if runtime is not None and runtime.gateway is not None:
+            await runtime.gateway.shutdown()
+        await super().shutdown(sockets)
+
+
+def print_banner(settings: Settings, port: int) -> None:
+    base = f"http://{settings.host}:{port}"
+    lines = [
+        f"liveshop listening on {base}  (websocket: ws://{settings.host}:{port}/ws/rooms/<room>)"
+    ]
+    if settings.demo:
+        from liveshop.app.demo import DEMO_ROOM
+
+        viewer = identity.issue(settings.secret, user="demo-viewer", role="viewer", room="*")
+        host = identity.issue(settings.secret, user="demo-host", role="broadcaster", room=DEMO_ROOM)
+        hq = identity.issue(settings.secret, user="demo-hq", role="hq", room="*")
+        lines += [
+            "",
+            f"  Viewer page:          {base}/rooms/{DEMO_ROOM}",
+            f"  Broadcaster console:  {base}/console/{DEMO_ROOM}",
+            f"  Room state (REST):    {base}/api/rooms/{DEMO_ROOM}",
+            "",
+            f"  LIVESHOP_SECRET={settings.secret}",
+            f"  viewer token:       {viewer}",
+            f"  broadcaster token:  {host}",
+            f"  hq token:           {hq}",
+            "",
+            "  Try:  python -m websockets " + f"ws://{settings.host}:{port}/ws/rooms/{DEMO_ROOM}",
+            '        then send {"type":"hello","token":"<viewer token>"}',
+        ]
+    print("\n".join(lines), flush=True)
+
+
+def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
+    overrides = {
+        "host": getattr(args, "host", None),
+        "port": getattr(args, "port", None),
+        "data_dir": getattr(args, "data_dir", None),
+        **extra,
+    }
+    return load(**overrides)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = _settings(args, demo=True if args.demo else None)
+    if not settings.secret:
+        if not settings.demo:
+            raise ConfigError("LIVESHOP_SECRET: required to verify tokens (or run with --demo)")
+        settings = load(**{**_overrides(settings), "secret": secrets.token_urlsafe(24)})
+    logs.configure(settings.log_format, settings.log_level)
+    if args.workers > 1:
+        return supervise(settings, args.workers, no_persister=args.no_persister)
+    from liveshop.app.factory import create_app
+
+    app = create_app(settings, run_persister=not args.no_persister)
+    server = LiveshopServer(uvicorn_config(app, settings), settings, banner=not args.worker)
+    server.run(sockets=[listen_socket(settings, reuse_port=args.worker)])
+    return 0 if server.started else 1
+
+
+def supervise(settings: Settings, workers: int, *, no_persister: bool) -> int:
+    """`serve --workers N`: one embedded engine (unless Redis is external), N server
+    processes sharing the port through SO_REUSEPORT, restarted if one dies. Worker 0
+    runs the persister. SIGTERM/SIGINT stop the workers first and the engine last."""
+    import subprocess
+    import time
+
+    from liveshop.engine.embedded import EmbeddedEngine
+
+    if settings.port == 0:
+        raise ConfigError("LIVESHOP_PORT: --workers needs a fixed port to share")
+    log = structlog.get_logger("liveshop.supervisor")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVESHOP_")}
+    env.update(
+        {
+            f"LIVESHOP_{k.upper()}": str(v)
+            for k, v in _overrides(settings).items()
+            if k not in ("host", "port", "data_dir")
+        }
+    )
+    engine = None
+    if not settings.external_redis:
+        engine = EmbeddedEngine(settings.data_dir, durability=settings.durability)
+        engine.start()
+        env["LIVESHOP_REDIS_URL"] = engine.url
+    if settings.demo:  # create the demo room once, before the workers race to
+        asyncio.run(_load_demo(load(env)))
+
+    def spawn(i: int) -> subprocess.Popen[bytes]:
+        cmd = [
+            sys.executable,
+            "-m",
+            "liveshop",
+            "serve",
+            "--worker",
+            "--host",
+            settings.host,
+            "--port",
+            str(settings.port),
+            "--data-dir",
+            settings.data_dir,
+        ]
+        if i > 0 or no_persister:
+            cmd.append("--no-persister")
+        return subprocess.Popen(cmd, env={**env, "LIVESHOP_WORKER_INDEX": str(i)})
+
+    stopping = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    procs = [spawn(i) for i in range(workers)]
+    print_banner(settings, settings.port)
+    print(f"  {workers} workers: pids {' '.join(str(p.pid) for p in procs)}", flush=True)
+    try:
+        while not stopping:
+            time.sleep(0.2)
+            for i, proc in enumerate(procs):
+                if proc.poll() is not None and not stopping:
+                    log.warning("worker exited, restarting", worker=i, code=proc.returncode)
+                    procs[i] = spawn(i)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + settings.shutdown_grace_s + 15
+        for proc in procs:
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if engine is not None:
+            engine.stop()
+    return 0
+
+
+async def _load_demo(settings: Settings) -> None:
+    from liveshop.app import demo
+    from liveshop.commerce.inventory import Inventory
+    from liveshop.commerce.rooms import Rooms
+    from liveshop.engine.connections import connect_redis, open_database
+    from liveshop.engine.scripts import Scripts
+
+    redis = connect_redis(settings.redis_url)
+    db = await open_database(settings.database_path)
+    try:
+        scripts = Scripts(redis)
+        rooms = Rooms(redis, scripts, db)
+        await rooms.init_schema()
+        inventory = Inventory(redis, scripts, idempotency_ttl_s=60)
+        await demo.load(rooms, inventory)
+        await inventory.aclose()
+    finally:
+        await db.close()
+        await redis.aclose()
+
+
+def uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        ws=RoomWireProtocol,  # websockets-sansio + direct writes of pre-framed fan-out
+        ws_max_size=64 * 1024,  # our own 4 KiB check answers `too_large` first
+        ws_per_message_deflate=False,  # no compression on room sockets: no inflate bombs
+        ws_ping_interval=20,
+        ws_ping_timeout=20,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 5,
+    )
+
+
+def listen_socket(settings: Settings, *, reuse_port: bool = False) -> socket.socket:
+    """The listening socket. Accepted sockets inherit its send buffer size: a fixed,
+    small kernel buffer per viewer bounds the memory a stalled client can pin (with
+    autotuning it grows to megabytes) and lets the bounded queue notice a slow consumer."""
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    if settings.socket_sndbuf:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, settings.socket_sndbuf)
+    sock.bind((settings.host, settings.port))
+    sock.listen(socket.SOMAXCONN)  # reconnect storms: let the kernel queue handshakes
+    sock.set_inheritable(True)
+    return sock
+
+
+def _overrides(settings: Settings) -> dict[str, Any]:
+    return {name: getattr(settings, name) for name in Settings.__struct_fields__}
+
+
+def cmd_persist(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    logs.configure(settings.log_format, settings.log_level)
+    from liveshop.commerce.orders import OrderStore, Persister
+    from liveshop.engine.connections import connect_redis, open_database
+    from liveshop.engine.embedded import EmbeddedEngine, ping_unix
+
+    async def main() -> None:
+        engine = None
+        url = settings.redis_url
+        if not url:
+            engine = EmbeddedEngine(settings.data_dir, durability=settings.durability)
+            if not ping_unix(engine.socket_path):
+                engine.start()
+            else:
+                engine = None  # a running server owns it; share it
+            url = EmbeddedEngine(settings.data_dir).url
+        redis = connect_redis(url, pool_size=4)
+        db = await open_database(settings.database_path)
+        store = OrderStore(db)
+        await store.init_schema()
+        persister = Persister(
+            redis, store, batch=settings.persist_batch, claim_idle_ms=settings.persist_claim_idle_ms
+        )
+        task = asyncio.create_task(persister.run())
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        structlog.get_logger("liveshop").info("persister running", consumer=persister.consumer)
+        await stop.wait()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await persister.drain()
+        await db.close()
+        await redis.aclose()
+        if engine is not None:
+            await asyncio.to_thread(engine.stop)
+
+    asyncio.run(main())
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    settings = load()
+    if not settings.secret:
+        raise ConfigError("LIVESHOP_SECRET: required to sign tokens")
+    print(
+        identity.issue(
+            settings.secret, user=args.user, role=args.role, room=args.room, ttl_s=args.ttl
+        )
+    )
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    for name in Settings.__struct_fields__:
+        value = getattr(settings, name)
+        if name == "secret":
+            value = "(set)" if value else "(missing: required unless --demo)"
+        print(f"LIVESHOP_{name.upper():<24} {value}")
+    if settings.redis_url:
+        import redis as redis_sync
+
+        try:
+            redis_sync.Redis.from_url(settings.redis_url, socket_connect_timeout=2).ping()
+            print(f"redis: reachable at {settings.redis_url}")
+        except redis_sync.RedisError as exc:
+            print(f"redis: NOT reachable at {settings.redis_url}: {exc}")
+            return 1
+    else:
+        from liveshop.engine.embedded import engine_binary
+
+        print(f"redis: embedded engine {engine_binary()} in {settings.data_dir}/engine")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="liveshop", description="Real-time live-commerce server.")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser(
+        "serve", help="run the server (embedded engine unless LIVESHOP_REDIS_URL)"
+    )
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--data-dir")
+    serve.add_argument("--demo", action="store_true", help="load the demo store room, print tokens")
+    serve.add_argument(
+        "--no-persister",
+        action="store_true",
+        help="leave the outbox to a separate `liveshop persist`",
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes sharing the port (one embedded engine for all)",
+    )
+    serve.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    serve.set_defaults(func=cmd_serve)
+
+    persist = sub.add_parser("persist", help="run only the outbox → SQLite persister")
+    persist.add_argument("--data-dir")
+    persist.set_defaults(func=cmd_persist)
+
+    token = sub.add_parser("token", help="print a signed token (needs LIVESHOP_SECRET)")
+    token.add_argument("--role", required=True, choices=identity.ROLES)
+    token.add_argument("--user", required=True)
+    token.add_argument("--room", default="*")
+    token.add_argument("--ttl", type=int, default=12 * 3600, help="seconds")
+    token.set_defaults(func=cmd_token)
+
+    check = sub.add_parser("check-config", help="validate LIVESHOP_* settings and reach Redis")
+    check.add_argument("--data-dir")
+    check.set_defaults(func=cmd_check_config)
+
+    sub.add_parser("settings", help="list every LIVESHOP_ variable and its default").set_defaults(
+        func=lambda _: [print(f"{var:<32} {default}") for var, default in describe()] and 0
+    )
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (ConfigError, LiveshopError) as exc:
+        print(f"liveshop: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,301 @@
+"""The app factory: the one place that wires settings, engine, stores, services,
+background tasks and routes together. The only module that imports Starlette.
+
+Start-up order: engine (embedded, unless LIVESHOP_REDIS_URL) → Redis and scripts →
+SQLite → services → hub → background tasks. Shutdown runs in reverse: the engine
+stops last, after the persister has flushed the outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+import msgspec
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from liveshop.app import demo
+from liveshop.app.api import Api, ApiRequest, ApiResponse, guarded
+from liveshop.app.gateway import Gateway, Services
+from liveshop.app.gcpacer import GcPacer
+from liveshop.commerce.inventory import Inventory
+from liveshop.commerce.offers import Offers
+from liveshop.commerce.orders import OrderStore, Persister
+from liveshop.commerce.presence import Presence
+from liveshop.commerce.rooms import Rooms
+from liveshop.commerce.stats import Broadcasters
+from liveshop.core.config import Settings
+from liveshop.engine.connections import (
+    check_persistence,
+    connect_cluster,
+    connect_redis,
+    open_database,
+)
+from liveshop.engine.embedded import EmbeddedEngine
+from liveshop.engine.scripts import Scripts
+from liveshop.realtime.hub import Hub
+
+log = structlog.get_logger("liveshop.app.factory")
+STATIC = resources.files("liveshop") / "static"
+ROOM_SOCKET_PREFIX = "/ws/rooms/"
+
+
+@dataclass
+class Runtime:
+    """Everything a running app holds; exposed as `app.state.runtime` for tests and CLI."""
+
+    settings: Settings
+    engine: EmbeddedEngine | None = None
+    redis: Redis | None = None
+    services: Services | None = None
+    gateway: Gateway | None = None
+    orders: OrderStore | None = None
+    persister: Persister | None = None
+    presence: Presence | None = None
+    broadcasters: Broadcasters | None = None
+    gc_pacer: GcPacer | None = None
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    async def shutdown(self) -> None:
+        """Graceful: bye to every socket, stop tasks, flush orders, stop the engine last."""
+        if self.gateway is not None:
+            await self.gateway.shutdown()
+        # Loops stop between Redis commands; cancelling one mid-command is a last resort.
+        for loop in (self.persister, self.presence, self.broadcasters, self.gc_pacer):
+            if loop is not None:
+                loop.stop()
+        if self.tasks:
+            _, late = await asyncio.wait(self.tasks, timeout=5.0)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.tasks.clear()
+        if self.presence is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await self.presence.withdraw()
+        if self.persister is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await asyncio.wait_for(self.persister.drain(), 10.0)
+
+
+async def supervised(
+    name: str,
+    run: Callable[[], Awaitable[None]],
+    *,
+    on_restart: Callable[[], None] | None = None,
+    delay_s: float = 1.0,
+) -> None:
+    """Run a background loop; if it ever raises, log it and start it again. A loop that
+    returns has been stopped on purpose. Nothing here dies silently."""
+    while True:
+        try:
+            await run()
+            return
+        except Exception:
+            log.exception("background task died; restarting", task=name, restart_in=delay_s)
+            if on_restart is not None:
+                on_restart()
+            await asyncio.sleep(delay_s)
+
+
+def _json(resp: ApiResponse) -> Response:
+    return Response(msgspec.json.encode(resp.body), resp.status, media_type="application/json")
+
+
+def _endpoint(handler: Callable[[ApiRequest], Awaitable[ApiResponse]]) -> Callable[..., Any]:
+    async def endpoint(request: Request) -> Response:
+        req = ApiRequest(
+            path_params=request.path_params,
+            query=request.query_params,
+            authorization=request.headers.get("authorization"),
+            body=await request.body(),
+        )
+        return _json(await guarded(handler, req))
+
+    return endpoint
+
+
+def create_app(settings: Settings, *, run_persister: bool = True) -> LiveshopApp:
+    runtime = Runtime(settings)
+    gateway_ref: dict[str, Gateway] = {}
+
+    api_ref: dict[str, Api] = {}
+
+    def api(name: str) -> Callable[..., Any]:
+        async def call(req: ApiRequest) -> ApiResponse:
+            return await getattr(api_ref["api"], name)(req)
+
+        return _endpoint(call)
+
+    def page(name: str) -> Callable[..., Any]:
+        async def endpoint(request: Request) -> Response:
+            return FileResponse(str(STATIC / name), headers={"Cache-Control": "no-cache"})
+
+        return endpoint
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        url = settings.redis_url
+        if not settings.external_redis:
+            runtime.engine = EmbeddedEngine(settings.data_dir, durability=settings.durability)
+            # On this thread, not a worker: the engine's parent-death signal follows the
+            # thread that started it, and this one lives as long as the server.
+            runtime.engine.start()
+            url = runtime.engine.url
+        redis: Any = (
+            connect_cluster(
+                settings.redis_cluster,
+                pool_size=settings.redis_pool_size,
+                timeout_s=settings.redis_timeout_s,
+            )
+            if settings.redis_cluster
+            else connect_redis(
+                url, pool_size=settings.redis_pool_size, timeout_s=settings.redis_timeout_s
+            )
+        )
+        runtime.redis = redis
+        db = None
+        try:
+            if settings.external_redis:
+                for warning in await check_persistence(redis):
+                    log.warning("durability", problem=warning)
+            scripts = Scripts(redis, sharded=bool(settings.redis_cluster))
+            await scripts.load_all()
+            db = await open_database(settings.database_path)
+            rooms = Rooms(redis, scripts, db)
+            await rooms.init_schema()
+            orders = runtime.orders = OrderStore(db)
+            await orders.init_schema()
+            inventory = Inventory(
+                redis,
+                scripts,
+                idempotency_ttl_s=settings.idempotency_ttl_s,
+                timeout_s=settings.redis_timeout_s,
+            )
+            offers = Offers(redis, scripts)
+            hub = Hub(redis, coalesce_ms=settings.coalesce_ms)
+            await hub.start()
+            services = runtime.services = Services(settings, rooms, inventory, offers, hub, redis)
+            gateway_ref["gateway"] = runtime.gateway = Gateway(services)
+
+            async def ready() -> dict[str, bool]:
+                checks = {"redis": False, "sqlite": False}
+                with contextlib.suppress(Exception):
+                    checks["redis"] = bool(await asyncio.wait_for(redis.ping(), 1.0))
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(db.execute("SELECT 1"), 1.0)  # type: ignore[union-attr]
+                    checks["sqlite"] = True
+                if runtime.persister is not None:
+                    # Stuck or failing for 10 s: acked orders are not reaching the database.
+                    now = asyncio.get_running_loop().time()
+                    checks["persister"] = runtime.persister.health.ok(now)
+                return checks
+
+            api_ref["api"] = Api(settings, rooms, inventory, orders, ready)
+            if settings.demo:
+                await demo.load(rooms, inventory)
+            runtime.presence = Presence(redis, scripts, hub, ttl_ms=settings.presence_ttl_ms)
+            broadcasters = runtime.broadcasters = Broadcasters(redis, hub, offers, runtime.presence)
+            gateway = runtime.gateway
+            runtime.gc_pacer = GcPacer(inventory.quiet_for, lambda: len(gateway.sockets))
+            runtime.tasks += [
+                asyncio.create_task(supervised("presence", runtime.presence.run), name="presence"),
+                asyncio.create_task(supervised("broadcasters", broadcasters.run), name="stats"),
+                asyncio.create_task(supervised("gc-pacer", runtime.gc_pacer.run), name="gc-pacer"),
+            ]
+            if run_persister:
+                persister = runtime.persister = Persister(
+                    redis,
+                    orders,
+                    batch=settings.persist_batch,
+                    claim_idle_ms=settings.persist_claim_idle_ms,
+                )
+
+                def persister_restarted() -> None:
+                    persister.health.restarts += 1
+
+                runtime.tasks.append(
+                    asyncio.create_task(
+                        supervised("persister", persister.run, on_restart=persister_restarted),
+                        name="persister",
+                    )
+                )
+            app.state.runtime = runtime
+            log.info(
+                "liveshop ready",
+                redis="embedded" if runtime.engine else settings.redis_url,
+                db=str(settings.database_path),
+            )
+            yield
+        finally:
+            await runtime.shutdown()
+            if runtime.services is not None:
+                await runtime.services.hub.stop()
+                await runtime.services.inventory.aclose()
+            if db is not None:
+                await db.close()
+            await redis.aclose()
+            if runtime.engine is not None:
+                await asyncio.to_thread(runtime.engine.stop)
+
+    routes = [
+        Route("/healthz", api("healthz")),
+        Route("/readyz", api("readyz")),
+        Route("/api/rooms", api("list_rooms")),
+        Route("/api/rooms/{room_id}", api("get_room"), methods=["GET"]),
+        Route("/api/rooms/{room_id}", api("put_room"), methods=["PUT"]),
+        Route("/api/rooms/{room_id}/products/{sku}", api("put_product"), methods=["PUT"]),
+        Route("/api/rooms/{room_id}/sessions", api("list_sessions")),
+        Route("/api/orders", api("list_orders")),
+        Route("/api/demo/token", api("demo_token")),
+        Route("/rooms/{room_id}", page("viewer.html")),
+        Route("/console/{room_id}", page("console.html")),
+        Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.runtime = runtime
+    return LiveshopApp(app, gateway_ref)
+
+
+class LiveshopApp:
+    """The ASGI app. Room sockets (`/ws/rooms/{room_id}`) go straight to the gateway:
+    they are the most numerous, longest-lived connections, and Starlette's router and
+    middleware would keep ~3 KB of frames and wrappers alive per socket for nothing
+    they use. Everything else, and the lifespan, is Starlette's."""
+
+    def __init__(self, starlette: Starlette, gateway_ref: dict[str, Gateway]) -> None:
+        self.starlette = starlette
+        self.state = starlette.state
+        self._gateway_ref = gateway_ref
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket":
+            room_id = _room_socket(scope)
+            gateway = self._gateway_ref.get("gateway")
+            if room_id is not None and gateway is not None:
+                scope["path_params"] = {"room_id": room_id}
+                await gateway(scope, receive, send)
+                return
+        await self.starlette(scope, receive, send)
+
+
+def _room_socket(scope: Any) -> str | None:
+    path: str = scope["path"]
+    root: str = scope.get("root_path") or ""
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    if not path.startswith(ROOM_SOCKET_PREFIX):
+        return None
+    room_id = path[len(ROOM_SOCKET_PREFIX) :]
+    return room_id if room_id and "/" not in room_id else None

@@ -1,0 +1,439 @@
+"""The room socket: an ASGI websocket adapter around `connection.ConnectionState`.
+
+Owns the socket's I/O only: the handshake (origin check, room lookup), the hello
+deadline, the bounded outbound queue (a hub `Sink`), and carrying out decisions by
+calling the domain services. Protocol rules live in `connection`; state lives in
+Redis. Contract: every reply to one client and every room message go through one
+ordered queue per socket; a socket whose queue overflows is closed `slow_consumer`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+import unicodedata
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from liveshop.commerce.coaching import mentioned_skus
+from liveshop.commerce.inventory import Inventory, RestockRefused
+from liveshop.commerce.offers import Offers
+from liveshop.commerce.rooms import Rooms, now_ms
+from liveshop.commerce.stats import record_interaction
+from liveshop.core import identity
+from liveshop.core import protocol as p
+from liveshop.core.config import Settings
+from liveshop.core.errors import ByeReason, ErrorCode, Rejected, TokenError
+from liveshop.core.identity import Identity
+from liveshop.core.keys import ROOM_ID
+from liveshop.core.ratelimit import TokenBucket
+from liveshop.realtime.admission import Admission, Denied
+from liveshop.realtime.hub import Hub, LocalRoom
+from liveshop.realtime.outbound import RoomSocket
+from liveshop.realtime.session import Close, ConnectionState, Handle, Phase, Reply
+from liveshop.realtime.wire import EXTENSION as WIRE
+from liveshop.realtime.wire import AsgiWire, Wire
+
+log = structlog.get_logger("liveshop.app.gateway")
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+HELLO_TIMEOUT_S = 10.0
+_conn_ids = itertools.count(1)
+
+
+@dataclass(slots=True)
+class Services:
+    settings: Settings
+    rooms: Rooms
+    inventory: Inventory
+    offers: Offers
+    hub: Hub
+    redis: Redis
+
+
+def _has_control_chars(text: str) -> bool:
+    return any(unicodedata.category(ch) in ("Cc", "Cf") and ch not in "\u200d" for ch in text)
+
+
+class Gateway:
+    """ASGI app for `/ws/rooms/{room_id}`."""
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
+        self.sockets: set[RoomSocket] = set()
+        self.accepting = True
+        self.admission = Admission(
+            origins=services.settings.origins,
+            max_sockets=services.settings.max_sockets,
+            max_per_ip=services.settings.max_sockets_per_ip,
+            connects_per_ip_per_s=services.settings.connects_per_ip_per_s,
+            limit_loopback=services.settings.limit_loopback,
+        )
+        self._chat_times: dict[tuple[str, str], float] = {}
+        # Sold-out taps answered without the script, counted per (room, sku) and logged
+        # once a second: a flash sale brings thousands a second, each alike.
+        self._sold_out_taps: dict[tuple[str, str], int] = {}
+        self._sold_out_timer: asyncio.TimerHandle | None = None
+        self._like_buckets: dict[tuple[str, str | None], TokenBucket] = {}
+
+    def _likes(self, room_id: str, user: str | None) -> TokenBucket:
+        key = (room_id, user)
+        bucket = self._like_buckets.get(key)
+        if bucket is None:
+            if len(self._like_buckets) > 50_000:  # keep memory bounded over a long evening
+                now = time.monotonic()
+                self._like_buckets = {
+                    k: b for k, b in self._like_buckets.items() if now - b.updated < 5.0
+                }
+            bucket = self._like_buckets[key] = TokenBucket(10.0, 10.0, time.monotonic())
+        return bucket
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        room_id: str = scope["path_params"]["room_id"]
+        event = await receive()
+        if event["type"] != "websocket.connect":
+            return
+        origin = dict(scope.get("headers") or []).get(b"origin")
+        ip = (scope.get("client") or ("unknown", 0))[0]
+        loop = asyncio.get_running_loop()
+        denied = (
+            Denied(503, ErrorCode.UNAVAILABLE.value, "server is shutting down")
+            if not self.accepting
+            else self.admission.admit(ip, origin.decode("latin-1") if origin else None, loop.time())
+        )
+        if denied is not None:
+            log.info("socket refused", ip=ip, status=denied.status, reason=denied.message)
+            await _deny(scope, send, denied)
+            return
+        try:
+            await send({"type": "websocket.accept"})
+            wire: Wire | None = (scope.get("extensions") or {}).get(WIRE)
+            asgi_wire = None
+            if wire is None:  # not `liveshop serve`: plain ASGI, one task per socket
+                wire = asgi_wire = AsgiWire(send)
+            sock = RoomSocket(wire, self.s.settings.max_queue, next(_conn_ids))
+            self.sockets.add(sock)
+            structlog.contextvars.bind_contextvars(conn_id=sock.conn_id, room_id=room_id)
+            try:
+                await self._serve(room_id, sock, receive)
+            finally:
+                self.sockets.discard(sock)
+                sock.close(1000)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(sock.wait_closed(), 5.0)  # a paused transport
+                if asgi_wire is not None:
+                    await asgi_wire.aclose()
+                structlog.contextvars.unbind_contextvars("conn_id", "room_id", "user_id")
+        finally:
+            self.admission.release(ip)
+
+    async def _serve(self, room_id: str, sock: RoomSocket, receive: Receive) -> None:
+        try:
+            known = bool(ROOM_ID.match(room_id)) and await self.s.rooms.exists(room_id)
+        except RedisError:
+            sock.reply(p.error(ErrorCode.UNAVAILABLE, "store temporarily unavailable"))
+            sock.close(1013, "try again later")
+            return
+        if not known:
+            sock.bye(ByeReason.UNKNOWN_ROOM)
+            return
+        loop = asyncio.get_running_loop()
+        state = ConnectionState(room_id, loop.time())
+        hello = await self._await_hello(state, sock, receive, loop.time() + HELLO_TIMEOUT_S)
+        if hello is None:
+            return
+        try:
+            who = identity.identity_for_room(self.s.settings.secret, hello.token, room_id)
+        except TokenError as exc:
+            sock.bye(exc.reason)
+            return
+        state.greeted(who)
+        sock.lang = hello.lang
+        structlog.contextvars.bind_contextvars(user_id=who.user)
+        viewer_id = (who.user or f"anon:{sock.conn_id}") if who.role == "viewer" else None
+        async with self.s.hub.join(room_id, sock, viewer_id=viewer_id) as room:
+            if who.role in ("broadcaster", "hq"):
+                room.consoles.add(sock)
+            try:
+                if not await self._welcome(room, sock, who, hello):
+                    return
+                state.welcomed()
+                await self._read(state, room, sock, who, receive)
+            finally:
+                room.consoles.discard(sock)
+
+    async def _await_hello(
+        self, state: ConnectionState, sock: RoomSocket, receive: Receive, deadline: float
+    ) -> p.Hello | None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                event = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                sock.bye(ByeReason.HELLO_TIMEOUT, drop_queue=False)
+                return None
+            data = self._frame_data(event)
+            if data is None:
+                return None
+            decision = state.receive(data, loop.time())
+            if isinstance(decision, Handle):
+                assert isinstance(decision.message, p.Hello)
+                return decision.message
+            if not self._apply(decision, sock):
+                return None
+
+    @staticmethod
+    def _frame_data(event: MutableMapping[str, Any]) -> str | bytes | None:
+        if event["type"] == "websocket.disconnect":
+            return None
+        text = event.get("text")
+        return text if text is not None else (event.get("bytes") or b"")
+
+    @staticmethod
+    def _apply(decision: Reply | Close, sock: RoomSocket) -> bool:
+        """Carry out a Reply or a Close; False when the connection is over."""
+        if isinstance(decision, Reply):
+            sock.reply(decision.message)
+            return True
+        sock.send_error_and_close(decision.message, decision.code)
+        return False
+
+    async def _welcome(
+        self, room: LocalRoom, sock: RoomSocket, who: Identity, hello: p.Hello
+    ) -> bool:
+        try:
+            snap = await self.s.rooms.snapshot(room.room_id, hello.resume_from)
+        except RedisError:
+            sock.reply(p.error(ErrorCode.UNAVAILABLE, "store temporarily unavailable"))
+            sock.close(1013, "try again later")
+            return False
+        room.seed(
+            snap.seq,
+            {pr.sku: pr.stock for pr in snap.state.products},
+            {pr.sku: pr.name for pr in snap.state.products},
+        )
+        sock.welcome(
+            p.Welcome(
+                room=room.room_id,
+                role=who.role,
+                user=who.user,  # type: ignore[arg-type]
+                seq=snap.seq,
+                state=snap.state,
+                resumed=snap.resumed,
+            ),
+            snap.missed,
+        )
+        return True
+
+    async def _read(
+        self,
+        state: ConnectionState,
+        room: LocalRoom,
+        sock: RoomSocket,
+        who: Identity,
+        receive: Receive,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        while state.phase is Phase.READY and not sock.draining:
+            # When we close the socket (slow consumer, shutdown) the server queues a
+            # disconnect for this receive, so no second future is needed per frame.
+            data = self._frame_data(await receive())
+            if data is None or sock.closed:
+                state.closed()
+                return
+            decision = state.receive(data, loop.time())
+            if not isinstance(decision, Handle):
+                if not self._apply(decision, sock):
+                    return
+                continue
+            sock.busy = True
+            try:
+                await self._handle(decision.message, room, sock, who)
+            except Rejected as exc:
+                sock.reply(p.error(exc.code, exc.message, ref=_ref(decision.message)))
+            except (RedisError, OSError, TimeoutError) as exc:
+                log.warning("redis unavailable", error=str(exc) or type(exc).__name__)
+                sock.reply(
+                    p.error(
+                        ErrorCode.UNAVAILABLE,
+                        "store temporarily unavailable, retry",
+                        ref=_ref(decision.message),
+                    )
+                )
+            finally:
+                sock.busy = False
+        if sock.draining:
+            # Shutdown waited for this request's answer; now say goodbye.
+            sock.bye(ByeReason.SERVER_SHUTDOWN, drop_queue=False)
+
+    async def _handle(
+        self, msg: p.ClientMessage, room: LocalRoom, sock: RoomSocket, who: Identity
+    ) -> None:
+        room_id = room.room_id
+        match msg:
+            case p.Buy():
+                assert who.user is not None
+                ack = await self._buy(room, who.user, msg)
+                sock.reply(ack)
+            case p.Ping():
+                sock.reply(p.Pong(t=msg.t))
+            case p.Chat():
+                assert who.user is not None
+                text = msg.text.strip()
+                if not text or _has_control_chars(text):
+                    raise Rejected(
+                        ErrorCode.BAD_MESSAGE, "chat text is empty or has control characters"
+                    )
+                now = time.monotonic()
+                key = (room_id, who.user)
+                if now - self._chat_times.get(key, -10.0) < 2.0:
+                    raise Rejected(ErrorCode.RATE_LIMITED, "one chat message every 2 seconds")
+                if len(self._chat_times) > 50_000:  # bounded: forget who chatted long ago
+                    self._chat_times = {k: t for k, t in self._chat_times.items() if now - t < 2.0}
+                self._chat_times[key] = now
+                await self.s.rooms.chat(room_id, who.user, text)
+                await record_interaction(
+                    self.s.redis, room_id, mentioned_skus(text, room.names), now_ms()
+                )
+            case p.Like():
+                if msg.sku is not None and msg.sku in room.names:
+                    now = time.monotonic()
+                    if not self._likes(room_id, who.user).take(now):
+                        raise Rejected(ErrorCode.RATE_LIMITED, "at most 10 likes a second")
+                    await record_interaction(self.s.redis, room_id, [msg.sku], now_ms())
+            case p.GoLive():
+                await self.s.rooms.go_live(room_id, msg.title)
+            case p.EndLive():
+                if await self.s.rooms.end_live(room_id) is None:
+                    raise Rejected(ErrorCode.BAD_MESSAGE, "the room is not live")
+            case p.Pin():
+                if not await self.s.rooms.pin(room_id, msg.sku):
+                    raise Rejected(ErrorCode.BAD_MESSAGE, f"unknown sku {msg.sku!r}")
+            case p.Restock():
+                try:
+                    await self.s.inventory.restock(room_id, msg.sku, msg.qty)
+                except RestockRefused as exc:
+                    text = (
+                        f"unknown sku {msg.sku!r}"
+                        if exc.reason == "unknown_sku"
+                        else f"stock would go below zero ({exc.left} left)"
+                    )
+                    raise Rejected(ErrorCode.BAD_MESSAGE, text) from None
+            case p.OfferStart():
+                await self.s.offers.start(room_id, msg)
+            case p.OfferStop():
+                if not await self.s.offers.stop(room_id, msg.offer_id):
+                    raise Rejected(ErrorCode.BAD_MESSAGE, f"no live offer {msg.offer_id!r}")
+            case _:
+                raise Rejected(ErrorCode.BAD_MESSAGE, "unexpected message")
+
+    async def _buy(self, room: LocalRoom, user: str, msg: p.Buy) -> p.OrderAck:
+        started = time.perf_counter()
+        admitted = room.admit_now(msg.sku, msg.qty)
+        if admitted is None:
+            admitted = await room.wait_admit(msg.sku, msg.qty)
+        fast = not admitted
+        if fast:
+            # The room already knows this SKU is sold out: answer without the script
+            # (recorded, and a request answered before gets its first answer).
+            outcome = await self.s.inventory.reject_sold_out(
+                room.room_id, user, msg.request_id, msg.sku, msg.qty
+            )
+        else:
+            try:
+                outcome = await self.s.inventory.buy(
+                    room.room_id, user, msg.request_id, msg.sku, msg.qty, msg.offer_id
+                )
+            finally:
+                room.release(msg.sku, msg.qty)
+        ack = outcome.ack(msg.request_id)
+        if fast and not outcome.repeat:
+            self._count_sold_out(room.room_id, msg.sku)
+        else:
+            self._log_purchase(room.room_id, user, msg, ack, started, repeat=outcome.repeat)
+        return ack
+
+    def _count_sold_out(self, room_id: str, sku: str) -> None:
+        key = (room_id, sku)
+        self._sold_out_taps[key] = self._sold_out_taps.get(key, 0) + 1
+        if self._sold_out_timer is None:
+            loop = asyncio.get_running_loop()
+            self._sold_out_timer = loop.call_later(1.0, self._log_sold_out)
+
+    def _log_sold_out(self) -> None:
+        self._sold_out_timer = None
+        taps, self._sold_out_taps = self._sold_out_taps, {}
+        for (room_id, sku), count in taps.items():
+            log.info("sold-out taps answered", room=room_id, sku=sku, taps=count)
+
+    @staticmethod
+    def _log_purchase(
+        room_id: str, user: str, msg: p.Buy, ack: p.OrderAck, started: float, **extra: bool
+    ) -> None:
+        log.info(
+            "purchase",
+            room=room_id,
+            user=user,
+            sku=msg.sku,
+            qty=msg.qty,
+            result=ack.status,
+            reason=ack.reason,
+            order_id=ack.order_id,
+            latency_ms=round((time.perf_counter() - started) * 1000, 2),
+            **extra,
+        )
+
+    async def shutdown(self) -> None:
+        """Stop accepting; answer in-flight requests, then `bye server_shutdown` to every
+        socket so clients reconnect elsewhere; wait at most the grace period."""
+        self.accepting = False
+        socks = tuple(self.sockets)
+        for sock in socks:
+            sock.draining = True
+            if not sock.busy:
+                sock.bye(ByeReason.SERVER_SHUTDOWN, drop_queue=False)
+        if socks:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(
+                    asyncio.gather(*(s.wait_closed() for s in socks)),
+                    self.s.settings.shutdown_grace_s,
+                )
+        for sock in socks:  # whoever is still busy after the grace period
+            sock.bye(ByeReason.SERVER_SHUTDOWN, drop_queue=False)
+        if self._sold_out_timer is not None:
+            self._sold_out_timer.cancel()
+            self._log_sold_out()
+
+
+async def _deny(scope: Scope, send: Send, denied: Denied) -> None:
+    """Refuse the upgrade with an HTTP status and a JSON error where the server can."""
+    if "websocket.http.response" in (scope.get("extensions") or {}):
+        body = msgspec.json.encode({"error": {"code": denied.code, "message": denied.message}})
+        await send(
+            {
+                "type": "websocket.http.response.start",
+                "status": denied.status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "websocket.http.response.body", "body": body})
+    else:
+        await send({"type": "websocket.close", "code": 1008})  # HTTP 403
+
+
+def _ref(msg: p.ClientMessage) -> str:
+    return msg.request_id if isinstance(msg, p.Buy) else type(msg).__struct_config__.tag  # type: ignore[return-value]

@@ -1,0 +1,252 @@
+"""Coaching hints: deterministic, explainable rules over a room-metrics snapshot.
+
+Pure: no I/O, no clock of its own (the caller passes `now_ms`). Each rule looks at
+one `RoomMetrics` and returns at most a few candidate hints with a stable `code`;
+`Coach` applies per-(code, subject) cooldowns so the broadcaster is not spammed, and
+renders zh-CN or en text. `stats.Broadcasters` gathers the metrics and sends hints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from liveshop.core import protocol as p
+
+FOCUS_MIN_INTERACTIONS = 5
+FOCUS_FACTOR = 3.0
+RELEASE_MIN_VIEWERS = 10
+LOW_STOCK_FRACTION = 0.10
+OFFER_ENDING_MS = 15_000
+CONVERSION_MIN_VIEWERS = 20
+CONVERSION_QUIET_MS = 180_000
+LEAVING_WINDOW_MS = 120_000
+LEAVING_DROP = 0.20
+LEAVING_MIN_PEAK = 10
+
+
+@dataclass(frozen=True, slots=True)
+class RoomMetrics:
+    """What the rules may look at, all figures for the live session."""
+
+    now_ms: int
+    started_at: int
+    viewers: int
+    peak: int
+    viewer_history: tuple[tuple[int, int], ...] = ()  # (ts_ms, viewers), oldest first
+    interactions_60s: dict[str, int] = field(default_factory=dict)  # likes + chat mentions
+    interactions_baseline: dict[str, float] = field(default_factory=dict)  # per minute, prior 5 min
+    last_order_at: int | None = None
+    units_by_sku: dict[str, int] = field(default_factory=dict)
+    stock: dict[str, int] = field(default_factory=dict)
+    stocked: dict[str, int] = field(default_factory=dict)
+    offers: tuple[p.OfferState, ...] = ()
+    pinned: str | None = None
+    names: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    code: str
+    severity: str  # info | act_now
+    subject: str  # what the cooldown is keyed on (a sku, an offer id, or "room")
+    sku: str | None = None
+    params: dict[str, str] = field(default_factory=dict)
+
+
+TEXTS: dict[str, dict[str, str]] = {
+    "focus_product": {
+        "zh-CN": "当前「{name}」互动很高,建议重点讲解",
+        "en": '"{name}" is getting a lot of interaction — talk about it now',
+    },
+    "release_offer": {
+        "zh-CN": "在线人数达到峰值,可以放出最大优惠了",
+        "en": "Viewers are at their peak — release your biggest offer now",
+    },
+    "low_stock": {
+        "zh-CN": "「{name}」库存不足 10%(剩 {left} 件),提醒大家抓紧下单或准备补货",
+        "en": '"{name}" is under 10% of its stock ({left} left) — urge buyers or restock',
+    },
+    "sold_out_switch": {
+        "zh-CN": "「{name}」已售罄,建议切换到热卖的「{next}」",
+        "en": '"{name}" is sold out — switch to the best seller "{next}"',
+    },
+    "offer_ending": {
+        "zh-CN": "「{name}」秒杀还剩 {secs} 秒、{left} 件,快催单",
+        "en": 'The "{name}" flash offer ends in {secs}s with {left} left — push now',
+    },
+    "conversion_drop": {
+        "zh-CN": "{viewers} 人在看,但 3 分钟没有新订单,试试讲解价格或放个优惠",
+        "en": "{viewers} watching but no order for 3 minutes — explain the price or offer a deal",
+    },
+    "viewers_leaving": {
+        "zh-CN": "观众在流失(比峰值少 {drop}%),换个话题或抽个奖留住大家",
+        "en": "Viewers are leaving ({drop}% below the peak) — change topic or run a giveaway",
+    },
+}
+
+COOLDOWN_MS: dict[str, int] = {
+    "focus_product": 120_000,
+    "release_offer": 180_000,
+    "low_stock": 300_000,
+    "sold_out_switch": 600_000,
+    "offer_ending": 60_000,
+    "conversion_drop": 300_000,
+    "viewers_leaving": 180_000,
+}
+
+
+def _name(m: RoomMetrics, sku: str) -> str:
+    return m.names.get(sku, sku)
+
+
+def focus_product(m: RoomMetrics) -> list[Candidate]:
+    if not m.interactions_60s:
+        return []
+    sku, recent = max(m.interactions_60s.items(), key=lambda kv: (kv[1], kv[0]))
+    baseline = max(m.interactions_baseline.get(sku, 0.0), 1.0)
+    if recent >= FOCUS_MIN_INTERACTIONS and recent >= FOCUS_FACTOR * baseline:
+        return [Candidate("focus_product", "act_now", sku, sku, {"name": _name(m, sku)})]
+    return []
+
+
+def release_offer(m: RoomMetrics) -> list[Candidate]:
+    if any(o.status == "live" for o in m.offers) or m.viewers < RELEASE_MIN_VIEWERS:
+        return []
+    if m.viewers < m.peak:
+        return []
+    earlier = [v for ts, v in m.viewer_history if m.now_ms - 60_000 <= ts <= m.now_ms - 10_000]
+    if not earlier or m.viewers <= max(earlier):
+        return []  # at the peak but not rising
+    return [Candidate("release_offer", "act_now", "room")]
+
+
+def low_stock(m: RoomMetrics) -> list[Candidate]:
+    out = []
+    watched = {o.sku: o for o in m.offers if o.status == "live"}
+    if m.pinned:
+        watched.setdefault(m.pinned, None)  # type: ignore[arg-type]
+    for sku, offer in sorted(watched.items()):
+        if offer is not None:
+            left, start = offer.left, offer.qty
+        else:
+            left, start = m.stock.get(sku, 0), m.stocked.get(sku, 0)
+        if start > 0 and 0 < left < LOW_STOCK_FRACTION * start:
+            out.append(
+                Candidate("low_stock", "info", sku, sku, {"name": _name(m, sku), "left": str(left)})
+            )
+    return out
+
+
+def sold_out_switch(m: RoomMetrics) -> list[Candidate]:
+    out = []
+    for sku in sorted(m.units_by_sku):
+        if m.stock.get(sku, 0) > 0 or m.units_by_sku[sku] <= 0:
+            continue
+        in_stock = [s for s, left in m.stock.items() if left > 0]
+        if not in_stock:
+            continue
+        nxt = max(in_stock, key=lambda s: (m.units_by_sku.get(s, 0), s))
+        out.append(
+            Candidate(
+                "sold_out_switch",
+                "act_now",
+                sku,
+                sku,
+                {"name": _name(m, sku), "next": _name(m, nxt)},
+            )
+        )
+    return out
+
+
+def offer_ending(m: RoomMetrics) -> list[Candidate]:
+    out = []
+    for o in m.offers:
+        remaining = o.ends_at - m.now_ms
+        if o.status == "live" and 0 < remaining < OFFER_ENDING_MS and o.left > 0:
+            out.append(
+                Candidate(
+                    "offer_ending",
+                    "act_now",
+                    o.offer_id,
+                    o.sku,
+                    {
+                        "name": _name(m, o.sku),
+                        "secs": str(remaining // 1000),
+                        "left": str(o.left),
+                    },
+                )
+            )
+    return out
+
+
+def conversion_drop(m: RoomMetrics) -> list[Candidate]:
+    if m.viewers < CONVERSION_MIN_VIEWERS:
+        return []
+    since = m.last_order_at if m.last_order_at is not None else m.started_at
+    if m.now_ms - since < CONVERSION_QUIET_MS:
+        return []
+    return [Candidate("conversion_drop", "info", "room", None, {"viewers": str(m.viewers)})]
+
+
+def viewers_leaving(m: RoomMetrics) -> list[Candidate]:
+    window = [v for ts, v in m.viewer_history if m.now_ms - ts <= LEAVING_WINDOW_MS]
+    if not window:
+        return []
+    top = max(window)
+    if top < LEAVING_MIN_PEAK or m.viewers >= (1 - LEAVING_DROP) * top:
+        return []
+    drop = round(100 * (top - m.viewers) / top)
+    return [Candidate("viewers_leaving", "info", "room", None, {"drop": str(drop)})]
+
+
+RULES: tuple[Callable[[RoomMetrics], list[Candidate]], ...] = (
+    focus_product,
+    release_offer,
+    low_stock,
+    sold_out_switch,
+    offer_ending,
+    conversion_drop,
+    viewers_leaving,
+)
+
+
+def render(c: Candidate, lang: p.Lang, now_ms: int) -> p.Hint:
+    return p.Hint(
+        code=c.code,
+        text=TEXTS[c.code][lang].format(**c.params),
+        lang=lang,
+        severity=c.severity,
+        sku=c.sku,
+        ts=now_ms,
+    )  # type: ignore[arg-type]
+
+
+class Coach:
+    """Runs every rule and holds back what fired within its cooldown."""
+
+    def __init__(self) -> None:
+        self._last: dict[tuple[str, str], int] = {}
+
+    def evaluate(self, m: RoomMetrics) -> list[Candidate]:
+        fired = []
+        for rule in RULES:
+            for c in rule(m):
+                key = (c.code, c.subject)
+                last = self._last.get(key)
+                if last is not None and m.now_ms - last < COOLDOWN_MS[c.code]:
+                    continue
+                self._last[key] = m.now_ms
+                fired.append(c)
+        return fired
+
+
+def mentioned_skus(text: str, names: dict[str, str]) -> list[str]:
+    """SKUs a chat line talks about: by sku, full name, or the name's first word."""
+    lowered = text.lower()
+    hits = []
+    for sku, name in names.items():
+        short = name.split()[0] if name.split() else name
+        if sku.lower() in lowered or name in text or (len(short) >= 2 and short in text):
+            hits.append(sku)
+    return hits

@@ -1,0 +1,351 @@
+"""Orders: the outbox → SQLite persister and the orders table.
+
+Owns the `orders` table and the reading side of every room's outbox stream (consumer
+group `persister`). Contract: at least once from the outbox (an entry is XACKed and
+deleted only after the SQLite commit that holds it), exactly once in SQLite (order_id
+is the primary key, inserts are INSERT OR IGNORE). Entries left pending by a dead
+consumer are claimed after `claim_idle_ms`, so any number of persisters may run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+import msgspec
+import structlog
+from redis.exceptions import RedisError
+
+from liveshop.core.keys import OUTBOX_GROUP, ROOMS_INDEX, RoomKeys
+from liveshop.engine.connections import AnyRedis, is_cluster
+
+log = structlog.get_logger("liveshop.commerce.orders")
+
+ORDERS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS orders (
+    order_id     TEXT PRIMARY KEY,
+    room_id      TEXT NOT NULL,
+    session_id   TEXT NOT NULL,
+    user_id      TEXT NOT NULL,
+    sku          TEXT NOT NULL,
+    qty          INTEGER NOT NULL,
+    unit_price   INTEGER NOT NULL,
+    offer_id     TEXT,
+    pickup_code  TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    created_at   INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS orders_room ON orders (room_id, created_at);
+CREATE INDEX IF NOT EXISTS orders_session ON orders (session_id);
+"""
+
+COLUMNS = (
+    "order_id",
+    "room_id",
+    "session_id",
+    "user_id",
+    "sku",
+    "qty",
+    "unit_price",
+    "offer_id",
+    "pickup_code",
+    "status",
+    "created_at",
+)
+_INSERT = (
+    f"INSERT OR IGNORE INTO orders ({', '.join(COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in COLUMNS)})"
+)
+
+
+class Order(msgspec.Struct, frozen=True):
+    order_id: str
+    room_id: str
+    session_id: str
+    user_id: str
+    sku: str
+    qty: int
+    unit_price: int
+    offer_id: str | None
+    pickup_code: str
+    status: str
+    created_at: int
+
+
+def _row(fields: dict[bytes, bytes]) -> tuple[Any, ...]:
+    f = {k.decode(): v.decode() for k, v in fields.items()}
+    return (
+        f["order_id"],
+        f["room_id"],
+        f["session_id"],
+        f["user_id"],
+        f["sku"],
+        int(f["qty"]),
+        int(f["unit_price"]),
+        f["offer_id"] or None,
+        f["pickup_code"],
+        f["status"],
+        int(f["created_at"]),
+    )
+
+
+class OrderStore:
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+        self._lock = asyncio.Lock()
+
+    async def init_schema(self) -> None:
+        await self._db.executescript(ORDERS_SCHEMA)
+        await self._db.commit()
+
+    async def insert(self, rows: list[tuple[Any, ...]]) -> None:
+        async with self._lock:
+            await self._db.executemany(_INSERT, rows)
+            await self._db.commit()
+
+    async def list(
+        self, *, room_id: str | None = None, session_id: str | None = None, limit: int = 100
+    ) -> list[Order]:
+        where, params = [], []
+        if room_id:
+            where.append("room_id = ?")
+            params.append(room_id)
+        if session_id:
+            where.append("session_id = ?")
+            params.append(session_id)
+        sql = f"SELECT {', '.join(COLUMNS)} FROM orders"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC, order_id LIMIT ?"
+        params.append(limit)
+        async with self._db.execute(sql, params) as cur:
+            return [Order(*row) for row in await cur.fetchall()]
+
+
+class Persister:
+    """Moves accepted orders from every room's outbox into SQLite.
+
+    On one Redis a pass is one blocking XREADGROUP over every room's outbox. On a
+    Cluster a command may only touch one slot, so each room's outbox is read on its own
+    shard: one pipeline per shard and pass, the shards in parallel. Rooms whose outbox
+    was empty for a while (`cold_after_ms`) are read every `cold_poll_ms` instead of
+    every pass, so a chain of idle rooms costs little; a cold room's first order waits
+    at most that long, then the room is read every pass again.
+    """
+
+    def __init__(
+        self,
+        redis: AnyRedis,
+        store: OrderStore,
+        *,
+        batch: int = 500,
+        claim_idle_ms: int = 5000,
+        block_ms: int = 200,
+        cold_after_ms: int = 5000,
+        cold_poll_ms: int = 1000,
+    ) -> None:
+        self.consumer = f"{socket.gethostname()}:{os.getpid()}"
+        self._redis = redis
+        self._sharded = is_cluster(redis)
+        self._store = store
+        self._batch = batch
+        self._claim_idle_ms = claim_idle_ms
+        self._block_ms = block_ms
+        self._cold_after_s = cold_after_ms / 1000
+        self._cold_poll_s = cold_poll_ms / 1000
+        self._grouped: set[str] = set()
+        self._last_entry: dict[str, float] = {}  # stream -> loop time it last had entries
+        self._last_read: dict[str, float] = {}  # stream -> loop time it was last read
+        self.stored = 0
+        self.health = PersisterHealth()
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        """Finish the current pass and return from run() (no cancellation mid-command)."""
+        self._stopping.set()
+
+    async def _streams(self) -> list[str]:
+        rooms = sorted(m.decode() for m in await self._redis.smembers(ROOMS_INDEX))
+        streams = [RoomKeys.of(room_id).outbox for room_id in rooms]
+        new = [key for key in streams if key not in self._grouped]
+        if new:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key in new:
+                    pipe.xgroup_create(key, OUTBOX_GROUP, id="0", mkstream=True)
+                results = await pipe.execute(raise_on_error=False)
+            for key, result in zip(new, results, strict=True):
+                if isinstance(result, Exception) and "BUSYGROUP" not in str(result):
+                    raise result
+                self._grouped.add(key)
+        return streams
+
+    async def _commit(self, entries: list[tuple[str, bytes, dict[bytes, bytes]]]) -> int:
+        """Store entries [(stream, id, fields)] and only then acknowledge them."""
+        if not entries:
+            return 0
+        await self._store.insert([_row(fields) for _, _, fields in entries])
+        by_stream: dict[str, list[bytes]] = {}
+        for stream, entry_id, _ in entries:
+            by_stream.setdefault(stream, []).append(entry_id)
+        # One pipeline: on a Cluster redis-py sends it as one round per shard.
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for stream, ids in by_stream.items():
+                pipe.xack(stream, OUTBOX_GROUP, *ids)
+                pipe.xdel(stream, *ids)
+            await pipe.execute()
+        self.stored += len(entries)
+        return len(entries)
+
+    async def claim_stale(self, streams: list[str]) -> int:
+        """Take over entries that a dead (or stuck) consumer read but never acknowledged."""
+        total = 0
+        cursors = dict.fromkeys(streams, "0-0")
+        while cursors:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for stream, start in cursors.items():
+                    pipe.xautoclaim(
+                        stream,
+                        OUTBOX_GROUP,
+                        self.consumer,
+                        self._claim_idle_ms,
+                        start_id=start,
+                        count=self._batch,
+                    )
+                replies = await pipe.execute()
+            entries = []
+            more: dict[str, str] = {}
+            for stream, (next_start, claimed, *_) in zip(cursors, replies, strict=True):
+                entries += [(stream, eid, fields) for eid, fields in claimed if fields]
+                if next_start not in (b"0-0", "0-0"):
+                    more[stream] = next_start
+            total += await self._commit(entries)
+            cursors = more
+        return total
+
+    async def pass_once(self, *, block_ms: int | None = None) -> int:
+        """Read and store one batch of new entries; returns how many were stored."""
+        block = self._block_ms if block_ms is None else block_ms
+        streams = await self._streams()
+        if not streams:
+            await self._pause(block)
+            return 0
+        if self._sharded:
+            entries = await self._read_per_shard(streams)
+            if not entries:
+                await self._pause(block)
+        else:
+            reply = await self._redis.xreadgroup(
+                OUTBOX_GROUP,
+                self.consumer,
+                dict.fromkeys(streams, ">"),
+                count=self._batch,
+                block=block,
+            )
+            entries = [
+                (stream.decode(), eid, fields)
+                for stream, items in (reply or [])
+                for eid, fields in items
+                if fields
+            ]
+        return await self._commit(entries)
+
+    async def _read_per_shard(
+        self, streams: list[str]
+    ) -> list[tuple[str, bytes, dict[bytes, bytes]]]:
+        """One non-blocking XREADGROUP per due outbox, pipelined: one round per shard."""
+        now = asyncio.get_running_loop().time()
+        due = [
+            s
+            for s in streams
+            if now - self._last_entry.get(s, now) < self._cold_after_s
+            or now - self._last_read.get(s, -1e9) >= self._cold_poll_s
+        ]
+        if not due:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for stream in due:
+                pipe.xreadgroup(OUTBOX_GROUP, self.consumer, {stream: ">"}, count=self._batch)
+            replies = await pipe.execute()
+        entries = []
+        for stream, reply in zip(due, replies, strict=True):
+            self._last_read[stream] = now
+            got = [(stream, eid, fields) for _, items in (reply or []) for eid, fields in items]
+            if got:
+                self._last_entry[stream] = now
+            else:
+                self._last_entry.setdefault(stream, now)
+            entries += [e for e in got if e[2]]
+        return entries
+
+    async def _pause(self, block_ms: int) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), block_ms / 1000)
+
+    async def drain(self) -> int:
+        """Store everything in the outboxes now (used at shutdown and by tests)."""
+        self._last_read.clear()  # every outbox is due
+        total = await self.claim_stale(await self._streams())
+        while (n := await self.pass_once(block_ms=1)) > 0:
+            total += n
+            self._last_read.clear()
+        return total
+
+    async def run(self) -> None:
+        """Pass after pass until stop(). Any failure is logged and retried with backoff:
+        the loop never dies of an exception (a Cluster error is not a RedisError, a
+        database can be locked or full), and `health` says how it is doing."""
+        loop = asyncio.get_running_loop()
+        last_claim = 0.0
+        backoff = 0.1
+        self.health.started = loop.time()
+        while not self._stopping.is_set():
+            try:
+                if loop.time() - last_claim >= self._claim_idle_ms / 2000:
+                    last_claim = loop.time()
+                    await self.claim_stale(await self._streams())
+                n = await self.pass_once()
+                if n:
+                    log.debug("orders stored", count=n)
+                self.health.passed(loop.time())
+                backoff = 0.1
+            except Exception as exc:
+                self.health.failed(loop.time(), exc)
+                log.warning(
+                    "persister pass failed; retrying",
+                    error=repr(exc),
+                    retry_in=backoff,
+                    failures=self.health.failures,
+                    exc_info=not isinstance(exc, RedisError | OSError),
+                )
+                await self._pause(int(backoff * 1000))
+                backoff = min(backoff * 2, 2.0)
+
+
+@dataclass
+class PersisterHealth:
+    """How the persister loop is doing, for /readyz and the logs."""
+
+    started: float | None = None  # loop time run() (last) started
+    last_ok: float | None = None  # loop time of the last pass that completed
+    failures: int = 0  # consecutive failed passes
+    last_error: str | None = None
+    restarts: int = 0  # times a supervisor restarted run() after it raised
+
+    def passed(self, now: float) -> None:
+        self.last_ok = now
+        self.failures = 0
+        self.last_error = None
+
+    def failed(self, now: float, exc: BaseException) -> None:
+        self.failures += 1
+        self.last_error = repr(exc)[:300]
+
+    def ok(self, now: float, *, stale_after_s: float = 10.0) -> bool:
+        """Healthy: a pass completed within `stale_after_s` of now (or of the start)."""
+        since = self.last_ok if self.last_ok is not None else self.started
+        return since is None or now - since <= stale_after_s

@@ -1,0 +1,291 @@
+"""Rooms: a store's live room, its products' public state, broadcast sessions (场次),
+pinning and chat on the room stream.
+
+Owns the room hash, the product metadata hash, the `ls:rooms` index and the SQLite
+`sessions` table. Snapshots are read in one script so that a snapshot and its `seq`
+agree. Stock arithmetic belongs to `inventory`, offers to `offers`.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+
+import aiosqlite
+import msgspec
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from liveshop.core import protocol as p
+from liveshop.core.keys import OUTBOX_GROUP, ROOMS_INDEX, RoomKeys
+from liveshop.engine.scripts import Scripts
+
+SESSIONS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    session_id  TEXT PRIMARY KEY,
+    room_id     TEXT NOT NULL,
+    title       TEXT NOT NULL DEFAULT '',
+    started_at  INTEGER NOT NULL,
+    ended_at    INTEGER,
+    peak        INTEGER NOT NULL DEFAULT 0,
+    orders      INTEGER NOT NULL DEFAULT 0,
+    units       INTEGER NOT NULL DEFAULT 0,
+    gmv         INTEGER NOT NULL DEFAULT 0,
+    buyers      INTEGER NOT NULL DEFAULT 0,
+    viewers     INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS sessions_room ON sessions (room_id, started_at);
+"""
+
+
+class ProductMeta(msgspec.Struct, omit_defaults=True):
+    name: str
+    image: str | None = None
+
+
+_meta_decoder = msgspec.json.Decoder(ProductMeta)
+
+
+def _pairs(flat: list[bytes]) -> dict[str, str]:
+    it = iter(flat)
+    return {k.decode(): v.decode() for k, v in zip(it, it, strict=True)}
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """A room's state at stream position `seq`, plus the messages a resume missed."""
+
+    seq: int
+    state: p.RoomState
+    resumed: bool
+    missed: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionTotals:
+    session_id: str
+    title: str
+    started_at: int
+    ended_at: int
+    peak: int
+    orders: int
+    units: int
+    gmv: int
+    buyers: int
+    viewers: int
+
+
+def _session_keys(keys: RoomKeys) -> list[str]:
+    """KEYS of rooms_set_live.lua."""
+    return [keys.room, keys.seq, keys.history, keys.stats, keys.buyers, keys.audience, keys.offers]
+
+
+def new_session_id() -> str:
+    return "ls_" + secrets.token_hex(6)
+
+
+def offer_from_hash(fields: dict[str, str]) -> p.OfferState:
+    return p.OfferState(
+        offer_id=fields["offer_id"],
+        sku=fields["sku"],
+        price=int(fields["price"]),
+        qty=int(fields["qty"]),
+        left=int(fields["left"]),
+        per_user_limit=int(fields["per_user_limit"]),
+        starts_at=int(fields["starts_at"]),
+        ends_at=int(fields["ends_at"]),
+        status=fields["status"],  # type: ignore[arg-type]
+    )
+
+
+class Rooms:
+    """Room-level reads and writes. One instance per process."""
+
+    def __init__(self, redis: Redis, scripts: Scripts, db: aiosqlite.Connection) -> None:
+        self._redis = redis
+        self._scripts = scripts
+        self._db = db
+        self._known: set[str] = set()
+
+    async def init_schema(self) -> None:
+        await self._db.executescript(SESSIONS_SCHEMA)
+        await self._db.commit()
+
+    async def exists(self, room_id: str) -> bool:
+        if room_id in self._known:
+            return True
+        if await self._redis.sismember(ROOMS_INDEX, room_id):
+            self._known.add(room_id)
+            return True
+        return False
+
+    async def all_ids(self) -> list[str]:
+        return sorted(m.decode() for m in await self._redis.smembers(ROOMS_INDEX))
+
+    async def put(self, room_id: str, *, name: str, title: str = "", stream_url: str = "") -> None:
+        """Create or update a room; its outbox and consumer group exist from then on."""
+        keys = RoomKeys.of(room_id)
+        await self._redis.hset(
+            keys.room, mapping={"name": name, "default_title": title, "stream_url": stream_url}
+        )
+        await self._redis.hsetnx(keys.room, "live", "0")
+        try:
+            await self._redis.xgroup_create(keys.outbox, OUTBOX_GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        await self._redis.sadd(ROOMS_INDEX, room_id)
+        self._known.add(room_id)
+
+    async def snapshot(self, room_id: str, resume_from: int | None = None) -> Snapshot:
+        keys = RoomKeys.of(room_id)
+        reply = await self._scripts.rooms_snapshot(
+            keys=[
+                keys.room,
+                keys.products,
+                keys.price,
+                keys.stock,
+                keys.seq,
+                keys.history,
+                keys.offers,
+                keys.presence,
+                keys.presence_exp,
+            ],
+            args=["" if resume_from is None else resume_from, keys.offer("")],
+        )
+        seq, room_flat, meta_flat, price_flat, stock_flat, offers, viewers, resumed, missed = reply
+        room = _pairs(room_flat)
+        prices = _pairs(price_flat)
+        stock = _pairs(stock_flat)
+        products = []
+        for sku, meta_json in sorted(_pairs(meta_flat).items()):
+            meta = _meta_decoder.decode(meta_json)
+            products.append(
+                p.Product(
+                    sku=sku,
+                    name=meta.name,
+                    price=int(prices.get(sku, 0)),
+                    stock=int(stock.get(sku, 0)),
+                    image=meta.image,
+                )
+            )
+        live = room.get("live") == "1"
+        state = p.RoomState(
+            live=live,
+            viewers=int(viewers),
+            products=products,
+            offers=sorted((offer_from_hash(_pairs(o)) for o in offers), key=lambda o: o.starts_at),
+            session_id=room.get("session_id") or None,
+            title=(room.get("title") if live else room.get("default_title")) or None,
+            pinned=room.get("pinned") or None,
+            name=room.get("name") or None,
+            stream_url=room.get("stream_url") or None,
+            peak=int(room.get("peak", 0)) if live else None,
+        )
+        return Snapshot(
+            seq=int(seq),
+            state=state,
+            resumed=bool(resumed),
+            missed=[m.decode() for m in missed],
+        )
+
+    # -- broadcast sessions ------------------------------------------------------
+
+    async def go_live(self, room_id: str, title: str | None) -> tuple[bool, str]:
+        """Open a session; returns (opened_now, session_id). Already live: no change."""
+        keys = RoomKeys.of(room_id)
+        if not title:
+            title = (await self._redis.hget(keys.room, "default_title") or b"").decode()
+        session_id = new_session_id()
+        reply = await self._scripts.rooms_set_live(
+            keys=_session_keys(keys),
+            args=["go", session_id, title, keys.channel, keys.offer("")],
+        )
+        status, sid, title_b, started_at = reply
+        if status == b"ok":
+            await self._db.execute(
+                "INSERT OR IGNORE INTO sessions (session_id, room_id, title, started_at) "
+                "VALUES (?, ?, ?, ?)",
+                (sid.decode(), room_id, title_b.decode(), int(started_at)),
+            )
+            await self._db.commit()
+        return status == b"ok", sid.decode()
+
+    async def end_live(self, room_id: str) -> SessionTotals | None:
+        """Close the session, end its offers, store its totals. None when not live."""
+        keys = RoomKeys.of(room_id)
+        reply = await self._scripts.rooms_set_live(
+            keys=_session_keys(keys),
+            args=["end", "", "", keys.channel, keys.offer("")],
+        )
+        if reply[0] != b"ok":
+            return None
+        _, sid, title, started_at, ended_at, peak, buyers, audience, stats_flat = reply
+        stats = _pairs(stats_flat)
+        totals = SessionTotals(
+            session_id=sid.decode(),
+            title=title.decode(),
+            started_at=int(started_at),
+            ended_at=int(ended_at),
+            peak=int(peak),
+            orders=int(stats.get("orders", 0)),
+            units=int(stats.get("units", 0)),
+            gmv=int(stats.get("gmv", 0)),
+            buyers=int(buyers),
+            viewers=int(audience),
+        )
+        await self.store_session(room_id, totals)
+        return totals
+
+    async def store_session(self, room_id: str, t: SessionTotals) -> None:
+        await self._db.execute(
+            "INSERT INTO sessions (session_id, room_id, title, started_at, ended_at, peak, "
+            "orders, units, gmv, buyers, viewers) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
+            "ON CONFLICT(session_id) DO UPDATE SET ended_at=excluded.ended_at, "
+            "peak=excluded.peak, orders=excluded.orders, units=excluded.units, "
+            "gmv=excluded.gmv, buyers=excluded.buyers, viewers=excluded.viewers",
+            (
+                t.session_id,
+                room_id,
+                t.title,
+                t.started_at,
+                t.ended_at,
+                t.peak,
+                t.orders,
+                t.units,
+                t.gmv,
+                t.buyers,
+                t.viewers,
+            ),
+        )
+        await self._db.commit()
+
+    async def sessions(self, room_id: str, limit: int = 50) -> list[dict[str, object]]:
+        async with self._db.execute(
+            "SELECT * FROM sessions WHERE room_id = ? ORDER BY started_at DESC LIMIT ?",
+            (room_id, limit),
+        ) as cur:
+            return [dict(row) for row in await cur.fetchall()]
+
+    # -- things the broadcaster and viewers put on the stream ------------------------
+
+    async def pin(self, room_id: str, sku: str) -> bool:
+        keys = RoomKeys.of(room_id)
+        reply = await self._scripts.rooms_pin(
+            keys=[keys.room, keys.price, keys.seq, keys.history], args=[sku, keys.channel]
+        )
+        return reply == b"ok"
+
+    async def chat(self, room_id: str, user: str, text: str) -> int:
+        keys = RoomKeys.of(room_id)
+        body = msgspec.json.encode({"type": "chat", "user": user, "text": text})[:-1]
+        return int(
+            await self._scripts.rooms_emit(
+                keys=[keys.seq, keys.history], args=["-", body, keys.channel]
+            )
+        )
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000

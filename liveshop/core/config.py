@@ -1,0 +1,133 @@
+"""Settings, loaded once from `LIVESHOP_*` variables into a frozen, validated object.
+
+Base module: nothing else in liveshop reads `os.environ`. CLI flags override the
+environment through `load(..., overrides)`. Errors name the variable at fault.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from liveshop.core.errors import ConfigError
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Every knob of a liveshop process. Field `x` comes from `LIVESHOP_X`."""
+
+    secret: str = ""
+    redis_url: str = ""  # empty: start the embedded engine in data_dir
+    redis_cluster: str = ""  # "host:port,host:port": a Redis Cluster's seed nodes
+    data_dir: str = "./data"
+    db_path: str = ""  # empty: <data_dir>/liveshop.db
+    durability: Literal["strict", "fast"] = "strict"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    demo: bool = False
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    allowed_origins: str = "*"  # comma-separated origins, or * for any
+    max_sockets: int = 20_000  # per process; beyond it new sockets get HTTP 503
+    max_sockets_per_ip: int = 1000  # open sockets per client address (429 beyond)
+    connects_per_ip_per_s: float = 100.0  # new sockets per address per second, burst 4x
+    limit_loopback: bool = False  # apply the per-IP caps to 127.0.0.1/::1 too
+    forwarded_allow_ips: str = "127.0.0.1"  # proxies whose X-Forwarded-For is trusted
+    socket_sndbuf: int = 65_536  # kernel send buffer per socket, bytes (0: kernel autotuning)
+    shutdown_grace_s: float = 5.0  # in-flight requests get this long to finish on SIGTERM
+    coalesce_ms: int = 50
+    max_queue: int = 1024
+    presence_ttl_ms: int = 5000
+    idempotency_ttl_s: int = 86_400
+    persist_batch: int = 500
+    persist_claim_idle_ms: int = 5000
+    redis_timeout_s: float = 1.0
+    redis_pool_size: int = 64
+
+    @property
+    def database_path(self) -> Path:
+        return Path(self.db_path) if self.db_path else Path(self.data_dir) / "liveshop.db"
+
+    @property
+    def external_redis(self) -> bool:
+        return bool(self.redis_url or self.redis_cluster)
+
+    @property
+    def origins(self) -> frozenset[str] | None:
+        """Allowed `Origin` values, or None when any origin is allowed."""
+        if self.allowed_origins.strip() == "*":
+            return None
+        return frozenset(o.strip().rstrip("/") for o in self.allowed_origins.split(",") if o)
+
+
+_FIELDS = {name: f"LIVESHOP_{name.upper()}" for name in Settings.__struct_fields__}
+_BOOL = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False, "": False}
+
+
+def _check(settings: Settings) -> None:
+    if settings.secret and len(settings.secret.encode()) < 32:
+        raise ConfigError(f"{_FIELDS['secret']}: use at least 32 bytes (HS256 key length)")
+    if settings.port < 0 or settings.port > 65535:
+        raise ConfigError(f"{_FIELDS['port']}: {settings.port} is not a TCP port")
+    for name in (
+        "coalesce_ms",
+        "max_queue",
+        "presence_ttl_ms",
+        "persist_batch",
+        "max_sockets",
+        "max_sockets_per_ip",
+        "connects_per_ip_per_s",
+    ):
+        if getattr(settings, name) <= 0:
+            raise ConfigError(f"{_FIELDS[name]}: must be > 0")
+    for node in filter(None, settings.redis_cluster.split(",")):
+        host, _, port = node.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(f"{_FIELDS['redis_cluster']}: {node!r} is not host:port")
+    if settings.redis_url and not settings.redis_url.startswith(
+        ("redis://", "rediss://", "unix://")
+    ):
+        raise ConfigError(f"{_FIELDS['redis_url']}: expected redis://, rediss:// or unix://")
+
+
+def load(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Read settings from `environ` (default: the process environment) plus overrides."""
+    env = os.environ if environ is None else environ
+    raw: dict[str, Any] = {}
+    for name, var in _FIELDS.items():
+        if var in env:
+            raw[name] = env[var]
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    kinds = Settings.__annotations__
+    for name, value in list(raw.items()):
+        if name not in _FIELDS:
+            raise ConfigError(f"unknown setting {name!r}")
+        if not isinstance(value, str):
+            continue
+        kind = str(kinds[name])
+        try:
+            if kind == "bool":
+                raw[name] = _BOOL[value.strip().lower()]
+            elif kind == "int":
+                raw[name] = int(value)
+            elif kind == "float":
+                raw[name] = float(value)
+        except (KeyError, ValueError):
+            raise ConfigError(f"{_FIELDS[name]}: {value!r} is not a valid {kind}") from None
+    try:
+        settings = msgspec.convert(raw, Settings)
+    except msgspec.ValidationError as exc:
+        path = str(exc).rsplit("$.", 1)[-1].rstrip("`")
+        var = _FIELDS.get(path, "settings")
+        raise ConfigError(f"{var}: {exc}") from None
+    _check(settings)
+    return settings
+
+
+def describe() -> list[tuple[str, str]]:
+    """(variable, default) for every setting: the README's configuration table."""
+    defaults = Settings()
+    return [(var, repr(getattr(defaults, name))) for name, var in _FIELDS.items()]

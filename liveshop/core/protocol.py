@@ -1,0 +1,305 @@
+"""Room socket protocol v1 (../shared/PROTOCOL.md) as msgspec Structs.
+
+Base module: pure data and codecs, no I/O, imports only `errors`. Client messages are
+a tagged union on `type`; decoding validates types and ranges in one pass. Unknown
+fields are ignored so that clients may send optional fields added later.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, get_args
+
+import msgspec
+
+from liveshop.core.errors import ErrorCode
+
+MAX_FRAME_BYTES = 4096
+
+RequestId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Sku = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+OfferId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+ChatText = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Title = Annotated[str, msgspec.Meta(max_length=100)]
+Quantity = Annotated[int, msgspec.Meta(ge=1, le=999)]
+Price = Annotated[int, msgspec.Meta(gt=0, le=100_000_000)]
+StockDelta = Annotated[int, msgspec.Meta(ge=-1_000_000, le=1_000_000)]
+Lang = Literal["zh-CN", "en"]
+Role = Literal["viewer", "broadcaster", "staff", "hq"]
+
+
+class _Client(msgspec.Struct, tag_field="type", forbid_unknown_fields=False, frozen=True):
+    """Base of client → server messages."""
+
+
+class Hello(_Client, tag="hello"):
+    token: str | None = None
+    resume_from: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    lang: Lang = "zh-CN"
+
+
+class Buy(_Client, tag="buy"):
+    request_id: RequestId
+    sku: Sku
+    qty: Quantity
+    offer_id: OfferId | None = None
+
+
+class Chat(_Client, tag="chat"):
+    text: ChatText
+
+
+class Like(_Client, tag="like"):
+    sku: Sku | None = None
+
+
+class Ping(_Client, tag="ping"):
+    t: int | None = None
+
+
+class GoLive(_Client, tag="go_live"):
+    title: Title | None = None
+    pack_id: str | None = None
+
+
+class EndLive(_Client, tag="end_live"):
+    pass
+
+
+class Pin(_Client, tag="pin"):
+    sku: Sku
+
+
+class OfferStart(_Client, tag="offer_start"):
+    sku: Sku
+    price: Price
+    qty: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
+    duration_s: Annotated[int, msgspec.Meta(ge=10, le=3600)]
+    per_user_limit: Annotated[int, msgspec.Meta(ge=1, le=999)]
+
+
+class OfferStop(_Client, tag="offer_stop"):
+    offer_id: OfferId
+
+
+class Restock(_Client, tag="restock"):
+    sku: Sku
+    qty: StockDelta
+
+
+ClientMessage = (
+    Hello | Buy | Chat | Like | Ping | GoLive | EndLive | Pin | OfferStart | OfferStop | Restock
+)
+
+CLIENT_TYPES = frozenset(t.__struct_config__.tag for t in get_args(ClientMessage))
+VIEWER_ACTIONS = (Buy, Chat, Like)
+BROADCASTER_ACTIONS = (GoLive, EndLive, Pin, OfferStart, OfferStop, Restock)
+
+
+# ---- server → client ---------------------------------------------------------------
+
+
+class _Server(msgspec.Struct, tag_field="type", omit_defaults=True, frozen=True):
+    """Base of server → client messages. Optional fields are omitted when unset."""
+
+
+class Product(msgspec.Struct, omit_defaults=True, frozen=True):
+    sku: str
+    name: str
+    price: int
+    stock: int
+    image: str | None = None
+
+
+class OfferState(msgspec.Struct, omit_defaults=True, frozen=True):
+    offer_id: str
+    sku: str
+    price: int
+    qty: int
+    left: int
+    per_user_limit: int
+    starts_at: int
+    ends_at: int
+    status: Literal["live", "sold_out", "ended"]
+
+
+class RoomState(msgspec.Struct, omit_defaults=True, frozen=True):
+    live: bool
+    viewers: int
+    products: list[Product]
+    offers: list[OfferState]
+    session_id: str | None = None
+    title: str | None = None
+    pinned: str | None = None
+    # Extensions (optional, PROTOCOL.md allows adding optional fields):
+    name: str | None = None
+    stream_url: str | None = None
+    peak: int | None = None
+
+
+class Welcome(_Server, tag="welcome"):
+    room: str
+    role: Role
+    seq: int
+    state: RoomState
+    resumed: bool
+    user: str | None = None
+
+
+class OrderAck(_Server, tag="order_ack"):
+    request_id: str
+    status: Literal["accepted", "rejected"]
+    sku: str
+    qty: int
+    order_id: str | None = None
+    pickup_code: str | None = None
+    unit_price: int | None = None
+    reason: str | None = None
+
+
+class Pong(_Server, tag="pong"):
+    t: int | None = None
+
+
+class Error(_Server, tag="error"):
+    code: str
+    message: str
+    ref: str | None = None
+
+
+class Bye(_Server, tag="bye"):
+    reason: str
+
+
+class Hint(_Server, tag="hint"):
+    code: str
+    text: str
+    lang: Lang
+    severity: Literal["info", "act_now"]
+    sku: str | None = None
+    seq: int | None = None
+    ts: int | None = None
+
+
+class TopProduct(msgspec.Struct, frozen=True):
+    sku: str
+    units: int
+    gmv: int
+
+
+class Stats(_Server, tag="stats"):
+    session_id: str
+    viewers: int
+    peak: int
+    orders: int
+    units: int
+    gmv: int
+    conversion: float
+    top: list[TopProduct]
+    seq: int | None = None
+    ts: int | None = None
+
+
+# Room stream messages: built by the Lua scripts (they own `seq`), decoded here for
+# tests, tools and the load tester. `seq` and `ts` are always present on these.
+
+
+class Viewers(_Server, tag="viewers"):
+    count: int
+    peak: int
+    seq: int
+    ts: int
+
+
+class Stock(_Server, tag="stock"):
+    sku: str
+    left: int
+    seq: int
+    ts: int
+
+
+class Offer(_Server, tag="offer"):
+    offer_id: str
+    sku: str
+    price: int
+    qty: int
+    left: int
+    per_user_limit: int
+    starts_at: int
+    ends_at: int
+    status: Literal["live", "sold_out", "ended"]
+    seq: int
+    ts: int
+
+
+class Pinned(_Server, tag="pinned"):
+    sku: str
+    seq: int
+    ts: int
+
+
+class Live(_Server, tag="live"):
+    live: bool
+    session_id: str
+    seq: int
+    ts: int
+    title: str | None = None
+
+
+class ChatOut(_Server, tag="chat"):
+    user: str
+    text: str
+    seq: int
+    ts: int
+
+
+ServerMessage = (
+    Welcome
+    | OrderAck
+    | Pong
+    | Error
+    | Bye
+    | Hint
+    | Stats
+    | Viewers
+    | Stock
+    | Offer
+    | Pinned
+    | Live
+    | ChatOut
+)
+
+_client_decoder = msgspec.json.Decoder(ClientMessage)
+_server_decoder = msgspec.json.Decoder(ServerMessage)
+_encoder = msgspec.json.Encoder()
+
+
+class DecodeFailure(msgspec.Struct, frozen=True):
+    """Why a client frame was not a valid message; `message` is safe to show."""
+
+    message: str
+
+
+def decode_client(data: str | bytes) -> ClientMessage | DecodeFailure:
+    """Decode and validate one client frame; never raises on bad input."""
+    try:
+        return _client_decoder.decode(data)
+    except msgspec.ValidationError as exc:
+        return DecodeFailure(f"invalid message: {exc}")
+    except msgspec.DecodeError as exc:
+        return DecodeFailure(f"invalid JSON: {exc}")
+    except UnicodeDecodeError:
+        return DecodeFailure("invalid UTF-8")
+
+
+def decode_server(data: str | bytes) -> ServerMessage:
+    """Decode a server message (for tests, tools and clients written in Python)."""
+    return _server_decoder.decode(data)
+
+
+def encode(message: msgspec.Struct) -> str:
+    """Encode a message to the text of one websocket frame."""
+    return _encoder.encode(message).decode()
+
+
+def error(code: ErrorCode, message: str, ref: str | None = None) -> Error:
+    return Error(code=code.value, message=message, ref=ref)

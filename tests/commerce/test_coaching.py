@@ -1,0 +1,154 @@
+"""Coaching rules: each fires on its scenario, stays silent on a near-miss, and the
+cooldown holds. Pure functions over synthetic metrics and a fake clock."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from liveshop.commerce import coaching as c
+from liveshop.core import protocol as p
+
+NOW = 1_767_950_000_000
+NAMES = {"lychee": "岭南荔枝 500g", "mango": "海南贵妃芒", "milk": "鲜牛奶 1L"}
+
+
+def metrics(**kw: object) -> c.RoomMetrics:
+    base: dict[str, object] = {
+        "now_ms": NOW,
+        "started_at": NOW - 600_000,
+        "viewers": 50,
+        "peak": 80,
+        "last_order_at": NOW - 10_000,
+        "names": NAMES,
+        "stock": {"lychee": 100, "mango": 50, "milk": 20},
+        "stocked": {"lychee": 200, "mango": 50, "milk": 20},
+    }
+    base.update(kw)
+    return c.RoomMetrics(**base)  # type: ignore[arg-type]
+
+
+def offer(**kw: object) -> p.OfferState:
+    base: dict[str, object] = {
+        "offer_id": "of_1",
+        "sku": "lychee",
+        "price": 990,
+        "qty": 100,
+        "left": 50,
+        "per_user_limit": 1,
+        "starts_at": NOW - 60_000,
+        "ends_at": NOW + 120_000,
+        "status": "live",
+    }
+    base.update(kw)
+    return p.OfferState(**base)  # type: ignore[arg-type]
+
+
+def codes(m: c.RoomMetrics) -> list[str]:
+    return [cand.code for rule in c.RULES for cand in rule(m)]
+
+
+CASES = [
+    # (code, firing metrics, near-miss metrics)
+    (
+        "focus_product",
+        metrics(interactions_60s={"lychee": 12, "mango": 2}, interactions_baseline={"lychee": 3.0}),
+        metrics(interactions_60s={"lychee": 8}, interactions_baseline={"lychee": 3.0}),
+    ),
+    (
+        "release_offer",
+        metrics(viewers=90, peak=90, viewer_history=((NOW - 30_000, 70), (NOW - 1000, 88))),
+        metrics(viewers=90, peak=90, viewer_history=((NOW - 30_000, 90),)),
+    ),
+    (
+        "low_stock",
+        metrics(pinned="lychee", stock={"lychee": 19, "mango": 50, "milk": 20}),
+        metrics(pinned="lychee", stock={"lychee": 20, "mango": 50, "milk": 20}),
+    ),
+    (
+        "sold_out_switch",
+        metrics(
+            stock={"lychee": 0, "mango": 50, "milk": 20}, units_by_sku={"lychee": 200, "milk": 3}
+        ),
+        metrics(
+            stock={"lychee": 1, "mango": 50, "milk": 20}, units_by_sku={"lychee": 199, "milk": 3}
+        ),
+    ),
+    (
+        "offer_ending",
+        metrics(offers=(offer(ends_at=NOW + 14_000),)),
+        metrics(offers=(offer(ends_at=NOW + 15_000),)),
+    ),
+    (
+        "conversion_drop",
+        metrics(viewers=30, last_order_at=NOW - 181_000),
+        metrics(viewers=30, last_order_at=NOW - 179_000),
+    ),
+    (
+        "viewers_leaving",
+        metrics(viewers=39, viewer_history=((NOW - 60_000, 50), (NOW - 1000, 45))),
+        metrics(viewers=41, viewer_history=((NOW - 60_000, 50), (NOW - 1000, 45))),
+    ),
+]
+
+
+@pytest.mark.parametrize(("code", "fires", "near_miss"), CASES, ids=[x[0] for x in CASES])
+def test_rule_fires_on_its_scenario_and_not_on_a_near_miss(
+    code: str, fires: c.RoomMetrics, near_miss: c.RoomMetrics
+) -> None:
+    assert code in codes(fires)
+    assert code not in codes(near_miss)
+
+
+def test_every_rule_has_a_case_and_texts_in_both_languages() -> None:
+    assert {x[0] for x in CASES} == set(c.TEXTS) == set(c.COOLDOWN_MS)
+    assert all(set(t) == {"zh-CN", "en"} for t in c.TEXTS.values())
+
+
+def test_focus_product_names_the_product_in_the_listeners_language() -> None:
+    m = metrics(interactions_60s={"lychee": 12})
+    (cand,) = c.focus_product(m)
+    zh = c.render(cand, "zh-CN", NOW)
+    assert zh.text == "当前「岭南荔枝 500g」互动很高,建议重点讲解"
+    assert zh.severity == "act_now" and zh.sku == "lychee"
+    assert "岭南荔枝 500g" in c.render(cand, "en", NOW).text
+
+
+def test_sold_out_switch_suggests_the_best_seller_with_stock() -> None:
+    m = metrics(
+        stock={"lychee": 0, "mango": 50, "milk": 20},
+        units_by_sku={"lychee": 200, "milk": 7, "mango": 2},
+    )
+    (cand,) = c.sold_out_switch(m)
+    assert cand.params["next"] == NAMES["milk"]
+
+
+def test_release_offer_is_silent_while_an_offer_is_live() -> None:
+    m = metrics(viewers=90, peak=90, viewer_history=((NOW - 30_000, 70),), offers=(offer(),))
+    assert c.release_offer(m) == []
+
+
+def test_low_stock_watches_offer_units_against_the_offer_size() -> None:
+    assert c.low_stock(metrics(offers=(offer(qty=100, left=9),)))
+    assert not c.low_stock(metrics(offers=(offer(qty=100, left=10),)))
+    assert not c.low_stock(metrics(offers=(offer(qty=100, left=0),)))  # sold out is another hint
+
+
+def test_cooldown_holds_then_releases() -> None:
+    coach = c.Coach()
+    m = metrics(interactions_60s={"lychee": 12})
+    assert [x.code for x in coach.evaluate(m)] == ["focus_product"]
+    later = dataclasses.replace(m, now_ms=NOW + c.COOLDOWN_MS["focus_product"] - 1)
+    assert coach.evaluate(later) == []
+    # another SKU is another subject: it is not held back by the first one's cooldown
+    other = dataclasses.replace(later, interactions_60s={"mango": 12})
+    assert [x.sku for x in coach.evaluate(other)] == ["mango"]
+    again = dataclasses.replace(m, now_ms=NOW + c.COOLDOWN_MS["focus_product"])
+    assert [x.code for x in coach.evaluate(again)] == ["focus_product"]
+
+
+def test_chat_mentions_map_to_skus() -> None:
+    assert c.mentioned_skus("岭南荔枝还有吗", NAMES) == ["lychee"]
+    assert c.mentioned_skus("MANGO please", {"mango": "Mango"}) == ["mango"]
+    assert c.mentioned_skus("你好", NAMES) == []
