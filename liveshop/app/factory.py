@@ -33,6 +33,7 @@ from liveshop.commerce.inventory import Inventory
 from liveshop.commerce.offers import Offers
 from liveshop.commerce.orders import OrderStore, Persister
 from liveshop.commerce.presence import Presence
+from liveshop.commerce.purchases import Purchases
 from liveshop.commerce.rooms import Rooms
 from liveshop.commerce.stats import Broadcasters
 from liveshop.core.config import Settings
@@ -184,9 +185,17 @@ def create_app(settings: Settings, *, run_persister: bool = True) -> LiveshopApp
                 timeout_s=settings.redis_timeout_s,
             )
             offers = Offers(redis, scripts)
-            hub = Hub(redis, coalesce_ms=settings.coalesce_ms)
+            purchases = Purchases(inventory)
+            hub = Hub(
+                redis,
+                coalesce_ms=settings.coalesce_ms,
+                on_stock=purchases.on_stock,
+                on_room_closed=purchases.on_room_closed,
+            )
             await hub.start()
-            services = runtime.services = Services(settings, rooms, inventory, offers, hub, redis)
+            services = runtime.services = Services(
+                settings, rooms, inventory, offers, purchases, hub, redis
+            )
             gateway_ref["gateway"] = runtime.gateway = Gateway(services)
 
             async def ready() -> dict[str, bool]:

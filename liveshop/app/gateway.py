@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import itertools
 import time
-import unicodedata
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +25,7 @@ from redis.exceptions import RedisError
 from liveshop.commerce.coaching import mentioned_skus
 from liveshop.commerce.inventory import Inventory, RestockRefused
 from liveshop.commerce.offers import Offers
+from liveshop.commerce.purchases import Purchases
 from liveshop.commerce.rooms import Rooms, now_ms
 from liveshop.commerce.stats import record_interaction
 from liveshop.core import identity
@@ -34,11 +34,17 @@ from liveshop.core.config import Settings
 from liveshop.core.errors import ByeReason, ErrorCode, Rejected, TokenError
 from liveshop.core.identity import Identity
 from liveshop.core.keys import ROOM_ID
-from liveshop.core.ratelimit import TokenBucket
 from liveshop.realtime.admission import Admission, Denied
 from liveshop.realtime.hub import Hub, LocalRoom
 from liveshop.realtime.outbound import RoomSocket
-from liveshop.realtime.session import Close, ConnectionState, Handle, Phase, Reply
+from liveshop.realtime.session import (
+    Close,
+    ConnectionState,
+    Handle,
+    InteractionRules,
+    Phase,
+    Reply,
+)
 from liveshop.realtime.wire import EXTENSION as WIRE
 from liveshop.realtime.wire import AsgiWire, Wire
 
@@ -58,12 +64,9 @@ class Services:
     rooms: Rooms
     inventory: Inventory
     offers: Offers
+    purchases: Purchases
     hub: Hub
     redis: Redis
-
-
-def _has_control_chars(text: str) -> bool:
-    return any(unicodedata.category(ch) in ("Cc", "Cf") and ch not in "\u200d" for ch in text)
 
 
 class Gateway:
@@ -80,24 +83,7 @@ class Gateway:
             connects_per_ip_per_s=services.settings.connects_per_ip_per_s,
             limit_loopback=services.settings.limit_loopback,
         )
-        self._chat_times: dict[tuple[str, str], float] = {}
-        # Sold-out taps answered without the script, counted per (room, sku) and logged
-        # once a second: a flash sale brings thousands a second, each alike.
-        self._sold_out_taps: dict[tuple[str, str], int] = {}
-        self._sold_out_timer: asyncio.TimerHandle | None = None
-        self._like_buckets: dict[tuple[str, str | None], TokenBucket] = {}
-
-    def _likes(self, room_id: str, user: str | None) -> TokenBucket:
-        key = (room_id, user)
-        bucket = self._like_buckets.get(key)
-        if bucket is None:
-            if len(self._like_buckets) > 50_000:  # keep memory bounded over a long evening
-                now = time.monotonic()
-                self._like_buckets = {
-                    k: b for k, b in self._like_buckets.items() if now - b.updated < 5.0
-                }
-            bucket = self._like_buckets[key] = TokenBucket(10.0, 10.0, time.monotonic())
-        return bucket
+        self.rules = InteractionRules()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         room_id: str = scope["path_params"]["room_id"]
@@ -218,10 +204,9 @@ class Gateway:
             sock.reply(p.error(ErrorCode.UNAVAILABLE, "store temporarily unavailable"))
             sock.close(1013, "try again later")
             return False
-        room.seed(
-            snap.seq,
-            {pr.sku: pr.stock for pr in snap.state.products},
-            {pr.sku: pr.name for pr in snap.state.products},
+        room.seed(snap.seq, {pr.sku: pr.name for pr in snap.state.products})
+        self.s.purchases.gate(room.room_id).seed(
+            snap.seq, {pr.sku: pr.stock for pr in snap.state.products}
         )
         sock.welcome(
             p.Welcome(
@@ -284,33 +269,20 @@ class Gateway:
         match msg:
             case p.Buy():
                 assert who.user is not None
-                ack = await self._buy(room, who.user, msg)
-                sock.reply(ack)
+                sock.reply(await self.s.purchases.buy(room_id, who.user, msg))
             case p.Ping():
                 sock.reply(p.Pong(t=msg.t))
             case p.Chat():
                 assert who.user is not None
-                text = msg.text.strip()
-                if not text or _has_control_chars(text):
-                    raise Rejected(
-                        ErrorCode.BAD_MESSAGE, "chat text is empty or has control characters"
-                    )
-                now = time.monotonic()
-                key = (room_id, who.user)
-                if now - self._chat_times.get(key, -10.0) < 2.0:
-                    raise Rejected(ErrorCode.RATE_LIMITED, "one chat message every 2 seconds")
-                if len(self._chat_times) > 50_000:  # bounded: forget who chatted long ago
-                    self._chat_times = {k: t for k, t in self._chat_times.items() if now - t < 2.0}
-                self._chat_times[key] = now
+                text = self.rules.chat(room_id, who.user, msg.text, time.monotonic())
                 await self.s.rooms.chat(room_id, who.user, text)
                 await record_interaction(
                     self.s.redis, room_id, mentioned_skus(text, room.names), now_ms()
                 )
             case p.Like():
+                assert who.user is not None
                 if msg.sku is not None and msg.sku in room.names:
-                    now = time.monotonic()
-                    if not self._likes(room_id, who.user).take(now):
-                        raise Rejected(ErrorCode.RATE_LIMITED, "at most 10 likes a second")
+                    self.rules.like(room_id, who.user, time.monotonic())
                     await record_interaction(self.s.redis, room_id, [msg.sku], now_ms())
             case p.GoLive():
                 await self.s.rooms.go_live(room_id, msg.title)
@@ -338,62 +310,6 @@ class Gateway:
             case _:
                 raise Rejected(ErrorCode.BAD_MESSAGE, "unexpected message")
 
-    async def _buy(self, room: LocalRoom, user: str, msg: p.Buy) -> p.OrderAck:
-        started = time.perf_counter()
-        admitted = room.admit_now(msg.sku, msg.qty)
-        if admitted is None:
-            admitted = await room.wait_admit(msg.sku, msg.qty)
-        fast = not admitted
-        if fast:
-            # The room already knows this SKU is sold out: answer without the script
-            # (recorded, and a request answered before gets its first answer).
-            outcome = await self.s.inventory.reject_sold_out(
-                room.room_id, user, msg.request_id, msg.sku, msg.qty
-            )
-        else:
-            try:
-                outcome = await self.s.inventory.buy(
-                    room.room_id, user, msg.request_id, msg.sku, msg.qty, msg.offer_id
-                )
-            finally:
-                room.release(msg.sku, msg.qty)
-        ack = outcome.ack(msg.request_id)
-        if fast and not outcome.repeat:
-            self._count_sold_out(room.room_id, msg.sku)
-        else:
-            self._log_purchase(room.room_id, user, msg, ack, started, repeat=outcome.repeat)
-        return ack
-
-    def _count_sold_out(self, room_id: str, sku: str) -> None:
-        key = (room_id, sku)
-        self._sold_out_taps[key] = self._sold_out_taps.get(key, 0) + 1
-        if self._sold_out_timer is None:
-            loop = asyncio.get_running_loop()
-            self._sold_out_timer = loop.call_later(1.0, self._log_sold_out)
-
-    def _log_sold_out(self) -> None:
-        self._sold_out_timer = None
-        taps, self._sold_out_taps = self._sold_out_taps, {}
-        for (room_id, sku), count in taps.items():
-            log.info("sold-out taps answered", room=room_id, sku=sku, taps=count)
-
-    @staticmethod
-    def _log_purchase(
-        room_id: str, user: str, msg: p.Buy, ack: p.OrderAck, started: float, **extra: bool
-    ) -> None:
-        log.info(
-            "purchase",
-            room=room_id,
-            user=user,
-            sku=msg.sku,
-            qty=msg.qty,
-            result=ack.status,
-            reason=ack.reason,
-            order_id=ack.order_id,
-            latency_ms=round((time.perf_counter() - started) * 1000, 2),
-            **extra,
-        )
-
     async def shutdown(self) -> None:
         """Stop accepting; answer in-flight requests, then `bye server_shutdown` to every
         socket so clients reconnect elsewhere; wait at most the grace period."""
@@ -411,9 +327,7 @@ class Gateway:
                 )
         for sock in socks:  # whoever is still busy after the grace period
             sock.bye(ByeReason.SERVER_SHUTDOWN, drop_queue=False)
-        if self._sold_out_timer is not None:
-            self._sold_out_timer.cancel()
-            self._log_sold_out()
+        self.s.purchases.log_sold_out()
 
 
 async def _deny(scope: Scope, send: Send, denied: Denied) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Protocol
 
@@ -40,6 +39,9 @@ def _seq(frame: Frame) -> int:
     return frame.seq or 0
 
 
+StockListener = Callable[[str, str, int, int], None]  # (room_id, sku, left, seq)
+
+
 class Sink(Protocol):
     """Where the hub delivers frames: a socket's bounded outbound queue."""
 
@@ -53,7 +55,9 @@ class Sink(Protocol):
 class LocalRoom:
     """This process's sockets in one room, and what it knows of the room's stream."""
 
-    def __init__(self, room_id: str, coalesce_s: float) -> None:
+    def __init__(
+        self, room_id: str, coalesce_s: float, on_stock: StockListener | None = None
+    ) -> None:
         self.room_id = room_id
         self.keys = RoomKeys.of(room_id)
         self.sinks: set[Sink] = set()
@@ -63,7 +67,7 @@ class LocalRoom:
         self.unreported: set[str] = set()  # viewer ids not yet in the session's audience
         self.subscribed = asyncio.Event()
         self.last_seq = 0
-        self.stock: dict[str, int] = {}  # latest `left` per SKU seen on the stream
+        self._on_stock = on_stock
         self.names: dict[str, str] = {}  # sku -> product name, for chat mentions
         self.base_seq: int | None = None  # the first snapshot's seq: sockets need what follows
         self.repairing: list[tuple[int, str, str]] | None = None  # held back during a repair
@@ -73,18 +77,12 @@ class LocalRoom:
         self._next_flush = 0.0  # loop time before which frames wait
         self._flush_timer: asyncio.TimerHandle | None = None
         self._sending = False  # a flush is being written, slice by slice
-        # The purchase gate: units this process has sent to the engine and not yet heard
-        # back about, and the purchases waiting for those answers, per SKU.
-        self.in_flight: dict[str, int] = {}
-        self._queued: dict[str, deque[tuple[int, asyncio.Future[bool]]]] = {}
 
-    def seed(self, seq: int, stock: dict[str, int], names: dict[str, str]) -> None:
-        """Take figures from a snapshot at `seq` unless the stream is already newer."""
+    def seed(self, seq: int, names: dict[str, str]) -> None:
+        """Take what a snapshot at `seq` says: product names, and where sockets start."""
         self.names.update(names)
         if self.base_seq is None:
             self.base_seq = seq
-        if seq >= self.last_seq:
-            self.stock.update(stock)
 
     def dispatch(self, seq: int, ckey: str, text: str) -> None:
         """Handle one message from the room channel, in seq order."""
@@ -101,11 +99,8 @@ class LocalRoom:
                 self.unreported.update(self.viewer_ids)
             self._ordered.append(frame)
         else:
-            if ckey.startswith("stock:"):
-                sku = ckey[6:]
-                self.stock[sku] = orjson.loads(text)["left"]
-                if sku in self._queued:
-                    self._admit_queued(sku)
+            if ckey.startswith("stock:") and self._on_stock is not None:
+                self._on_stock(self.room_id, ckey[6:], orjson.loads(text)["left"], seq)
             self._pending[ckey] = frame
         if self._sending:
             return  # the flush being written schedules the next one
@@ -184,81 +179,23 @@ class LocalRoom:
         if self._pending or self._ordered:
             self._flush_timer = loop.call_at(self._next_flush, self.flush)
 
-    # The purchase gate. A flash sale brings ten taps per unit within a second; once the
-    # purchases already sent to the engine would sell everything this room knows is
-    # left, the next ones wait (in order) for those answers instead of running the
-    # script only to hear `sold_out`. The script stays the only judge: the gate never
-    # accepts, it only holds back or, when the room knows the SKU is sold out, says so.
-    def admit_now(self, sku: str, qty: int) -> bool | None:
-        """admit() without waiting: None when the purchase has to wait (then await
-        wait_admit()). No coroutine: every tap of a flash sale asks."""
-        verdict = None if self._queued.get(sku) else self._verdict(sku, qty)
-        if verdict is True:
-            self.in_flight[sku] = self.in_flight.get(sku, 0) + qty
-        return verdict
-
-    async def admit(self, sku: str, qty: int) -> bool:
-        """True: send this purchase to the engine (release() it after); False: the room
-        knows there are fewer than `qty` units left."""
-        verdict = self.admit_now(sku, qty)
-        return verdict if verdict is not None else await self.wait_admit(sku, qty)
-
-    async def wait_admit(self, sku: str, qty: int) -> bool:
-        """Wait in line for the answers in flight; for a tap admit_now() said None to."""
-        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        queue = self._queued.get(sku)
-        if queue is None:
-            queue = self._queued[sku] = deque()
-        queue.append((qty, waiter))
-        try:
-            return await waiter  # _admit_queued reserved the units when it said True
-        except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled() and waiter.result():
-                self.release(sku, qty)
-            raise
-
-    def release(self, sku: str, qty: int) -> None:
-        """The engine answered a purchase admit() let through (or it failed)."""
-        left = self.in_flight.get(sku, 0) - qty
-        if left > 0:
-            self.in_flight[sku] = left
-        else:
-            self.in_flight.pop(sku, None)
-        if sku in self._queued:
-            self._admit_queued(sku)
-
-    def _verdict(self, sku: str, qty: int) -> bool | None:
-        """True: send it; False: sold out; None: wait for the answers in flight."""
-        left = self.stock.get(sku)
-        if left is None:
-            return True  # nothing known: the engine decides
-        if left < qty:
-            return False
-        return True if self.in_flight.get(sku, 0) + qty <= left else None
-
-    def _admit_queued(self, sku: str) -> None:
-        queue = self._queued[sku]
-        while queue:
-            qty, waiter = queue[0]
-            if waiter.done():  # its buyer went away
-                queue.popleft()
-                continue
-            verdict = self._verdict(sku, qty)
-            if verdict is None:
-                break
-            queue.popleft()
-            if verdict:
-                self.in_flight[sku] = self.in_flight.get(sku, 0) + qty
-            waiter.set_result(verdict)
-        if not queue:
-            del self._queued[sku]
-
 
 class Hub:
-    """Subscribes to the rooms that have local sockets and fans their messages out."""
+    """Subscribes to the rooms that have local sockets and fans their messages out.
+    `on_stock(room_id, sku, left, seq)` hears every `stock` message, in seq order, before
+    the sockets do; `on_room_closed(room_id)` when the last local socket leaves a room."""
 
-    def __init__(self, redis: Redis | RedisCluster, *, coalesce_ms: int = 50) -> None:
+    def __init__(
+        self,
+        redis: Redis | RedisCluster,
+        *,
+        coalesce_ms: int = 50,
+        on_stock: StockListener | None = None,
+        on_room_closed: Callable[[str], None] | None = None,
+    ) -> None:
         self._redis = redis
+        self._on_stock = on_stock
+        self._on_room_closed = on_room_closed
         self._coalesce_s = coalesce_ms / 1000
         # On a Cluster, sharded pub/sub keeps each room's messages on its own shard.
         self._sharded = isinstance(redis, RedisCluster)
@@ -368,7 +305,7 @@ class Hub:
         async with self._lock:
             room = self.rooms.get(room_id)
             if room is None:
-                room = self.rooms[room_id] = LocalRoom(room_id, self._coalesce_s)
+                room = self.rooms[room_id] = LocalRoom(room_id, self._coalesce_s, self._on_stock)
                 assert self._pubsub is not None
                 if self._sharded:
                     await self._pubsub.ssubscribe(room.keys.channel)  # type: ignore[attr-defined]
@@ -393,6 +330,8 @@ class Hub:
                         room.viewer_ids[viewer_id] = left
                 if not room.sinks and self.rooms.get(room_id) is room:
                     del self.rooms[room_id]
+                    if self._on_room_closed is not None:
+                        self._on_room_closed(room_id)
                     if self._pubsub is not None:
                         with contextlib.suppress(RedisConnectionError, RedisTimeoutError):
                             if self._sharded:

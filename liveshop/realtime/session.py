@@ -9,10 +9,11 @@ gateway feeds it frames with a clock reading and carries out what it decides.
 from __future__ import annotations
 
 import enum
+import unicodedata
 from dataclasses import dataclass
 
 from liveshop.core import protocol as p
-from liveshop.core.errors import BYE_CLOSE_CODES, ByeReason, CloseCode, ErrorCode
+from liveshop.core.errors import BYE_CLOSE_CODES, ByeReason, CloseCode, ErrorCode, Rejected
 from liveshop.core.identity import Identity
 from liveshop.core.ratelimit import TokenBucket
 
@@ -157,3 +158,46 @@ class ConnectionState:
     def _bye(self, reason: ByeReason) -> Close:
         self.phase = Phase.CLOSED
         return Close(BYE_CLOSE_CODES[reason], p.Bye(reason=reason.value))
+
+
+CHAT_EVERY_S = 2.0  # one chat message per user and room every 2 s
+LIKES_PER_S = 10.0  # likes per user and room, with a burst of as many
+_BOUND = 50_000  # entries kept per rule before the stale ones are forgotten
+
+
+def has_control_chars(text: str) -> bool:
+    """Control or format characters, but the zero-width joiner emoji sequences use."""
+    return any(unicodedata.category(ch) in ("Cc", "Cf") and ch != "\u200d" for ch in text)
+
+
+class InteractionRules:
+    """The chat and like limits of this process, per (room, user), across the user's
+    sockets here. Pure: fed a monotonic clock reading; raises `Rejected` with the
+    protocol's code. Memory stays bounded over a long evening."""
+
+    def __init__(self) -> None:
+        self._chat_times: dict[tuple[str, str], float] = {}
+        self._likes: dict[tuple[str, str], TokenBucket] = {}
+
+    def chat(self, room_id: str, user: str, text: str, now: float) -> str:
+        """The text to post (trimmed), or Rejected."""
+        text = text.strip()
+        if not text or has_control_chars(text):
+            raise Rejected(ErrorCode.BAD_MESSAGE, "chat text is empty or has control characters")
+        key = (room_id, user)
+        if now - self._chat_times.get(key, -CHAT_EVERY_S) < CHAT_EVERY_S:
+            raise Rejected(ErrorCode.RATE_LIMITED, "one chat message every 2 seconds")
+        if len(self._chat_times) > _BOUND:
+            self._chat_times = {k: t for k, t in self._chat_times.items() if now - t < CHAT_EVERY_S}
+        self._chat_times[key] = now
+        return text
+
+    def like(self, room_id: str, user: str, now: float) -> None:
+        key = (room_id, user)
+        bucket = self._likes.get(key)
+        if bucket is None:
+            if len(self._likes) > _BOUND:  # a full bucket is as good as a new one
+                self._likes = {k: b for k, b in self._likes.items() if now - b.updated < 1.0}
+            bucket = self._likes[key] = TokenBucket(LIKES_PER_S, LIKES_PER_S, now)
+        if not bucket.take(now):
+            raise Rejected(ErrorCode.RATE_LIMITED, "at most 10 likes a second")

@@ -10,7 +10,7 @@ import pytest
 import structlog
 import websockets
 
-from liveshop.realtime.hub import LocalRoom
+from liveshop.commerce.purchases import PurchaseGate
 from tests.conftest import ROOM, seeded_server
 from tests.support import Client, RunningServer, eventually, settings_for, token
 
@@ -306,16 +306,16 @@ BUY_MANGO = {"type": "buy", "sku": "mango-2pc"}
 
 async def _sell_out_mango(
     server: RunningServer, user: str
-) -> tuple[Client, dict[str, Any], LocalRoom]:
+) -> tuple[Client, dict[str, Any], PurchaseGate]:
     """A buyer takes all 120 mangoes (request `all`); returns once the room knows the SKU
-    is sold out: the buyer, the accepted ack and the server's LocalRoom."""
+    is sold out: the buyer, the accepted ack and the room's purchase gate here."""
     buyer = await Client.connect(server.ws_url(ROOM))
     await buyer.hello(token(user=user))
     first = await buyer.request({**BUY_MANGO, "request_id": "all", "qty": 120}, "order_ack")
     assert first["status"] == "accepted"
     services = server.runtime.services
     assert services is not None
-    room = services.hub.rooms[ROOM]
+    room = services.purchases.gate(ROOM)
     await eventually(lambda: room.stock.get("mango-2pc") == 0)  # the room knows
     return buyer, first, room
 

@@ -59,7 +59,17 @@ async def test_idle_room_sends_at_once_then_coalesces_in_seq_order() -> None:
     assert len(sink.writes) == 1
     await asyncio.sleep(0.12)
     assert [seqs for _, seqs in sink.writes] == [[1], [3, 4, 5]]  # one write, seq order
-    assert room.stock == {"a": 8, "b": 5}
+
+
+async def test_every_stock_message_reaches_the_stock_listener_in_seq_order() -> None:
+    """Coalescing is for sockets only: the listener (the purchase gate) hears them all."""
+    heard: list[tuple[str, str, int, int]] = []
+    room = LocalRoom("s001", coalesce_s=0.05, on_stock=lambda *a: heard.append(a))
+    room.sinks.add(RecordingSink())
+    for message in (stock(1, "a", 10), stock(2, "a", 9), pin(3), stock(4, "b", 5)):
+        room.dispatch(*message)
+    room.dispatch(*stock(4, "b", 5))  # a duplicate after a resubscribe: not heard again
+    assert heard == [("s001", "a", 10, 1), ("s001", "a", 9, 2), ("s001", "b", 5, 4)]
 
 
 async def test_slow_fan_out_on_an_idle_loop_waits_only_the_window() -> None:
@@ -102,31 +112,6 @@ async def test_slow_fan_out_leaves_a_busy_loop_its_share() -> None:
     # the other work ran between the slices for about as long as the writing (~100 ms):
     # the next flush waits about that long too, not just the 10 ms window
     assert min(s.writes[1][0] for s in sinks) - first_done >= 0.05
-
-
-async def test_purchase_gate_holds_taps_beyond_what_is_left_until_answers_come() -> None:
-    room = LocalRoom("s001", coalesce_s=0.05)
-    room.seed(1, {"a": 2}, {"a": "A"})
-    assert await room.admit("a", 1) and await room.admit("a", 1)  # two units, two in flight
-    third = asyncio.create_task(room.admit("a", 1))
-    fourth = asyncio.create_task(room.admit("a", 1))
-    await asyncio.sleep(0.01)
-    assert not third.done() and not fourth.done()  # both would need units in flight
-    room.release("a", 1)  # one answer came back (say, a rejection): stock still 2
-    assert await asyncio.wait_for(third, 1) is True  # first in line goes first
-    assert not fourth.done()
-    room.dispatch(*stock(2, "a", 0))  # the stream says: sold out
-    assert await asyncio.wait_for(fourth, 1) is False
-    assert await room.admit("a", 1) is False  # known sold out: no waiting, no engine
-    room.release("a", 1)
-    room.release("a", 1)
-    assert room.in_flight == {}
-
-
-async def test_purchase_gate_lets_everything_through_when_nothing_is_known() -> None:
-    room = LocalRoom("s001", coalesce_s=0.05)
-    assert all([await room.admit("b", 5) for _ in range(10)])
-    assert room.in_flight == {"b": 50}
 
 
 async def test_large_room_is_written_in_slices_that_let_other_work_run() -> None:

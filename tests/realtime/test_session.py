@@ -7,12 +7,14 @@ import json
 import pytest
 
 from liveshop.core import protocol as p
+from liveshop.core.errors import ErrorCode, Rejected
 from liveshop.core.identity import Identity
 from liveshop.realtime.session import (
     Close,
     ConnectionState,
     Handle,
     IllegalTransition,
+    InteractionRules,
     Phase,
     Reply,
 )
@@ -129,3 +131,37 @@ def test_token_bucket_limits_then_closes_a_flood() -> None:
     assert sum(isinstance(d, Handle) for d in decisions) == 19  # the rest of the refill
     assert sum(isinstance(d, Reply) for d in decisions) == 9
     assert isinstance(decisions[-1], Close) and decisions[-1].code == 4429
+
+
+def test_chat_is_trimmed_and_refused_when_empty_or_with_control_characters() -> None:
+    rules = InteractionRules()
+    assert rules.chat("s001", "u1", "  荔枝甜吗?  ", 0.0) == "荔枝甜吗?"
+    for bad in ("   ", "bell\x07", "rtl\u202eoverride"):
+        with pytest.raises(Rejected) as refused:
+            rules.chat("s001", "u2", bad, 0.0)
+        assert refused.value.code is ErrorCode.BAD_MESSAGE
+    assert rules.chat("s001", "u3", "family 👨\u200d👩\u200d👧", 0.0)  # ZWJ emoji are text
+
+
+def test_one_chat_message_per_user_and_room_every_two_seconds() -> None:
+    rules = InteractionRules()
+    rules.chat("s001", "u1", "a", 10.0)
+    with pytest.raises(Rejected) as refused:
+        rules.chat("s001", "u1", "b", 11.9)
+    assert refused.value.code is ErrorCode.RATE_LIMITED
+    rules.chat("s002", "u1", "other room", 11.9)  # per room
+    rules.chat("s001", "u2", "other user", 11.9)  # per user
+    rules.chat("s001", "u1", "c", 12.0)  # two seconds after the first
+
+
+def test_likes_are_limited_to_ten_a_second_with_a_burst_of_ten() -> None:
+    rules = InteractionRules()
+    for _ in range(10):
+        rules.like("s001", "u1", 5.0)
+    with pytest.raises(Rejected) as refused:
+        rules.like("s001", "u1", 5.0)
+    assert refused.value.code is ErrorCode.RATE_LIMITED
+    rules.like("s001", "u2", 5.0)  # another user has their own
+    rules.like("s001", "u1", 5.15)  # 0.15 s earns one and a half: one more
+    with pytest.raises(Rejected):
+        rules.like("s001", "u1", 5.15)
