@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Protocol
 
+import msgspec
 import orjson
 import structlog
 from redis.asyncio import Redis
@@ -25,6 +26,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from liveshop.core import protocol as p
 from liveshop.core.errors import ByeReason, CloseCode
 from liveshop.core.keys import RoomKeys, room_id_from_channel
 from liveshop.realtime.wire import Frame
@@ -37,6 +39,20 @@ SLICE_S = 0.005  # a large room is written at least this long per loop turn
 
 def _seq(frame: Frame) -> int:
     return frame.seq or 0
+
+
+_live = msgspec.json.Decoder(p.Live)
+
+
+def starts_a_session(text: str) -> bool:
+    """A `live` message with live=true. Ordered messages are few (not stock or viewers),
+    so a substring test first, then a real decode: no reliance on field order."""
+    if '"live"' not in text:
+        return False
+    try:
+        return _live.decode(text).live
+    except msgspec.DecodeError:  # ValidationError included
+        return False  # another type that mentions "live"
 
 
 StockListener = Callable[[str, str, int, int], None]  # (room_id, sku, left, seq)
@@ -94,7 +110,7 @@ class LocalRoom:
         self.last_seq = seq
         frame = Frame.of(seq, text)
         if ckey == "-":
-            if text.startswith('{"type":"live","live":true'):
+            if starts_a_session(text):
                 # A new session counts everyone already watching as its audience.
                 self.unreported.update(self.viewer_ids)
             self._ordered.append(frame)
