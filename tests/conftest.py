@@ -16,10 +16,12 @@ from redis.asyncio import Redis
 from liveshop.commerce.inventory import Inventory
 from liveshop.commerce.rooms import Rooms
 from liveshop.core.config import Settings
-from liveshop.engine.connections import connect_redis, open_database
+from liveshop.engine.connections import connect_redis
+from liveshop.engine.database import open_database, sqlite_url
 from liveshop.engine.embedded import EmbeddedEngine
 from liveshop.engine.scripts import Scripts
 from tests.cluster import LocalCluster
+from tests.databases import database_for_test
 from tests.support import RunningServer, settings_for
 
 ROOM = "s001"
@@ -65,7 +67,7 @@ async def domain(
     redis: Redis, scripts: Scripts, tmp_path: Path
 ) -> AsyncIterator[tuple[Rooms, Inventory]]:
     """Rooms and Inventory on the real engine and a real SQLite file, with room s001 live."""
-    db = await open_database(tmp_path / "domain.db")
+    db = await open_database(sqlite_url(tmp_path / "domain.db"))  # rooms' sessions only
     rooms = Rooms(redis, scripts, db)
     await rooms.init_schema()
     inventory = Inventory(redis, scripts, idempotency_ttl_s=3600)
@@ -108,8 +110,12 @@ async def seeded_server(settings: Settings, **kwargs: Any) -> AsyncIterator[Runn
 
 @pytest.fixture
 async def server(redis: Redis, redis_url: str, tmp_path: Path) -> AsyncIterator[RunningServer]:
-    """A real liveshop server on 127.0.0.1:<random>, room s001 live with two products."""
-    async with seeded_server(settings_for(redis_url, tmp_path)) as srv:
+    """A real liveshop server on 127.0.0.1:<random>, room s001 live with two products;
+    orders in SQLite, or in a fresh PostgreSQL database in the PostgreSQL pass."""
+    async with (
+        database_for_test(tmp_path) as database_url,
+        seeded_server(settings_for(redis_url, tmp_path, database_url=database_url)) as srv,
+    ):
         yield srv
 
 

@@ -189,11 +189,12 @@ async def _load_demo(settings: Settings) -> None:
     from liveshop.app import demo
     from liveshop.commerce.inventory import Inventory
     from liveshop.commerce.rooms import Rooms
-    from liveshop.engine.connections import connect_redis, open_database
+    from liveshop.engine.connections import connect_redis
+    from liveshop.engine.database import open_database
     from liveshop.engine.scripts import Scripts
 
     redis = connect_redis(settings.redis_url)
-    db = await open_database(settings.database_path)
+    db = await open_database(settings.database)
     try:
         scripts = Scripts(redis)
         rooms = Rooms(redis, scripts, db)
@@ -250,7 +251,8 @@ def cmd_persist(args: argparse.Namespace) -> int:
     settings = _settings(args)
     logs.configure(settings.log_format, settings.log_level)
     from liveshop.commerce.orders import OrderStore, Persister
-    from liveshop.engine.connections import connect_redis, open_database
+    from liveshop.engine.connections import connect_redis
+    from liveshop.engine.database import open_database
     from liveshop.engine.embedded import EmbeddedEngine, ping_unix
 
     async def main() -> None:
@@ -264,7 +266,7 @@ def cmd_persist(args: argparse.Namespace) -> int:
                 engine = None  # a running server owns it; share it
             url = EmbeddedEngine(settings.data_dir).url
         redis = connect_redis(url, pool_size=4)
-        db = await open_database(settings.database_path)
+        db = await open_database(settings.database)
         store = OrderStore(db)
         await store.init_schema()
         persister = Persister(

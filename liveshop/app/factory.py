@@ -41,8 +41,8 @@ from liveshop.engine.connections import (
     check_persistence,
     connect_cluster,
     connect_redis,
-    open_database,
 )
+from liveshop.engine.database import open_database
 from liveshop.engine.embedded import EmbeddedEngine
 from liveshop.engine.scripts import Scripts
 from liveshop.realtime.hub import Hub
@@ -173,7 +173,7 @@ def create_app(settings: Settings, *, run_persister: bool = True) -> LiveshopApp
                     log.warning("durability", problem=warning)
             scripts = Scripts(redis, sharded=bool(settings.redis_cluster))
             await scripts.load_all()
-            db = await open_database(settings.database_path)
+            db = await open_database(settings.database)
             rooms = Rooms(redis, scripts, db)
             await rooms.init_schema()
             orders = runtime.orders = OrderStore(db)
@@ -199,12 +199,12 @@ def create_app(settings: Settings, *, run_persister: bool = True) -> LiveshopApp
             gateway_ref["gateway"] = runtime.gateway = Gateway(services)
 
             async def ready() -> dict[str, bool]:
-                checks = {"redis": False, "sqlite": False}
+                checks = {"redis": False, "database": False}
                 with contextlib.suppress(Exception):
                     checks["redis"] = bool(await asyncio.wait_for(redis.ping(), 1.0))
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(db.execute("SELECT 1"), 1.0)  # type: ignore[union-attr]
-                    checks["sqlite"] = True
+                    await asyncio.wait_for(db.ping(), 1.0)  # type: ignore[union-attr]
+                    checks["database"] = True
                 if runtime.persister is not None:
                     # Stuck or failing for 10 s: acked orders are not reaching the database.
                     now = asyncio.get_running_loop().time()
@@ -244,7 +244,7 @@ def create_app(settings: Settings, *, run_persister: bool = True) -> LiveshopApp
             log.info(
                 "liveshop ready",
                 redis="embedded" if runtime.engine else settings.redis_url,
-                db=str(settings.database_path),
+                db=db.dialect,
             )
             yield
         finally:

@@ -1,10 +1,10 @@
-"""Orders: the outbox → SQLite persister and the orders table.
+"""Orders: the outbox → database persister and the orders table.
 
 Owns the `orders` table and the reading side of every room's outbox stream (consumer
 group `persister`). Contract: at least once from the outbox (an entry is XACKed and
-deleted only after the SQLite commit that holds it), exactly once in SQLite (order_id
-is the primary key, inserts are INSERT OR IGNORE). Entries left pending by a dead
-consumer are claimed after `claim_idle_ms`, so any number of persisters may run.
+deleted only after the database commit that holds it), exactly once in the database
+(order_id is the primary key, inserts are ON CONFLICT DO NOTHING). Entries left pending
+by a dead consumer are claimed after `claim_idle_ms`, so any number of persisters run.
 """
 
 from __future__ import annotations
@@ -13,36 +13,42 @@ import asyncio
 import contextlib
 import os
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-import aiosqlite
 import msgspec
 import structlog
 from redis.exceptions import RedisError
 
 from liveshop.core.keys import OUTBOX_GROUP, ROOMS_INDEX, RoomKeys
 from liveshop.engine.connections import AnyRedis, is_cluster
+from liveshop.engine.database import Database, Migration
 
 log = structlog.get_logger("liveshop.commerce.orders")
 
-ORDERS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS orders (
-    order_id     TEXT PRIMARY KEY,
-    room_id      TEXT NOT NULL,
-    session_id   TEXT NOT NULL,
-    user_id      TEXT NOT NULL,
-    sku          TEXT NOT NULL,
-    qty          INTEGER NOT NULL,
-    unit_price   INTEGER NOT NULL,
-    offer_id     TEXT,
-    pickup_code  TEXT NOT NULL,
-    status       TEXT NOT NULL,
-    created_at   INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS orders_room ON orders (room_id, created_at);
-CREATE INDEX IF NOT EXISTS orders_session ON orders (session_id);
-"""
+MIGRATIONS = [
+    Migration(
+        "orders",
+        1,
+        """
+        CREATE TABLE IF NOT EXISTS orders (
+            order_id     TEXT PRIMARY KEY,
+            room_id      TEXT NOT NULL,
+            session_id   TEXT NOT NULL,
+            user_id      TEXT NOT NULL,
+            sku          TEXT NOT NULL,
+            qty          INTEGER NOT NULL,
+            unit_price   INTEGER NOT NULL,
+            offer_id     TEXT,
+            pickup_code  TEXT NOT NULL,
+            status       TEXT NOT NULL,
+            created_at   BIGINT NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS orders_room ON orders (room_id, created_at);
+        CREATE INDEX IF NOT EXISTS orders_session ON orders (session_id)
+        """,
+    ),
+]
 
 COLUMNS = (
     "order_id",
@@ -57,9 +63,11 @@ COLUMNS = (
     "status",
     "created_at",
 )
+# Exactly once by order id, on both engines: a redelivered outbox entry changes nothing.
 _INSERT = (
-    f"INSERT OR IGNORE INTO orders ({', '.join(COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in COLUMNS)})"
+    f"INSERT INTO orders ({', '.join(COLUMNS)}) "
+    f"VALUES ({', '.join(f'${i}' for i in range(1, len(COLUMNS) + 1))}) "
+    "ON CONFLICT (order_id) DO NOTHING"
 )
 
 
@@ -77,7 +85,10 @@ class Order(msgspec.Struct, frozen=True):
     created_at: int
 
 
-def _row(fields: dict[bytes, bytes]) -> tuple[Any, ...]:
+OrderRow = tuple[str, str, str, str, str, int, int, str | None, str, str, int]
+
+
+def _row(fields: dict[bytes, bytes]) -> OrderRow:
     f = {k.decode(): v.decode() for k, v in fields.items()}
     return (
         f["order_id"],
@@ -95,36 +106,40 @@ def _row(fields: dict[bytes, bytes]) -> tuple[Any, ...]:
 
 
 class OrderStore:
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    """The `orders` table, on SQLite or PostgreSQL (engine.database)."""
+
+    def __init__(self, db: Database) -> None:
         self._db = db
-        self._lock = asyncio.Lock()
 
     async def init_schema(self) -> None:
-        await self._db.executescript(ORDERS_SCHEMA)
-        await self._db.commit()
+        await self._db.migrate(MIGRATIONS)
 
-    async def insert(self, rows: list[tuple[Any, ...]]) -> None:
-        async with self._lock:
-            await self._db.executemany(_INSERT, rows)
-            await self._db.commit()
+    async def insert(self, rows: Sequence[OrderRow]) -> None:
+        await self._db.execute_many(_INSERT, rows)
 
     async def list(
         self, *, room_id: str | None = None, session_id: str | None = None, limit: int = 100
     ) -> list[Order]:
-        where, params = [], []
-        if room_id:
-            where.append("room_id = ?")
-            params.append(room_id)
-        if session_id:
-            where.append("session_id = ?")
-            params.append(session_id)
+        where: list[str] = []
+        params: list[object] = []
+        for column, value in (("room_id", room_id), ("session_id", session_id)):
+            if value:
+                params.append(value)
+                where.append(f"{column} = ${len(params)}")
         sql = f"SELECT {', '.join(COLUMNS)} FROM orders"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created_at DESC, order_id LIMIT ?"
         params.append(limit)
-        async with self._db.execute(sql, params) as cur:
-            return [Order(*row) for row in await cur.fetchall()]
+        sql += f" ORDER BY created_at DESC, order_id LIMIT ${len(params)}"
+        rows = await self._db.fetch(sql, params)
+        return [msgspec.convert(dict(zip(COLUMNS, row, strict=True)), Order) for row in rows]
+
+    async def units_sold(self, room_id: str) -> dict[str, int]:
+        """sku -> units in the database for the room (what reconciliation compares)."""
+        rows = await self._db.fetch(
+            "SELECT sku, SUM(qty) FROM orders WHERE room_id = $1 GROUP BY sku", [room_id]
+        )
+        return {str(sku): int(str(units)) for sku, units in rows}
 
 
 class Persister:

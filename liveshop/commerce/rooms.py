@@ -12,31 +12,50 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
-import aiosqlite
 import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from liveshop.core import protocol as p
 from liveshop.core.keys import OUTBOX_GROUP, ROOMS_INDEX, RoomKeys
+from liveshop.engine.database import Database, Migration
 from liveshop.engine.scripts import Scripts
 
-SESSIONS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS sessions (
-    session_id  TEXT PRIMARY KEY,
-    room_id     TEXT NOT NULL,
-    title       TEXT NOT NULL DEFAULT '',
-    started_at  INTEGER NOT NULL,
-    ended_at    INTEGER,
-    peak        INTEGER NOT NULL DEFAULT 0,
-    orders      INTEGER NOT NULL DEFAULT 0,
-    units       INTEGER NOT NULL DEFAULT 0,
-    gmv         INTEGER NOT NULL DEFAULT 0,
-    buyers      INTEGER NOT NULL DEFAULT 0,
-    viewers     INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS sessions_room ON sessions (room_id, started_at);
-"""
+MIGRATIONS = [
+    Migration(
+        "rooms",
+        1,
+        """
+        CREATE TABLE IF NOT EXISTS sessions (
+            session_id  TEXT PRIMARY KEY,
+            room_id     TEXT NOT NULL,
+            title       TEXT NOT NULL DEFAULT '',
+            started_at  BIGINT NOT NULL,
+            ended_at    BIGINT,
+            peak        INTEGER NOT NULL DEFAULT 0,
+            orders      INTEGER NOT NULL DEFAULT 0,
+            units       INTEGER NOT NULL DEFAULT 0,
+            gmv         BIGINT NOT NULL DEFAULT 0,
+            buyers      INTEGER NOT NULL DEFAULT 0,
+            viewers     INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX IF NOT EXISTS sessions_room ON sessions (room_id, started_at)
+        """,
+    ),
+]
+SESSION_COLUMNS = (
+    "session_id",
+    "room_id",
+    "title",
+    "started_at",
+    "ended_at",
+    "peak",
+    "orders",
+    "units",
+    "gmv",
+    "buyers",
+    "viewers",
+)
 
 
 class ProductMeta(msgspec.Struct, omit_defaults=True):
@@ -102,15 +121,14 @@ def offer_from_hash(fields: dict[str, str]) -> p.OfferState:
 class Rooms:
     """Room-level reads and writes. One instance per process."""
 
-    def __init__(self, redis: Redis, scripts: Scripts, db: aiosqlite.Connection) -> None:
+    def __init__(self, redis: Redis, scripts: Scripts, db: Database) -> None:
         self._redis = redis
         self._scripts = scripts
         self._db = db
         self._known: set[str] = set()
 
     async def init_schema(self) -> None:
-        await self._db.executescript(SESSIONS_SCHEMA)
-        await self._db.commit()
+        await self._db.migrate(MIGRATIONS)
 
     async def exists(self, room_id: str) -> bool:
         if room_id in self._known:
@@ -205,11 +223,10 @@ class Rooms:
         status, sid, title_b, started_at = reply
         if status == b"ok":
             await self._db.execute(
-                "INSERT OR IGNORE INTO sessions (session_id, room_id, title, started_at) "
-                "VALUES (?, ?, ?, ?)",
+                "INSERT INTO sessions (session_id, room_id, title, started_at) "
+                "VALUES ($1, $2, $3, $4) ON CONFLICT (session_id) DO NOTHING",
                 (sid.decode(), room_id, title_b.decode(), int(started_at)),
             )
-            await self._db.commit()
         return status == b"ok", sid.decode()
 
     async def end_live(self, room_id: str) -> SessionTotals | None:
@@ -241,8 +258,9 @@ class Rooms:
     async def store_session(self, room_id: str, t: SessionTotals) -> None:
         await self._db.execute(
             "INSERT INTO sessions (session_id, room_id, title, started_at, ended_at, peak, "
-            "orders, units, gmv, buyers, viewers) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
-            "ON CONFLICT(session_id) DO UPDATE SET ended_at=excluded.ended_at, "
+            "orders, units, gmv, buyers, viewers) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
+            "ON CONFLICT (session_id) DO UPDATE SET ended_at=excluded.ended_at, "
             "peak=excluded.peak, orders=excluded.orders, units=excluded.units, "
             "gmv=excluded.gmv, buyers=excluded.buyers, viewers=excluded.viewers",
             (
@@ -259,14 +277,14 @@ class Rooms:
                 t.viewers,
             ),
         )
-        await self._db.commit()
 
     async def sessions(self, room_id: str, limit: int = 50) -> list[dict[str, object]]:
-        async with self._db.execute(
-            "SELECT * FROM sessions WHERE room_id = ? ORDER BY started_at DESC LIMIT ?",
+        rows = await self._db.fetch(
+            f"SELECT {', '.join(SESSION_COLUMNS)} FROM sessions WHERE room_id = $1 "
+            "ORDER BY started_at DESC LIMIT $2",
             (room_id, limit),
-        ) as cur:
-            return [dict(row) for row in await cur.fetchall()]
+        )
+        return [dict(zip(SESSION_COLUMNS, row, strict=True)) for row in rows]
 
     # -- things the broadcaster and viewers put on the stream ------------------------
 

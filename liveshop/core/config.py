@@ -24,6 +24,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     redis_cluster: str = ""  # "host:port,host:port": a Redis Cluster's seed nodes
     data_dir: str = "./data"
     db_path: str = ""  # empty: <data_dir>/liveshop.db
+    # sqlite:///path or postgresql://user@host:port/db; empty: SQLite at db_path
+    database_url: str = ""
     durability: Literal["strict", "fast"] = "strict"
     host: str = "127.0.0.1"
     port: int = 8000
@@ -50,6 +52,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def database_path(self) -> Path:
         return Path(self.db_path) if self.db_path else Path(self.data_dir) / "liveshop.db"
+
+    @property
+    def database(self) -> str:
+        """The order database's URL (SQLite in the data dir unless configured)."""
+        return self.database_url or f"sqlite:///{self.database_path}"
 
     @property
     def external_redis(self) -> bool:
@@ -87,6 +94,12 @@ def _check(settings: Settings) -> None:
         host, _, port = node.strip().rpartition(":")
         if not host or not port.isdigit():
             raise ConfigError(f"{_FIELDS['redis_cluster']}: {node!r} is not host:port")
+    if settings.database_url and not settings.database_url.startswith(
+        ("sqlite:///", "postgresql://", "postgres://")
+    ):
+        raise ConfigError(
+            f"{_FIELDS['database_url']}: expected sqlite:///path or postgresql://host/db"
+        )
     if settings.redis_url and not settings.redis_url.startswith(
         ("redis://", "rediss://", "unix://")
     ):

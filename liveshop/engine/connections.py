@@ -7,9 +7,6 @@ clients; they never build their own.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import aiosqlite
 import structlog
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
@@ -79,15 +76,3 @@ async def check_persistence(redis: AnyRedis) -> list[str]:
             "orders can be lost if the Redis host loses power"
         )
     return warnings
-
-
-async def open_database(path: Path) -> aiosqlite.Connection:
-    """SQLite in WAL mode with full fsync on commit: a commit is durable before the
-    persister acknowledges the outbox entries it holds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    db = await aiosqlite.connect(path)
-    await db.execute("PRAGMA journal_mode=WAL")
-    await db.execute("PRAGMA synchronous=FULL")
-    await db.execute("PRAGMA busy_timeout=5000")
-    db.row_factory = aiosqlite.Row
-    return db

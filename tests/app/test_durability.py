@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sqlite3
+from collections.abc import Awaitable
 from pathlib import Path
 
 import pytest
@@ -15,21 +15,21 @@ from redis.asyncio import Redis
 
 from liveshop.core.keys import RoomKeys
 from liveshop.engine.embedded import EmbeddedEngine
+from tests.databases import database_for_test, order_rows
 from tests.support import UNIT, Client, ServerProcess, eventually, token
 
 pytestmark = pytest.mark.slow
 ROOM = "s001"  # the demo room: lychee-500g has 200 units
 
 
-def stored_orders(db: Path) -> list[tuple[str, int]]:
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-        sql = "SELECT order_id, qty FROM orders WHERE room_id = ?"
-        return conn.execute(sql, (ROOM,)).fetchall()
-
-
 async def test_sigkill_mid_sale_loses_no_acknowledged_order(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    server = ServerProcess(data, demo=True).start()
+    async with database_for_test(tmp_path / "data") as database_url:
+        await sigkill_mid_sale(tmp_path / "data", database_url)
+
+
+async def sigkill_mid_sale(data: Path, database_url: str) -> None:
+    env = {"LIVESHOP_DATABASE_URL": database_url}
+    server = ServerProcess(data, demo=True, extra_env=env).start()
     acked: list[str] = []
     try:
         buyers = await asyncio.gather(*(Client.connect(server.ws_url(ROOM)) for _ in range(40)))
@@ -67,12 +67,11 @@ async def test_sigkill_mid_sale_loses_no_acknowledged_order(tmp_path: Path) -> N
 
     # Restart on the same data directory: the engine replays its AOF, the persister
     # takes over what the dead one had read but not stored.
-    server = ServerProcess(data, demo=True, port=server.port).start()
+    server = ServerProcess(data, demo=True, port=server.port, extra_env=env).start()
     try:
-        db = data / "liveshop.db"
 
-        def all_acked_stored() -> list[tuple[str, int]] | None:
-            rows = stored_orders(db)
+        async def all_acked_stored() -> list[tuple[str, int]] | None:
+            rows = await order_rows(database_url, ROOM)
             return rows if {o for o, _ in rows} >= set(acked) else None
 
         rows = await eventually(all_acked_stored, timeout=30)
@@ -86,15 +85,23 @@ async def test_sigkill_mid_sale_loses_no_acknowledged_order(tmp_path: Path) -> N
             sold = int(await redis.hget(keys.sold, "lychee-500g"))
             stocked = int(await redis.hget(keys.stocked, "lychee-500g"))
             assert left + sold == stocked == 200
+
             # Orders the engine accepted but whose ack never left the dead server are
-            # stored too: SQLite ends up with exactly what was sold.
-            await eventually(lambda: sum(q for _, q in stored_orders(db)) == sold, timeout=30)
+            # stored too: the database ends up with exactly what was sold.
+            async def units_stored() -> int:
+                return sum(q for _, q in await order_rows(database_url, ROOM))
+
+            await eventually(lambda: _equals(units_stored(), sold), timeout=30)
         finally:
             await redis.aclose()
     finally:
         server.stop()
     # no engine is left behind once the server has stopped
     assert not EmbeddedEngine(data).pidfile.exists() or not _engine_alive(data)
+
+
+async def _equals(value: Awaitable[int], expected: int) -> bool:
+    return await value == expected
 
 
 def _engine_alive(data: Path) -> bool:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from redis.asyncio import Redis
 from liveshop.core.keys import RoomKeys
 from liveshop.engine.embedded import EmbeddedEngine
 from tests.conftest import ROOM, seed_room, seeded_server
+from tests.databases import order_rows
 from tests.support import Client, RunningServer, eventually, settings_for, token
 
 pytestmark = pytest.mark.slow
@@ -87,7 +87,7 @@ async def test_engine_killed_and_restarted_during_a_sale(
         await eventually(lambda: len(accepted) >= len(acked_before_restart) + 50, timeout=20)
         ready = await http.get(f"{srv.http}/readyz")
         assert ready.status_code == 200
-        assert ready.json() == {"ready": True, "redis": True, "sqlite": True, "persister": True}
+        assert ready.json() == {"ready": True, "redis": True, "database": True, "persister": True}
     stop.set()
     await asyncio.gather(*shoppers)
     assert all(not b.closed.is_set() for b in buyers)  # sockets stayed open throughout
@@ -172,8 +172,7 @@ async def test_graceful_shutdown_answers_every_buyer_and_stores_every_order(
         assert b.ws.close_code == 1001
     assert len(accepted) >= 200 - len(buyers)
     # The persister flushed the outbox before the server let go of the engine.
-    with sqlite3.connect(server.settings.database_path) as db:
-        stored = {row[0] for row in db.execute("SELECT order_id FROM orders WHERE sku = 'big'")}
+    stored = {o for o, _ in await order_rows(server.settings.database, ROOM)}
     assert set(accepted) <= stored
     keys = RoomKeys.of(ROOM)  # the server is gone: read the engine directly
     left, sold, stocked = [

@@ -1,4 +1,5 @@
-"""The persister: outbox → SQLite exactly once, claims a dead consumer's entries."""
+"""The persister: outbox → database exactly once, claims a dead consumer's entries.
+Every test runs on SQLite and on PostgreSQL (skipped loudly when PostgreSQL is absent)."""
 
 from __future__ import annotations
 
@@ -14,14 +15,24 @@ from liveshop.commerce.inventory import Inventory
 from liveshop.commerce.orders import OrderStore, Persister
 from liveshop.commerce.rooms import Rooms
 from liveshop.core.keys import OUTBOX_GROUP, RoomKeys
-from liveshop.engine.connections import open_database
+from liveshop.engine.database import open_database, sqlite_url
 from tests.conftest import ROOM
+from tests.databases import fresh_postgres
 from tests.support import eventually
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def orders_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield sqlite_url(tmp_path / "orders.db")
+    else:
+        async with fresh_postgres() as url:
+            yield url
+
+
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[OrderStore]:
-    db = await open_database(tmp_path / "orders.db")
+async def store(orders_url: str) -> AsyncIterator[OrderStore]:
+    db = await open_database(orders_url)
     store = OrderStore(db)
     await store.init_schema()
     yield store
@@ -77,14 +88,13 @@ async def test_a_replayed_entry_is_ignored_by_order_id(
 
 
 async def test_the_loop_survives_a_failing_database_and_catches_up(
-    domain: tuple[Rooms, Inventory], redis: Redis, store: OrderStore, tmp_path: Path
+    domain: tuple[Rooms, Inventory], redis: Redis, store: OrderStore, orders_url: str
 ) -> None:
     """Not a Redis error (the orders table is gone): logged, counted, retried; once the
     table is back every acked order is stored and health is good again."""
     _, inv = domain
-    db = await open_database(tmp_path / "orders.db")  # a second handle on the same file
-    await db.execute("DROP TABLE orders")
-    await db.commit()
+    db = await open_database(orders_url)  # a connection of its own
+    await db.execute("ALTER TABLE orders RENAME TO orders_away")
     persister = Persister(redis, store, block_ms=20)
     task = asyncio.create_task(persister.run())
     try:
@@ -92,7 +102,7 @@ async def test_the_loop_survives_a_failing_database_and_catches_up(
         await eventually(lambda: persister.health.failures >= 2)
         assert persister.health.last_error and "orders" in persister.health.last_error
         assert not task.done()
-        await store.init_schema()
+        await db.execute("ALTER TABLE orders_away RENAME TO orders")
         await eventually(lambda: persister.stored == 5, timeout=10)
         assert persister.health.failures == 0
         rows = await store.list(room_id=ROOM)
@@ -116,3 +126,41 @@ async def test_a_background_loop_that_raises_is_restarted() -> None:
         supervised("flaky", flaky, on_restart=lambda: restarts.append(1), delay_s=0.01), 5
     )
     assert len(runs) == 3 and len(restarts) == 2
+
+
+async def test_many_persisters_at_once_store_each_order_once(
+    domain: tuple[Rooms, Inventory], redis: Redis, store: OrderStore, orders_url: str
+) -> None:
+    """Four persisters (as on four machines) drain the same outboxes concurrently, each
+    with its own connection: every order is stored exactly once."""
+    _, inv = domain
+    accepted = [await inv.buy(ROOM, f"u{i}", f"m{i}", "lychee-500g", 1) for i in range(120)]
+    handles = [await open_database(orders_url) for _ in range(4)]
+    try:
+        stores = [OrderStore(db) for db in handles]
+        persisters = [Persister(redis, s, batch=9, claim_idle_ms=0) for s in stores]
+        for i, persister in enumerate(persisters):
+            persister.consumer = f"host{i}:1"
+        counts = await asyncio.gather(*(p.drain() for p in persisters))
+        assert sum(counts) >= 120  # a claimed entry may be stored twice, never kept twice
+        rows = await store.list(room_id=ROOM, limit=1000)
+        assert sorted(r.order_id for r in rows) == sorted(o.answer.o for o in accepted)
+        assert await store.units_sold(ROOM) == {"lychee-500g": 120}
+    finally:
+        for db in handles:
+            await db.close()
+
+
+async def test_migrations_apply_once_even_when_processes_start_together(orders_url: str) -> None:
+    from liveshop.commerce.orders import MIGRATIONS
+
+    handles = [await open_database(orders_url) for _ in range(3)]
+    try:
+        applied = await asyncio.gather(*(db.migrate(MIGRATIONS) for db in handles))
+        assert sorted(a for a in applied if a) == [[("orders", 1)]]
+        assert await handles[0].fetch("SELECT module, version FROM schema_migrations") == [
+            ("orders", 1)
+        ]
+    finally:
+        for db in handles:
+            await db.close()
