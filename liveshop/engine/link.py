@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -31,6 +31,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 
 Command = tuple[str | bytes | int, ...]
+
+# hiredis.pyi declares the argument a 1-tuple (`Tuple[X]`, without `...`); the function
+# packs a command of any length, as its docstring and redis-py's own use say.
+_pack = cast(Callable[[Command], bytes], hiredis.pack_command)
 
 
 def _error(reply: ResponseError) -> ResponseError:
@@ -75,7 +79,7 @@ class _Link(asyncio.Protocol):
 
     def send(self, commands: Sequence[Command], futures: Sequence[asyncio.Future[Any]]) -> None:
         assert self.transport is not None
-        self.transport.write(b"".join(hiredis.pack_command(c) for c in commands))
+        self.transport.write(b"".join(_pack(c) for c in commands))
         self._waiting.extend(futures)
 
     def abort(self) -> None:

@@ -42,6 +42,11 @@ def _seq(frame: Frame) -> int:
     return frame.seq or 0
 
 
+async def _close(pubsub: PubSub) -> None:
+    # redis-py's PubSub.aclose() has no annotations (8.0 and 8.1): a library-forced ignore.
+    await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+
 class Sink(Protocol):
     """Where the hub delivers frames: a socket's bounded outbound queue."""
 
@@ -294,7 +299,7 @@ class Hub:
                 await pubsub.subscribe(KEEPALIVE, *(r.keys.channel for r in self.rooms.values()))
         except BaseException:
             with contextlib.suppress(Exception):
-                await pubsub.aclose()
+                await _close(pubsub)
             raise
         return pubsub
 
@@ -318,7 +323,7 @@ class Hub:
                 self._pubsub = None
             if pubsub is not None:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                    await _close(pubsub)
             while True:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
@@ -416,10 +421,14 @@ class Hub:
             try:
                 entries = await self._redis.xrange(room.keys.history, min=f"{start + 1}-0")
                 current = int(await self._redis.get(room.keys.seq) or 0)
-                for entry_id, fields in entries:
-                    missed.append(
-                        (int(entry_id.split(b"-")[0]), fields[b"k"].decode(), fields[b"m"].decode())
-                    )
+                for entry_id, fields in entries or ():
+                    # the client does not decode replies: ids and fields are bytes
+                    assert isinstance(entry_id, bytes)
+                    assert fields is not None
+                    ckey, text = fields[b"k"], fields[b"m"]
+                    assert isinstance(ckey, bytes)
+                    assert isinstance(text, bytes)
+                    missed.append((int(entry_id.split(b"-")[0]), ckey.decode(), text.decode()))
                 gap = current > start and (not missed or missed[0][0] != start + 1)
             except LOST:
                 gap = True  # cannot tell what was missed: let the clients resume
@@ -445,7 +454,7 @@ class Hub:
                 await task
         if self._pubsub is not None:
             with contextlib.suppress(Exception):
-                await self._pubsub.aclose()
+                await _close(self._pubsub)
 
     # What commerce's loops need (presence.LocalAudience, stats.ConsoleOutlet); they
     # get the hub from the app and never import this module.
