@@ -35,6 +35,7 @@ log = structlog.get_logger("liveshop.realtime.hub")
 
 SLICE_S = 0.005  # a large room is written at least this long per loop turn
 KEEPALIVE = "ls:hub:keepalive"  # a standing subscription: the reader always has one
+_KEEPALIVE = KEEPALIVE.encode()  # as messages name it
 LOST = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
@@ -365,7 +366,7 @@ class Hub:
         if isinstance(channel, str):
             channel = channel.encode()
         assert isinstance(channel, bytes)
-        if channel == KEEPALIVE.encode():
+        if channel == _KEEPALIVE:
             return
         room = self.rooms.get(room_id_from_channel(channel.decode()))
         if room is None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -214,43 +214,55 @@ async def test_pubsub_cut_while_publishing_loses_nothing_and_repeats_nothing(
     while chat messages, never coalesced, are published: every socket gets every seq
     once, in order, or is told to resync."""
     async with seeded_server(settings_for(own_engine.url, tmp_path)) as srv:
-        services = srv.runtime.services
-        assert services is not None
-        viewers = [await Client.connect(srv.ws_url(ROOM)) for _ in range(4)]
-        for v in viewers:
-            assert (await v.hello())["type"] == "welcome"
         redis = Redis.from_url(own_engine.url)
-        published: list[int] = []
-        done = asyncio.Event()
-
-        async def publish() -> None:
-            for i in range(400):
-                published.append(await services.rooms.chat(ROOM, "u1", f"m{i}"))
-                await asyncio.sleep(0.002)
-            done.set()
-
         try:
-            publisher = asyncio.create_task(publish())
-            kills = 0
-            while not done.is_set():
-                await asyncio.sleep(0.08)
-                kills += await redis.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
-            await publisher
-            assert kills >= 3  # the hub's connection really was cut, mid-stream
 
-            def caught_up(v: Client) -> bool:
-                seqs = [m["seq"] for m in v.of_type("chat")]
-                return v.closed.is_set() or (bool(seqs) and seqs[-1] == published[-1])
+            async def kill() -> int:
+                return int(await redis.execute_command("CLIENT", "KILL", "TYPE", "pubsub"))
 
-            await eventually(lambda: all(caught_up(v) for v in viewers), timeout=15)
-            for v in viewers:
-                seqs = [m["seq"] for m in v.of_type("chat")]
-                if v.closed.is_set():  # a gap the history could not fill: told to resync
-                    assert v.ws.close_reason == "resync" or v.of_type("bye")
-                    assert seqs == sorted(set(seqs))
-                else:
-                    assert seqs == published  # every one, once, in order
+            await cut_pubsub_while_chatting(srv, kill)
         finally:
             await redis.aclose()
-            for v in viewers:
-                await v.close()
+
+
+async def cut_pubsub_while_chatting(srv: RunningServer, kill: Callable[[], Awaitable[int]]) -> None:
+    """Four viewers; 400 chat messages published 2 ms apart while `kill` cuts the
+    server's pub/sub connections every 80 ms. Also run on a Cluster (test_scale.py)."""
+    services = srv.runtime.services
+    assert services is not None
+    viewers = [await Client.connect(srv.ws_url(ROOM)) for _ in range(4)]
+    published: list[int] = []
+    done = asyncio.Event()
+
+    async def publish() -> None:
+        for i in range(400):
+            published.append(await services.rooms.chat(ROOM, "u1", f"m{i}"))
+            await asyncio.sleep(0.002)
+        done.set()
+
+    try:
+        for v in viewers:
+            assert (await v.hello())["type"] == "welcome"
+        publisher = asyncio.create_task(publish())
+        kills = 0
+        while not done.is_set():
+            await asyncio.sleep(0.08)
+            kills += await kill()
+        await publisher
+        assert kills >= 3  # the hub's connection really was cut, mid-stream
+
+        def caught_up(v: Client) -> bool:
+            seqs = [m["seq"] for m in v.of_type("chat")]
+            return v.closed.is_set() or (bool(seqs) and seqs[-1] == published[-1])
+
+        await eventually(lambda: all(caught_up(v) for v in viewers), timeout=15)
+        for v in viewers:
+            seqs = [m["seq"] for m in v.of_type("chat")]
+            if v.closed.is_set():  # a gap the history could not fill: told to resync
+                assert v.ws.close_reason == "resync" or v.of_type("bye")
+                assert seqs == sorted(set(seqs))
+            else:
+                assert seqs == published  # every one, once, in order
+    finally:
+        for v in viewers:
+            await v.close()
