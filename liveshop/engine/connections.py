@@ -7,6 +7,8 @@ clients; they never build their own.
 
 from __future__ import annotations
 
+from weakref import WeakKeyDictionary
+
 import structlog
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
@@ -19,6 +21,10 @@ log = structlog.get_logger("liveshop.engine.connections")
 
 AnyRedis = Redis | RedisCluster
 
+# The URL each client of connect_redis() was built from: the purchase link opens its own
+# connection to the same engine from it, instead of reading the client's pool settings.
+_urls: WeakKeyDictionary[Redis, str] = WeakKeyDictionary()
+
 
 def is_cluster(redis: AnyRedis) -> bool:
     return isinstance(redis, RedisCluster)
@@ -27,7 +33,7 @@ def is_cluster(redis: AnyRedis) -> bool:
 def connect_cluster(nodes: str, *, pool_size: int = 64, timeout_s: float = 1.0) -> RedisCluster:
     """A Redis Cluster client from "host:port,host:port" seed nodes. Every key of a room
     carries its hash tag, so each command and script lands on one shard."""
-    startup = []
+    startup: list[ClusterNode] = []
     for node in filter(None, nodes.split(",")):
         host, _, port = node.strip().rpartition(":")
         startup.append(ClusterNode(host, int(port)))
@@ -55,7 +61,14 @@ def connect_redis(url: str, *, pool_size: int = 64, timeout_s: float = 1.0) -> R
         # every loop here already handles a lost connection itself.
         retry=Retry(NoBackoff(), 0),
     )
-    return Redis.from_pool(pool)  # the client owns the pool: aclose() closes it
+    client = Redis.from_pool(pool)  # the client owns the pool: aclose() closes it
+    _urls[client] = url
+    return client
+
+
+def engine_url(redis: AnyRedis) -> str | None:
+    """The URL a connect_redis() client was made from; None for any other client."""
+    return _urls.get(redis) if isinstance(redis, Redis) else None
 
 
 async def check_persistence(redis: AnyRedis) -> list[str]:

@@ -10,7 +10,10 @@ Replies come back in the order commands were written on the connection, so one
 connection carries any number of batches at once.
 
 Used for plain TCP and unix-socket engines (the embedded one, a local Redis); anything
-else (TLS, Cluster) goes through redis-py.
+else (TLS, Cluster) goes through redis-py. Built only from public pieces: the engine's
+URL (parsed here), an asyncio connection of its own, hiredis' `Reader` and
+`pack_command`, and AUTH/SELECT sent as ordinary commands; redis-py supplies only its
+exception classes, so callers handle one set of errors whichever path a batch took.
 """
 
 from __future__ import annotations
@@ -18,16 +21,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import hiredis
-from redis.asyncio import Redis
-from redis.asyncio.connection import Connection, UnixDomainSocketConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 
 Command = tuple[str | bytes | int, ...]
+
+# hiredis.pyi declares the argument a 1-tuple (`Tuple[X]`, without `...`); the function
+# packs a command of any length, as its docstring and redis-py's own use say.
+_pack = cast(Callable[[Command], bytes], hiredis.pack_command)
 
 
 def _error(reply: ResponseError) -> ResponseError:
@@ -44,7 +51,8 @@ class _Link(asyncio.Protocol):
         self.last_reply = 0.0  # loop time the engine last sent anything
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        # Protocol's signature names the base class; a stream connection's is a Transport.
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         self.last_reply = asyncio.get_running_loop().time()
@@ -71,7 +79,7 @@ class _Link(asyncio.Protocol):
 
     def send(self, commands: Sequence[Command], futures: Sequence[asyncio.Future[Any]]) -> None:
         assert self.transport is not None
-        self.transport.write(b"".join(hiredis.pack_command(c) for c in commands))
+        self.transport.write(b"".join(_pack(c) for c in commands))
         self._waiting.extend(futures)
 
     def abort(self) -> None:
@@ -80,26 +88,71 @@ class _Link(asyncio.Protocol):
             self.transport.abort()
 
 
-class EngineLink:
-    """One pipelined connection, opened on first use and again after a loss, with the
-    address, credentials and database of an existing redis-py client."""
+@dataclass(frozen=True)
+class Address:
+    """Where the engine listens and how to log in, from a redis:// or unix:// URL."""
 
-    def __init__(self, kwargs: dict[str, Any], *, unix: bool) -> None:
-        self._kwargs = kwargs
-        self._unix = unix
+    host: str = "localhost"
+    port: int = 6379
+    path: str | None = None  # a unix socket
+    username: str | None = None
+    password: str | None = None
+    db: int = 0
+
+    @classmethod
+    def parse(cls, url: str) -> Address | None:
+        """The URL forms redis-py documents for `Redis.from_url`, read the same way
+        (user and password from the userinfo or the query, db from the path or the
+        query); None for what this link does not speak (rediss://: TLS)."""
+        parts = urlsplit(url)
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        username = unquote(parts.username) if parts.username else query.get("username")
+        password = unquote(parts.password) if parts.password else query.get("password")
+        db = query.get("db")
+        if parts.scheme == "unix":
+            return cls(
+                path=unquote(parts.path), username=username, password=password, db=int(db or 0)
+            )
+        if parts.scheme != "redis":
+            return None
+        if db is None and parts.path.strip("/"):
+            db = parts.path.strip("/")
+        return cls(
+            host=parts.hostname or "localhost",
+            port=parts.port or 6379,
+            username=username or None,
+            password=password,
+            db=int(db or 0),
+        )
+
+    def login(self) -> list[Command]:
+        """What a new connection sends first: the ordinary AUTH and SELECT commands."""
+        hello: list[Command] = []
+        if self.password:
+            hello.append(
+                ("AUTH", self.username, self.password) if self.username else ("AUTH", self.password)
+            )
+        if self.db:
+            hello.append(("SELECT", self.db))
+        return hello
+
+
+class EngineLink:
+    """One pipelined connection, opened on first use and again after a loss."""
+
+    def __init__(self, address: Address, *, connect_timeout_s: float = 1.0) -> None:
+        self._address = address
+        self._connect_timeout = connect_timeout_s
         self._link: _Link | None = None
         self._connecting: asyncio.Future[_Link] | None = None
 
     @classmethod
-    def for_client(cls, redis: Redis) -> EngineLink | None:
-        """None when the client's connections are of a kind this does not speak (TLS)."""
-        pool = redis.connection_pool
-        kind = pool.connection_class
-        if kind is UnixDomainSocketConnection:
-            return cls(dict(pool.connection_kwargs), unix=True)
-        if kind is Connection:
-            return cls(dict(pool.connection_kwargs), unix=False)
-        return None
+    def for_url(cls, url: str, *, connect_timeout_s: float = 1.0) -> EngineLink | None:
+        """None when the URL is of a kind this does not speak (TLS)."""
+        address = Address.parse(url)
+        if address is None:
+            return None
+        return cls(address, connect_timeout_s=connect_timeout_s)
 
     @property
     def last_reply(self) -> float:
@@ -133,24 +186,17 @@ class EngineLink:
 
     async def _connect(self) -> _Link:
         loop = asyncio.get_running_loop()
-        kw = self._kwargs
-        hello: list[Command] = []
-        if kw.get("password"):
-            user, password = kw.get("username"), kw["password"]
-            hello.append(("AUTH", user, password) if user else ("AUTH", password))
-        if kw.get("db"):
-            hello.append(("SELECT", kw["db"]))
+        address = self._address
+        hello = address.login()
         link: _Link | None = None
         try:
-            async with asyncio.timeout(kw.get("socket_connect_timeout") or 1.0):
-                if self._unix:
-                    _, link = await loop.create_unix_connection(_Link, kw["path"])
+            async with asyncio.timeout(self._connect_timeout):
+                if address.path is not None:
+                    _, link = await loop.create_unix_connection(_Link, address.path)
                 else:
-                    _, link = await loop.create_connection(
-                        _Link, kw.get("host", "localhost"), kw.get("port", 6379)
-                    )
+                    _, link = await loop.create_connection(_Link, address.host, address.port)
                 if hello:
-                    futures = [loop.create_future() for _ in hello]
+                    futures: list[asyncio.Future[Any]] = [loop.create_future() for _ in hello]
                     link.send(hello, futures)
                     await asyncio.gather(*futures)
         except BaseException as exc:

@@ -1,26 +1,30 @@
 """Loads the Lua scripts in liveshop/lua once and calls them by SHA.
 
 Each `<concept>_<op>.lua` is prefixed with `_prelude.lua` (the room-stream `emit`).
-Called directly, redis-py's Script runs EVALSHA and loads the source on NOSCRIPT; the
-purchase batcher below does the same itself (`ScriptBatcher.call`), so a restarted or
-failed-over engine needs no special handling by callers.
+A `Script` is ours, not redis-py's: its SHA is the SHA1 of its source (what SCRIPT LOAD
+returns), it runs with the documented `evalsha` command and, when the engine answers
+NOSCRIPT (restarted, failed over, or its cache flushed), loads the source with
+`script_load` and runs it again; the purchase batcher does the same (`ScriptBatcher.call`).
+So callers need no special handling, and nothing here reads or writes redis-py internals.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Awaitable, Sequence
 from importlib import resources
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import RedisCluster
-from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, RedisError
 
+from liveshop.engine.connections import AnyRedis, engine_url
 from liveshop.engine.link import EngineLink
 
-Call = tuple[AsyncScript, Sequence[Any], Sequence[Any]]
+Call = tuple["Script", Sequence[Any], Sequence[Any]]
 
 NAMES = (
     "inventory_buy",
@@ -44,28 +48,71 @@ def source(name: str, *, sharded: bool = False) -> str:
     return (prelude + "\n" + body).replace("__PUBLISH__", "SPUBLISH" if sharded else "PUBLISH")
 
 
-async def run_many(redis: Redis | RedisCluster, calls: list[Call]) -> list[Any]:
-    """Run script calls (e.g. one per room) in one round trip: a pipeline on a single
-    Redis; concurrently on a Cluster, where the rooms live on different shards."""
+class Script:
+    """One Lua script: `await script(keys=..., args=...)` runs it with EVALSHA, loading
+    it first if the engine does not know it. The engine runs a script atomically, and a
+    NOSCRIPT reply means it did not run, so running it again after the load is safe."""
+
+    def __init__(self, redis: AnyRedis, name: str, text: str) -> None:
+        self.name = name
+        self.source = text
+        # What SCRIPT LOAD answers: the engine names a script by the SHA1 of its text.
+        self.sha = hashlib.sha1(text.encode()).hexdigest()
+        self._redis = redis
+        self._loading: asyncio.Future[None] | None = None
+
+    async def __call__(self, keys: Sequence[Any] = (), args: Sequence[Any] = ()) -> Any:
+        try:
+            return await self._redis.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            await self.load()
+            return await self._redis.evalsha(self.sha, len(keys), *keys, *args)
+
+    async def load(self) -> None:
+        """SCRIPT LOAD, once however many callers met NOSCRIPT at the same time. On a
+        Cluster redis-py sends SCRIPT LOAD to every primary, so EVALSHA finds the script
+        on whichever shard a room lives."""
+        if self._loading is None or self._loading.done():
+            self._loading = asyncio.ensure_future(self._load())
+        await asyncio.shield(self._loading)
+
+    async def _load(self) -> None:
+        sha = await self._redis.script_load(self.source)
+        if sha != self.sha:  # would mean EVALSHA runs something else: never go on
+            raise RedisError(f"script {self.name}: the engine named it {sha}, not {self.sha}")
+
+
+async def run_many(redis: AnyRedis, calls: list[Call]) -> list[Any]:
+    """Run script calls (e.g. one per room, independent of each other) in one round
+    trip: a pipeline on a single Redis; concurrently on a Cluster, where the rooms live
+    on different shards. A call the engine answered NOSCRIPT did not run: it runs again
+    on its own after its script is loaded."""
     if not calls:
         return []
     if isinstance(redis, RedisCluster):
         return list(await asyncio.gather(*(s(keys=k, args=a) for s, k, a in calls)))
+    pipe: Pipeline
     async with redis.pipeline(transaction=False) as pipe:
         for script, keys, args in calls:
-            await script(keys=keys, args=args, client=pipe)
-        return list(await pipe.execute())
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
+        results = list(await pipe.execute(raise_on_error=False))
+    for i, ((script, keys, args), result) in enumerate(zip(calls, results, strict=True)):
+        if isinstance(result, NoScriptError):
+            results[i] = await script(keys=keys, args=args)
+        elif isinstance(result, Exception):
+            raise result
+    return results
 
 
 class Scripts:
-    """One registered script per operation; call as `await scripts.inventory_buy(keys, args)`."""
+    """One script per operation; call as `await scripts.inventory_buy(keys, args)`."""
 
-    def __init__(self, redis: Redis | RedisCluster, *, sharded: bool = False) -> None:
-        self._scripts: dict[str, AsyncScript] = {
-            name: redis.register_script(source(name, sharded=sharded)) for name in NAMES
+    def __init__(self, redis: AnyRedis, *, sharded: bool = False) -> None:
+        self._scripts: dict[str, Script] = {
+            name: Script(redis, name, source(name, sharded=sharded)) for name in NAMES
         }
 
-    def __getattr__(self, name: str) -> AsyncScript:
+    def __getattr__(self, name: str) -> Script:
         try:
             return self._scripts[name]
         except KeyError:
@@ -74,13 +121,10 @@ class Scripts:
     async def load_all(self) -> None:
         """Load every script up front so the first purchase pays no SCRIPT LOAD."""
         for script in self._scripts.values():
-            client: Any = script.registered_client
-            # On a Cluster redis-py sends SCRIPT LOAD to every primary, so EVALSHA finds
-            # the script on whichever shard a room lives.
-            script.sha = await client.script_load(script.script)
+            await script.load()
 
 
-Entry = tuple["AsyncScript | None", Sequence[Any], Sequence[Any], "asyncio.Future[Any]"]
+Entry = tuple[Script | None, Sequence[Any], Sequence[Any], "asyncio.Future[Any]"]
 
 
 class ScriptBatcher:
@@ -111,28 +155,24 @@ class ScriptBatcher:
         self._redis = redis
         # RedisCluster's isinstance goes through typing.Protocol machinery: ask once
         self._cluster = isinstance(redis, RedisCluster)
-        self._link = (
-            EngineLink.for_client(redis)  # type: ignore[arg-type]
-            if direct and not self._cluster
-            else None
-        )
+        url = engine_url(redis) if direct else None
+        self._link = EngineLink.for_url(url, connect_timeout_s=timeout_s) if url else None
         self._timeout = timeout_s
         self._max = max_batch
         self._pending: list[Entry] = []
         self._scheduled = False
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._loading: dict[int, asyncio.Future[None]] = {}
         self.last_answer = 0.0  # loop time of the last answer seen through redis-py
         self.last_flush = 0.0  # loop time of the last batch sent
 
-    async def call(self, script: AsyncScript, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+    async def call(self, script: Script, keys: Sequence[Any], args: Sequence[Any]) -> Any:
         if self._cluster:
             return await self._single(script(keys=keys, args=args))
         try:
             return await self._enqueue(script, keys, args)
         except NoScriptError:
             # The engine restarted or flushed its script cache; the script did not run.
-            await self._load(script)
+            await script.load()
             return await self._enqueue(script, keys, args)
 
     def set_if_absent(self, key: str, value: bytes, ttl_s: int) -> Awaitable[bytes | None]:
@@ -147,19 +187,8 @@ class ScriptBatcher:
         if self._link is not None:
             await self._link.aclose()
 
-    async def _load(self, script: AsyncScript) -> None:
-        loading = self._loading.get(id(script))
-        if loading is None:
-
-            async def load() -> None:
-                script.sha = await self._redis.script_load(script.script)
-
-            loading = self._loading[id(script)] = asyncio.ensure_future(load())
-            loading.add_done_callback(lambda _: self._loading.pop(id(script), None))
-        await asyncio.shield(loading)
-
     def _enqueue(
-        self, script: AsyncScript | None, keys: Sequence[Any], args: Sequence[Any]
+        self, script: Script | None, keys: Sequence[Any], args: Sequence[Any]
     ) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
@@ -176,11 +205,12 @@ class ScriptBatcher:
         def settle(task: asyncio.Task[Any]) -> None:
             if task.cancelled() or future.done():
                 return
-            if task.exception() is None:
+            exc = task.exception()
+            if exc is None:
                 self.last_answer = loop.time()
                 future.set_result(task.result())
             else:
-                future.set_exception(task.exception())  # type: ignore[arg-type]
+                future.set_exception(exc)
 
         self._spawn(call).add_done_callback(settle)
         self._watch([future])

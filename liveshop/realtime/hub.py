@@ -14,15 +14,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any, Protocol
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from typing import Protocol
 
 import msgspec
 import orjson
 import structlog
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
-from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.cluster import ClusterPubSub, RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -35,6 +35,9 @@ log = structlog.get_logger("liveshop.realtime.hub")
 
 
 SLICE_S = 0.005  # a large room is written at least this long per loop turn
+KEEPALIVE = "ls:hub:keepalive"  # a standing subscription: the reader always has one
+_KEEPALIVE = KEEPALIVE.encode()  # as messages name it
+LOST = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 def _seq(frame: Frame) -> int:
@@ -56,6 +59,11 @@ def starts_a_session(text: str) -> bool:
 
 
 StockListener = Callable[[str, str, int, int], None]  # (room_id, sku, left, seq)
+
+
+async def _close(pubsub: PubSub) -> None:
+    # redis-py's PubSub.aclose() has no annotations (8.0 and 8.1): a library-forced ignore.
+    await pubsub.aclose()  # type: ignore[no-untyped-call]
 
 
 class Sink(Protocol):
@@ -199,7 +207,13 @@ class LocalRoom:
 class Hub:
     """Subscribes to the rooms that have local sockets and fans their messages out.
     `on_stock(room_id, sku, left, seq)` hears every `stock` message, in seq order, before
-    the sockets do; `on_room_closed(room_id)` when the last local socket leaves a room."""
+    the sockets do; `on_room_closed(room_id)` when the last local socket leaves a room.
+
+    The reader task owns the pub/sub connection: when it is lost the reader drops that
+    PubSub, opens a new one with backoff and subscribes every room it holds. Each room's
+    subscription confirmation then starts the room's repair from its history stream
+    (`_on_confirmed`), whoever caused the resubscribe, so nothing here depends on how or
+    when redis-py reconnects."""
 
     def __init__(
         self,
@@ -213,66 +227,188 @@ class Hub:
         self._on_stock = on_stock
         self._on_room_closed = on_room_closed
         self._coalesce_s = coalesce_ms / 1000
-        # On a Cluster, sharded pub/sub keeps each room's messages on its own shard.
-        self._sharded = isinstance(redis, RedisCluster)
         self.rooms: dict[str, LocalRoom] = {}
-        self._pubsub: PubSub | None = None
+        self._pubsub: PubSub | None = None  # None while the reader reconnects
         self._reader: asyncio.Task[None] | None = None
-        self._lock = asyncio.Lock()
-        self._repairs: set[asyncio.Task[None]] = set()
+        self._lock = asyncio.Lock()  # subscribe/unsubscribe and (re)connect, one at a time
+        self._repairs: dict[LocalRoom, asyncio.Task[None]] = {}
+        self._repair_again: set[LocalRoom] = set()
 
     async def start(self) -> None:
-        self._pubsub = self._redis.pubsub()
-        if self._sharded:
-            self._reader = asyncio.create_task(self._read_sharded(), name="hub-reader")
-            return
-        # A standing subscription keeps the connection open and the reader blocking.
-        await self._pubsub.subscribe("ls:hub:keepalive")
-        assert self._pubsub.connection is not None
-        self._pubsub.connection.register_connect_callback(self._reconnected)
-        self._reader = asyncio.create_task(self._read(), name="hub-reader")
+        async with self._lock:
+            self._pubsub = await self._open()
+        self._reader = asyncio.create_task(self._run(), name="hub-reader")
 
-    async def _reconnected(self, connection: object) -> None:
-        """Runs after every (re)connect of the pub/sub connection, once redis-py has
-        resubscribed: messages published while we were away are fetched from each room's
-        history, and live ones are held back until they are in."""
-        for room in self.rooms.values():
-            if room.repairing is None:
-                room.repairing = []
-                self._repairs.add(asyncio.create_task(self._repair(room)))
-        self._repairs = {t for t in self._repairs if not t.done()}
+    async def _open(self) -> PubSub:
+        """A new PubSub subscribed to every room held here (call with the lock held). On
+        a Cluster it is redis-py's ClusterPubSub: sharded pub/sub keeps each room's
+        messages on the shard that owns its keys."""
+        pubsub = self._redis.pubsub()
+        try:
+            if isinstance(pubsub, ClusterPubSub):
+                for room in self.rooms.values():
+                    await pubsub.ssubscribe(room.keys.channel)
+            else:
+                # The standing subscription keeps the connection open and the reader blocking.
+                await pubsub.subscribe(KEEPALIVE, *(r.keys.channel for r in self.rooms.values()))
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await _close(pubsub)
+            raise
+        return pubsub
+
+    async def _run(self) -> None:
+        backoff = 0.05
+        while True:
+            pubsub = self._pubsub
+            try:
+                if pubsub is not None:
+                    if isinstance(pubsub, ClusterPubSub):
+                        await self._read_sharded(pubsub)
+                    else:
+                        await self._read(pubsub)
+            except LOST as exc:
+                log.warning("pubsub disconnected", error=str(exc), retry_in=backoff)
+            # Lost: this PubSub is never read again (redis-py may reconnect and resubscribe
+            # it on its own; we do not rely on that). Sockets that join meanwhile wait.
+            async with self._lock:
+                for room in self.rooms.values():
+                    room.subscribed.clear()
+                self._pubsub = None
+            if pubsub is not None:
+                with contextlib.suppress(Exception):
+                    await _close(pubsub)
+            while True:
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+                try:
+                    async with self._lock:
+                        self._pubsub = await self._open()
+                    break
+                except LOST as exc:
+                    log.warning("pubsub reconnect failed", error=str(exc), retry_in=backoff)
+            backoff = 0.05
+
+    async def _read(self, pubsub: PubSub) -> None:
+        while True:
+            message = await pubsub.get_message(timeout=None)
+            if message is not None:
+                self._on_message(message)
+
+    async def _read_sharded(self, pubsub: ClusterPubSub) -> None:
+        """The Cluster variant: one connection per shard, polled by redis-py."""
+        while True:
+            if not self.rooms:
+                await asyncio.sleep(0.05)
+                continue
+            try:
+                message = await pubsub.get_sharded_message(
+                    ignore_subscribe_messages=False, timeout=0.5
+                )
+            except RuntimeError:  # between the last unsubscribe and the next subscribe
+                await asyncio.sleep(0.05)
+                continue
+            if message is None:
+                await asyncio.sleep(0.01 if self.rooms else 0.2)
+                continue
+            self._on_message(message)
+
+    def _on_message(self, message: Mapping[str, object]) -> None:
+        kind = message["type"]
+        channel = message["channel"]
+        if isinstance(channel, str):
+            channel = channel.encode()
+        assert isinstance(channel, bytes)
+        if channel == _KEEPALIVE:
+            return
+        room = self.rooms.get(room_id_from_channel(channel.decode()))
+        if room is None:
+            return
+        if kind in ("subscribe", "ssubscribe"):
+            self._on_confirmed(room)
+        elif kind in ("message", "smessage"):
+            data = message["data"]
+            assert isinstance(data, bytes)
+            seq_text, ckey, text = data.split(b" ", 2)
+            seq = int(seq_text)
+            if room.repairing is None and room.last_seq and seq > room.last_seq + 1:
+                # seq has no holes (every emit takes the next one): some were missed,
+                # e.g. over a connection redis-py re-established without telling us.
+                log.warning("room stream gap", room=room.room_id, after=room.last_seq, got=seq)
+                self._start_repair(room)
+            room.dispatch(seq, ckey.decode(), text.decode())
+
+    def _on_confirmed(self, room: LocalRoom) -> None:
+        """The engine confirmed the room's subscription on the connection being read.
+
+        Why a repair started here misses nothing: the engine writes the confirmation on
+        the connection before any message published after the SUBSCRIBE, and a message
+        published before it was already in the history (emit() appends to the history
+        and publishes in one atomic script). The repair's XRANGE is sent after the
+        confirmation was read, so the engine runs it later still: every message is
+        either in the XRANGE answer or arrives here after the confirmation, where it is
+        held until the repair is in (duplicates are dropped by seq). A room that has
+        seen nothing yet needs no repair: its first socket reads the snapshot only
+        after this confirmation."""
+        room.subscribed.set()
+        if room.last_seq or room.base_seq is not None:
+            self._start_repair(room)
+
+    def _start_repair(self, room: LocalRoom) -> None:
+        """Hold the room's live messages (from now on) and fetch what it missed. A repair
+        already under way may have read the history too early: it runs again."""
+        if room in self._repairs:
+            self._repair_again.add(room)
+            return
+        if room.repairing is None:
+            room.repairing = []
+        task = asyncio.create_task(self._repair(room))
+        self._repairs[room] = task
+        task.add_done_callback(lambda _: self._repairs.pop(room, None))
 
     async def _repair(self, room: LocalRoom) -> None:
-        start = max(room.last_seq, room.base_seq or 0)
-        missed: list[tuple[int, str, str]] = []
-        gap = False
-        try:
-            if start:
+        while True:
+            self._repair_again.discard(room)
+            start = max(room.last_seq, room.base_seq or 0)
+            missed: list[tuple[int, str, str]] = []
+            gap = False
+            try:
                 entries = await self._redis.xrange(room.keys.history, min=f"{start + 1}-0")
                 current = int(await self._redis.get(room.keys.seq) or 0)
-                for entry_id, fields in entries:
-                    missed.append(
-                        (int(entry_id.split(b"-")[0]), fields[b"k"].decode(), fields[b"m"].decode())
-                    )
+                for entry_id, fields in entries or ():
+                    # the client does not decode replies: ids and fields are bytes
+                    assert isinstance(entry_id, bytes)
+                    assert fields is not None
+                    ckey, text = fields[b"k"], fields[b"m"]
+                    assert isinstance(ckey, bytes)
+                    assert isinstance(text, bytes)
+                    missed.append((int(entry_id.split(b"-")[0]), ckey.decode(), text.decode()))
                 gap = current > start and (not missed or missed[0][0] != start + 1)
-        except (RedisConnectionError, RedisTimeoutError, OSError):
-            gap = True  # cannot tell what was missed: let the clients resume
-        held, room.repairing = room.repairing or [], None
-        if gap:
-            log.warning("room stream gap after reconnect", room=room.room_id, since=start)
-            for sink in tuple(room.sinks):
-                sink.close(CloseCode.TRY_AGAIN_LATER, ByeReason.RESYNC.value)
-        for seq, ckey, text in sorted(missed + held):
-            room.dispatch(seq, ckey, text)
+            except LOST:
+                gap = True  # cannot tell what was missed: let the clients resume
+            held, room.repairing = room.repairing or [], None
+            if gap:
+                log.warning("room stream gap after reconnect", room=room.room_id, since=start)
+                for sink in tuple(room.sinks):
+                    sink.close(CloseCode.TRY_AGAIN_LATER, ByeReason.RESYNC.value)
+            for seq, ckey, text in sorted(missed + held):
+                room.dispatch(seq, ckey, text)
+            if room not in self._repair_again:
+                return
+            room.repairing = []  # confirmed again while this pass read: read once more
 
     async def stop(self) -> None:
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
+        for task in list(self._repairs.values()):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if self._pubsub is not None:
             with contextlib.suppress(Exception):
-                await self._pubsub.aclose()
+                await _close(self._pubsub)
 
     # What commerce's loops need (presence.LocalAudience, stats.ConsoleOutlet); they
     # get the hub from the app and never import this module.
@@ -322,11 +458,11 @@ class Hub:
             room = self.rooms.get(room_id)
             if room is None:
                 room = self.rooms[room_id] = LocalRoom(room_id, self._coalesce_s, self._on_stock)
-                assert self._pubsub is not None
-                if self._sharded:
-                    await self._pubsub.ssubscribe(room.keys.channel)  # type: ignore[attr-defined]
-                else:
-                    await self._pubsub.subscribe(room.keys.channel)
+                # While the reader reconnects there is no PubSub: its new one subscribes
+                # every room; a failure here is the reader's to notice and repair too.
+                if self._pubsub is not None:
+                    with contextlib.suppress(*LOST):
+                        await self._subscribe(self._pubsub, room.keys.channel)
             room.sinks.add(sink)
             room.viewers += viewer
             if viewer_id is not None:
@@ -346,81 +482,23 @@ class Hub:
                         room.viewer_ids[viewer_id] = left
                 if not room.sinks and self.rooms.get(room_id) is room:
                     del self.rooms[room_id]
+                    self._repair_again.discard(room)
                     if self._on_room_closed is not None:
                         self._on_room_closed(room_id)
                     if self._pubsub is not None:
-                        with contextlib.suppress(RedisConnectionError, RedisTimeoutError):
-                            if self._sharded:
-                                await self._pubsub.sunsubscribe(room.keys.channel)  # type: ignore[attr-defined]
-                            else:
-                                await self._pubsub.unsubscribe(room.keys.channel)
+                        with contextlib.suppress(*LOST):
+                            await self._unsubscribe(self._pubsub, room.keys.channel)
 
-    async def _read(self) -> None:
-        assert self._pubsub is not None
-        backoff = 0.05
-        while True:
-            try:
-                message = await self._pubsub.get_message(timeout=None)
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-                for room in self.rooms.values():
-                    room.subscribed.clear()
-                log.warning("pubsub disconnected", error=str(exc), retry_in=backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 2.0)
-                with contextlib.suppress(RedisConnectionError, RedisTimeoutError, OSError):
-                    await self._pubsub.connect()  # resubscribes every channel on connect
-                continue
-            backoff = 0.05
-            if message is None:
-                continue
-            self._on_message(message)
+    @staticmethod
+    async def _subscribe(pubsub: PubSub, channel: str) -> None:
+        if isinstance(pubsub, ClusterPubSub):
+            await pubsub.ssubscribe(channel)
+        else:
+            await pubsub.subscribe(channel)
 
-    async def _read_sharded(self) -> None:
-        """The Cluster variant: one connection per shard, polled by redis-py."""
-        pubsub: Any = self._pubsub
-        backoff = 0.05
-        lost = False
-        while True:
-            if not self.rooms:
-                await asyncio.sleep(0.05)
-                continue
-            try:
-                message = await pubsub.get_sharded_message(
-                    ignore_subscribe_messages=False, timeout=0.5
-                )
-            except RuntimeError:  # between the last unsubscribe and the next subscribe
-                await asyncio.sleep(0.05)
-                continue
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-                lost = True
-                log.warning("sharded pubsub disconnected", error=str(exc), retry_in=backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 2.0)
-                continue
-            backoff = 0.05
-            if lost:
-                lost = False
-                await self._reconnected(None)
-            if message is None:
-                await asyncio.sleep(0.01 if self.rooms else 0.2)
-                continue
-            self._on_message(message)
-
-    def _on_message(self, message: dict[str, object]) -> None:
-        kind = message["type"]
-        channel = message["channel"]
-        if isinstance(channel, str):
-            channel = channel.encode()
-        assert isinstance(channel, bytes)
-        if channel == b"ls:hub:keepalive":
-            return
-        room = self.rooms.get(room_id_from_channel(channel.decode()))
-        if room is None:
-            return
-        if kind in ("subscribe", "ssubscribe"):
-            room.subscribed.set()
-        elif kind in ("message", "smessage"):
-            data = message["data"]
-            assert isinstance(data, bytes)
-            seq, ckey, text = data.split(b" ", 2)
-            room.dispatch(int(seq), ckey.decode(), text.decode())
+    @staticmethod
+    async def _unsubscribe(pubsub: PubSub, channel: str) -> None:
+        if isinstance(pubsub, ClusterPubSub):
+            await pubsub.sunsubscribe(channel)
+        else:
+            await pubsub.unsubscribe(channel)

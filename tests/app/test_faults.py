@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -204,3 +204,64 @@ async def test_sockets_beyond_the_per_address_cap_are_refused_with_429(
             await c.close()
     finally:
         await srv.stop()
+
+
+async def test_pubsub_cut_while_publishing_loses_nothing_and_repeats_nothing(
+    own_engine: EmbeddedEngine, tmp_path: Path
+) -> None:
+    """The hub's pub/sub connection is killed (CLIENT KILL TYPE pubsub) again and again
+    while chat messages, never coalesced, are published: every socket gets every seq
+    once, in order, or is told to resync."""
+    async with seeded_server(settings_for(own_engine.url, tmp_path)) as srv:
+        redis = Redis.from_url(own_engine.url)
+        try:
+
+            async def kill() -> int:
+                return int(await redis.execute_command("CLIENT", "KILL", "TYPE", "pubsub"))
+
+            await cut_pubsub_while_chatting(srv, kill)
+        finally:
+            await redis.aclose()
+
+
+async def cut_pubsub_while_chatting(srv: RunningServer, kill: Callable[[], Awaitable[int]]) -> None:
+    """Four viewers; 400 chat messages published 2 ms apart while `kill` cuts the
+    server's pub/sub connections every 80 ms. Also run on a Cluster (test_scale.py)."""
+    services = srv.runtime.services
+    assert services is not None
+    viewers = [await Client.connect(srv.ws_url(ROOM)) for _ in range(4)]
+    published: list[int] = []
+    done = asyncio.Event()
+
+    async def publish() -> None:
+        for i in range(400):
+            published.append(await services.rooms.chat(ROOM, "u1", f"m{i}"))
+            await asyncio.sleep(0.002)
+        done.set()
+
+    try:
+        for v in viewers:
+            assert (await v.hello())["type"] == "welcome"
+        publisher = asyncio.create_task(publish())
+        kills = 0
+        while not done.is_set():
+            await asyncio.sleep(0.08)
+            kills += await kill()
+        await publisher
+        assert kills >= 3  # the hub's connection really was cut, mid-stream
+
+        def caught_up(v: Client) -> bool:
+            seqs = [m["seq"] for m in v.of_type("chat")]
+            return v.closed.is_set() or (bool(seqs) and seqs[-1] == published[-1])
+
+        await eventually(lambda: all(caught_up(v) for v in viewers), timeout=15)
+        for v in viewers:
+            seqs = [m["seq"] for m in v.of_type("chat")]
+            if v.closed.is_set():  # a gap the history could not fill: told to resync
+                assert v.ws.close_reason == "resync" or v.of_type("bye")
+                assert seqs == sorted(set(seqs))
+            else:
+                assert seqs == published  # every one, once, in order
+    finally:
+        for v in viewers:
+            await v.close()

@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from liveshop.commerce.inventory import Inventory
 from liveshop.commerce.rooms import Rooms
 from liveshop.core.keys import RoomKeys
+from tests.app.test_faults import cut_pubsub_while_chatting
 from tests.cluster import LocalCluster
 from tests.commerce.test_flash_sale import flash_sale_50_of_500
 from tests.conftest import ROOM, seed_room
@@ -180,6 +181,21 @@ async def test_flash_sale_on_a_three_master_cluster(cluster_server: RunningServe
     assert isinstance(redis, RedisCluster)
     slots = {redis.keyslot(k) for k in ("ls:{s001}:stock", "ls:{s001}:outbox", "ls:{s001}:seq")}
     assert len(slots) == 1
+
+
+async def test_sharded_pubsub_cut_on_every_shard_while_publishing(
+    cluster_server: RunningServer, redis_cluster: LocalCluster
+) -> None:
+    """test_faults' pub/sub cut on a Cluster: every primary kills its pub/sub clients."""
+
+    async def kill() -> int:
+        killed = 0
+        for port in redis_cluster.ports:
+            async with Redis(host="127.0.0.1", port=port) as node:
+                killed += int(await node.execute_command("CLIENT", "KILL", "TYPE", "pubsub"))
+        return killed
+
+    await cut_pubsub_while_chatting(cluster_server, kill)
 
 
 async def test_orders_of_rooms_on_different_shards_reach_sqlite(
