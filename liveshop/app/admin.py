@@ -298,11 +298,14 @@ class AdminApi:
     # -- actions ---------------------------------------------------------------------
 
     async def end_offer(self, req: ApiRequest) -> ApiResponse:
-        target = f"{req.path_params.get('room_id')}/{req.path_params.get('offer_id')}"
+        # Raw path text, cut short: the audit line names what was asked, valid or not.
+        target = f"{req.path_params.get('room_id')}/{req.path_params.get('offer_id')}"[:200]
         claims = self._writer(req, "end_offer", target)
         path = _convert(req.path_params, OfferPath)
         body = _action(req.body)
-        await self._existing_room(path.room_id)
+        if not await self._rooms.exists(path.room_id):
+            self._audit(claims, "end_offer", target, "not_found: no such room")
+            raise ApiError(404, ErrorCode.UNKNOWN_ROOM, f"no room {path.room_id!r}")
         ended = await self._offers.stop(path.room_id, path.offer_id)
         self._audit(claims, "end_offer", target, "ended" if ended else "not_found", why=body.reason)
         if not ended:
@@ -312,7 +315,7 @@ class AdminApi:
         )
 
     async def disconnect(self, req: ApiRequest) -> ApiResponse:
-        target = req.path_params.get("conn_id", "")
+        target = req.path_params.get("conn_id", "")[:200]
         claims = self._writer(req, "disconnect", target)
         conn_id = _convert(req.path_params, ConnPath).conn_id
         body = _action(req.body)

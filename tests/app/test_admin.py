@@ -293,3 +293,14 @@ async def test_a_connection_on_another_process_is_disconnected(
     finally:
         a.stop()
         b.stop()
+
+
+async def test_a_stopped_server_removes_its_own_heartbeat(
+    redis: Redis, redis_url: str, tmp_path: Path
+) -> None:
+    async with seeded_server(settings_for(redis_url, tmp_path, **FAST_HEARTBEAT)) as srv:
+        processes = srv.runtime.processes
+        assert processes is not None
+        await eventually(lambda: redis.zscore("ls:processes", processes.process_id))
+    assert await redis.zscore("ls:processes", processes.process_id) is None
+    assert not await redis.exists(f"ls:process:{processes.process_id}")
