@@ -73,6 +73,7 @@ class LiveshopServer:
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     log: IO[bytes] | None = None
+    env: dict[str, str] = field(default_factory=dict)  # extra LIVESHOP_* settings
 
     @property
     def base_url(self) -> str:
@@ -85,7 +86,7 @@ class LiveshopServer:
         self.log = (self.data_dir / "server.log").open("ab")
         cmd = [str(exe), "serve", "--host", "127.0.0.1", "--port", str(self.port)]
         cmd += ["--data-dir", str(self.data_dir), *(["--demo"] if self.demo else [])]
-        env = {**os.environ, "LIVESHOP_SECRET": SECRET}
+        env = {**os.environ, "LIVESHOP_SECRET": SECRET, **self.env}
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -128,8 +129,10 @@ class LiveshopServer:
 
 
 @contextmanager
-def running_server(data_dir: Path, *, demo: bool = True) -> Iterator[LiveshopServer]:
-    server = LiveshopServer(data_dir=data_dir, demo=demo)
+def running_server(
+    data_dir: Path, *, demo: bool = True, env: dict[str, str] | None = None
+) -> Iterator[LiveshopServer]:
+    server = LiveshopServer(data_dir=data_dir, demo=demo, env=env or {})
     server.start()
     try:
         yield server

@@ -176,13 +176,14 @@ class Api:
         return ApiResponse(200, {"sessions": await self._rooms.sessions(room_id)})
 
     async def demo_token(self, req: ApiRequest) -> ApiResponse:
-        """Demo only: hand a page a ready token (viewer or broadcaster of one room)."""
+        """Demo only: hand a page a ready token (viewer or broadcaster of one room, or hq
+        of every room for the admin page)."""
         if not self._settings.demo:
             raise ApiError(404, ErrorCode.BAD_MESSAGE, "demo tokens are off")
         role = req.query.get("role", "viewer")
-        if role not in ("viewer", "broadcaster"):
-            raise ApiError(400, ErrorCode.BAD_MESSAGE, "role must be viewer or broadcaster")
-        room_id = await self._existing_room(req)
+        if role not in ("viewer", "broadcaster", "hq"):
+            raise ApiError(400, ErrorCode.BAD_MESSAGE, "role must be viewer, broadcaster or hq")
+        room_id = "*" if role == "hq" else await self._existing_room(req)
         user = req.query.get("user") or f"u-{secrets.token_hex(4)}"
         if len(user) > 64:
             raise ApiError(400, ErrorCode.BAD_MESSAGE, "user too long")

@@ -26,6 +26,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from liveshop.app import demo
+from liveshop.app.admin import AdminApi, GatewaySockets
 from liveshop.app.api import Api, ApiRequest, ApiResponse, guarded
 from liveshop.app.gateway import Gateway, Services
 from liveshop.app.gcpacer import GcPacer
@@ -33,6 +34,7 @@ from liveshop.commerce.inventory import Inventory
 from liveshop.commerce.offers import Offers
 from liveshop.commerce.orders import OrderStore, Persister
 from liveshop.commerce.presence import Presence
+from liveshop.commerce.processes import Processes
 from liveshop.commerce.purchases import Purchases
 from liveshop.commerce.rooms import Rooms
 from liveshop.commerce.stats import Broadcasters
@@ -64,6 +66,7 @@ class Runtime:
     orders: OrderStore | None = None
     persister: Persister | None = None
     presence: Presence | None = None
+    processes: Processes | None = None
     broadcasters: Broadcasters | None = None
     gc_pacer: GcPacer | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -73,7 +76,13 @@ class Runtime:
         if self.gateway is not None:
             await self.gateway.shutdown()
         # Loops stop between Redis commands; cancelling one mid-command is a last resort.
-        for loop in (self.persister, self.presence, self.broadcasters, self.gc_pacer):
+        for loop in (
+            self.persister,
+            self.presence,
+            self.processes,
+            self.broadcasters,
+            self.gc_pacer,
+        ):
             if loop is not None:
                 loop.stop()
         if self.tasks:
@@ -85,6 +94,9 @@ class Runtime:
         if self.presence is not None:
             with contextlib.suppress(RedisError, OSError):
                 await self.presence.withdraw()
+        if self.processes is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await self.processes.withdraw()
         if self.persister is not None:
             with contextlib.suppress(RedisError, OSError):
                 await asyncio.wait_for(self.persister.drain(), 10.0)
@@ -132,10 +144,17 @@ def create_app(settings: Settings, *, run_persister: bool = True) -> LiveshopApp
     gateway_ref: dict[str, Gateway] = {}
 
     api_ref: dict[str, Api] = {}
+    admin_ref: dict[str, AdminApi] = {}
 
     def api(name: str) -> Callable[..., Any]:
         async def call(req: ApiRequest) -> ApiResponse:
             return await getattr(api_ref["api"], name)(req)
+
+        return _endpoint(call)
+
+    def admin(name: str) -> Callable[..., Any]:
+        async def call(req: ApiRequest) -> ApiResponse:
+            return await getattr(admin_ref["admin"], name)(req)  # type: ignore[no-any-return]
 
         return _endpoint(call)
 
@@ -218,10 +237,19 @@ def create_app(settings: Settings, *, run_persister: bool = True) -> LiveshopApp
             broadcasters = runtime.broadcasters = Broadcasters(redis, hub, offers, runtime.presence)
             gateway = runtime.gateway
             runtime.gc_pacer = GcPacer(inventory.quiet_for, lambda: len(gateway.sockets))
+            processes = runtime.processes = Processes(
+                redis,
+                GatewaySockets(gateway, hub),
+                process_id=runtime.presence.process_id,
+                interval_s=settings.heartbeat_s,
+                ttl_s=settings.heartbeat_ttl_s,
+            )
+            admin_ref["admin"] = AdminApi(settings, redis, rooms, offers, processes)
             runtime.tasks += [
                 asyncio.create_task(supervised("presence", runtime.presence.run), name="presence"),
                 asyncio.create_task(supervised("broadcasters", broadcasters.run), name="stats"),
                 asyncio.create_task(supervised("gc-pacer", runtime.gc_pacer.run), name="gc-pacer"),
+                asyncio.create_task(supervised("processes", processes.run), name="processes"),
             ]
             if run_persister:
                 persister = runtime.persister = Persister(
@@ -268,6 +296,17 @@ def create_app(settings: Settings, *, run_persister: bool = True) -> LiveshopApp
         Route("/api/rooms/{room_id}/sessions", api("list_sessions")),
         Route("/api/orders", api("list_orders")),
         Route("/api/demo/token", api("demo_token")),
+        Route("/api/admin/processes", admin("processes")),
+        Route("/api/admin/rooms", admin("rooms")),
+        Route("/api/admin/rooms/{room_id}/messages", admin("room_messages")),
+        Route("/api/admin/rooms/{room_id}/connections", admin("room_connections")),
+        Route(
+            "/api/admin/rooms/{room_id}/offers/{offer_id}/end",
+            admin("end_offer"),
+            methods=["POST"],
+        ),
+        Route("/api/admin/connections/{conn_id}/disconnect", admin("disconnect"), methods=["POST"]),
+        Route("/admin", page("admin.html")),
         Route("/rooms/{room_id}", page("viewer.html")),
         Route("/console/{room_id}", page("console.html")),
         Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),

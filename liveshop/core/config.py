@@ -48,6 +48,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     persist_claim_idle_ms: int = 5000
     redis_timeout_s: float = 1.0
     redis_pool_size: int = 64
+    heartbeat_s: float = 2.0  # how often each process writes its heartbeat (admin page)
+    heartbeat_ttl_s: float = 10.0  # a process silent this long drops out of the list
+    admin_write: bool = False  # /admin may act (disconnect, end an offer); else read-only
 
     @property
     def database_path(self) -> Path:
@@ -87,9 +90,13 @@ def _check(settings: Settings) -> None:
         "max_sockets",
         "max_sockets_per_ip",
         "connects_per_ip_per_s",
+        "heartbeat_s",
     ):
         if getattr(settings, name) <= 0:
             raise ConfigError(f"{_FIELDS[name]}: must be > 0")
+    # A dead process must leave the admin list within 30 s, and a live one never flicker.
+    if not settings.heartbeat_s < settings.heartbeat_ttl_s <= 30:
+        raise ConfigError(f"{_FIELDS['heartbeat_ttl_s']}: must be > heartbeat_s and <= 30")
     for node in filter(None, settings.redis_cluster.split(",")):
         host, _, port = node.strip().rpartition(":")
         if not host or not port.isdigit():

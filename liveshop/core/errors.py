@@ -20,6 +20,7 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "rate_limited"
     UNAVAILABLE = "unavailable"
     UNKNOWN_ROOM = "unknown_room"
+    NOT_FOUND = "not_found"  # REST: the named thing (offer, connection) does not exist
 
 
 class ByeReason(StrEnum):

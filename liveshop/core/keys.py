@@ -16,6 +16,23 @@ SKU = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 ROOMS_INDEX = "ls:rooms"  # set of room ids (the persister and HQ iterate it)
 OUTBOX_GROUP = "persister"
+PROCESSES = "ls:processes"  # zset process id -> heartbeat expiry (epoch ms)
+RECONCILE = "ls:reconcile"  # hash room id -> JSON {"delta", "since_ms"} (persister's check)
+
+
+def process_heartbeat(process_id: str) -> str:
+    """hash: one server process's last heartbeat (pid, host, figures); expires by TTL."""
+    return f"ls:process:{process_id}"
+
+
+def process_inbox(process_id: str) -> str:
+    """list: admin requests for that process (JSON), taken by its heartbeat loop."""
+    return f"ls:process:{process_id}:inbox"
+
+
+def admin_reply(request_id: str) -> str:
+    """string, short TTL: the answer of the process that carried out an admin request."""
+    return f"ls:admin:reply:{request_id}"
 
 
 @dataclass(frozen=True, slots=True)

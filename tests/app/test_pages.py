@@ -333,3 +333,112 @@ def test_without_demo_tokens_viewer_may_watch_and_console_needs_its_link(
         finally:
             for page in (viewer, bare, console):
                 page.context.close()
+
+
+# ---- the admin page --------------------------------------------------------------------
+
+
+def open_admin(browser: Browser, base_url: str, width: int = 1280) -> tuple[Page, PageLog]:
+    """/admin with an hq token from the demo endpoint; waits for the first refresh."""
+    page, log = open_page(browser, f"{base_url}/admin", "admin", width=width, height=800)
+    wait_connected(page)
+    return page, log
+
+
+def test_admin_lists_the_process_and_room_shows_messages_and_ends_an_offer(
+    browser: Browser, tmp_path: Path
+) -> None:
+    """With writes on, /admin lists this server process and the demo room, shows the room's
+    last messages on click (the offer just started among them), and ends that offer after a
+    confirmation: the viewer's banner turns `ended`. Screenshots at 1280 and 375 px."""
+    env = {"LIVESHOP_ADMIN_WRITE": "true", "LIVESHOP_HEARTBEAT_S": "0.5"}
+    with running_server(tmp_path, env=env) as srv:
+        console, console_log = open_page(browser, f"{srv.base_url}/console/{ROOM}", "console")
+        viewer, viewer_log = open_page(browser, f"{srv.base_url}/rooms/{ROOM}", "viewer")
+        admin, admin_log = open_admin(browser, srv.base_url)
+        try:
+            wait_connected(console)
+            wait_connected(viewer)
+            ensure_live(console, "今晚荔枝特价")
+            offer_id = start_offer(console, "lychee-500g", "9.90", qty=20, duration_s=300, limit=2)
+            banner = viewer.locator(f".offer[data-offer='{offer_id}']")
+            expect(banner).to_have_attribute("data-status", "live")
+
+            assert srv.proc is not None
+            expect(admin.locator(f"#proc-rows tr[data-pid='{srv.proc.pid}']")).to_be_visible()
+            expect(admin.locator("#write-badge")).to_have_attribute("data-write", "true")
+            row = admin.locator(f"#room-rows tr[data-room='{ROOM}']")
+            expect(row).to_have_attribute("data-live", "true")
+            # The heartbeat counts the console's and the viewer's sockets (every 0.5 s here).
+            expect(
+                admin.locator(f"#proc-rows tr[data-pid='{srv.proc.pid}'] td").nth(5)
+            ).to_have_text(re.compile(r"^[2-9]$"), timeout=5 * UNIT_MS)
+            row.locator(".show-messages").click()
+            expect(admin.locator("#room-detail")).to_be_visible()
+            expect(admin.locator("#msg-list li[data-type='offer']").last).to_contain_text(offer_id)
+            expect(admin.locator("#conn-list li[data-kind='console']")).to_have_count(1)
+            expect(admin.locator("#conn-list li[data-kind='viewer'] .disconnect")).to_have_count(1)
+
+            chip = row.locator(f".chip[data-offer='{offer_id}']")
+            shoot_admin(admin, "admin", 1280, 800)
+            chip.locator(".end-offer").click()
+            expect(admin.locator("#confirm")).to_be_visible()
+            expect(admin.locator("#confirm-text")).to_contain_text(offer_id)
+            admin.click("#confirm-cancel")  # a second thought changes nothing
+            expect(banner).to_have_attribute("data-status", "live")
+            chip.locator(".end-offer").click()
+            admin.click("#confirm-ok")
+            expect(banner).to_have_attribute("data-status", "ended", timeout=2 * UNIT_MS)
+            expect(chip).to_have_count(0, timeout=4 * UNIT_MS)  # the next refresh drops it
+            expect(admin.locator("#msg-list li[data-type='offer']").last).to_contain_text(
+                "status=ended", timeout=4 * UNIT_MS
+            )
+            shoot_admin(admin, "admin", 375, 667)
+            admin.click("#lang-toggle")
+            expect(admin.locator("#proc-h")).to_have_text("Server processes")
+            shoot_admin(admin, "admin-en", 375, 667)
+            assert console_log.all() + viewer_log.all() + admin_log.all() == []
+        finally:
+            for page in (console, viewer, admin):
+                page.context.close()
+
+
+def test_admin_is_read_only_unless_writes_are_enabled(
+    browser: Browser, server: LiveshopServer
+) -> None:
+    """On a server without LIVESHOP_ADMIN_WRITE the page shows the figures and no actions."""
+    admin, log = open_admin(browser, server.base_url, width=375)
+    try:
+        expect(admin.locator("#write-badge")).to_have_attribute("data-write", "false")
+        expect(admin.locator("#write-badge")).to_have_text("只读")
+        expect(admin.locator("#proc-rows tr")).to_have_count(1)
+        admin.locator(f"#room-rows tr[data-room='{ROOM}'] .show-messages").click()
+        expect(admin.locator("#msg-list li[data-seq]").first).to_be_visible()
+        assert admin.locator(".end-offer, .disconnect").count() == 0
+        assert log.all() == []
+    finally:
+        admin.context.close()
+
+
+def test_admin_without_an_hq_token_says_so(browser: Browser, server: LiveshopServer) -> None:
+    """A viewer's token from a link is refused by the admin API: the page says it needs hq."""
+    viewer_token = sign_token("u-9", "viewer")
+    page, _ = open_page(browser, f"{server.base_url}/admin#token={viewer_token}", "admin, viewer")
+    try:
+        expect(page.locator("#fatal")).to_contain_text("总部")
+        assert "token=" not in page.url
+    finally:
+        page.context.close()
+
+
+def shoot_admin(page: Page, name: str, width: int, height: int) -> None:
+    page.set_viewport_size({"width": width, "height": height})
+    page.evaluate("window.scrollTo(0, 0)")
+    ARTIFACTS.mkdir(exist_ok=True)
+    out = ARTIFACTS / f"{name}-{width}x{height}.png"
+    page.screenshot(path=str(out))
+    page.screenshot(path=str(out.with_name(f"{out.stem}-full.png")), full_page=True)
+    overflow = page.evaluate(
+        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0, f"{name} scrolls sideways at {width}px"
