@@ -26,6 +26,7 @@ from liveshop.commerce.processes import (
     global_conn_id,
     parse_conn_id,
 )
+from liveshop.commerce.reconcile import RoomFigures
 from liveshop.commerce.rooms import Rooms
 from liveshop.core import identity
 from liveshop.core.config import Settings
@@ -90,12 +91,7 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class Reconcile(msgspec.Struct):
-    delta: int
-    since_ms: int
-
-
-_reconcile = msgspec.json.Decoder(Reconcile)
+_reconcile = msgspec.json.Decoder(RoomFigures)
 
 
 class GatewaySockets:
@@ -335,12 +331,17 @@ class AdminApi:
         return ApiResponse(status, {"conn_id": conn_id, "status": result})
 
 
-def _decode_reconcile(raw: bytes | None) -> dict[str, int] | None:
-    """The persister's reconciliation figure for a room, or None (the page shows —)."""
+def _decode_reconcile(raw: bytes | None) -> dict[str, int | str] | None:
+    """The reconciler's figures for a room, or None (the page shows —)."""
     if raw is None:
         return None
     try:
         r = _reconcile.decode(raw)
     except msgspec.DecodeError:
         return None
-    return {"delta": r.delta, "since_ms": r.since_ms}
+    return {
+        "delta": r.delta,
+        "unexplained": r.unexplained,
+        "since_ms": r.since_ms,
+        "alarm": r.alarm,
+    }

@@ -8,7 +8,7 @@ adapts these handlers to Starlette. Errors carry the protocol's codes:
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
@@ -77,13 +77,13 @@ class Api:
         rooms: Rooms,
         inventory: Inventory,
         orders: OrderStore,
-        ready: Any,
+        ready: Callable[[], Awaitable[tuple[dict[str, bool], dict[str, object]]]],
     ) -> None:
         self._settings = settings
         self._rooms = rooms
         self._inventory = inventory
         self._orders = orders
-        self._ready = ready  # async () -> dict[str, bool]
+        self._ready = ready  # (checks that make /readyz 503, details shown as they are)
 
     def _claims(self, req: ApiRequest) -> identity.Claims:
         auth = req.authorization or ""
@@ -194,10 +194,9 @@ class Api:
         return ApiResponse(200, {"status": "ok"})
 
     async def readyz(self, req: ApiRequest) -> ApiResponse:
-        checks = await self._ready()
-        return ApiResponse(
-            200 if all(checks.values()) else 503, {"ready": all(checks.values()), **checks}
-        )
+        checks, details = await self._ready()
+        ready = all(checks.values())
+        return ApiResponse(200 if ready else 503, {"ready": ready, **checks, **details})
 
 
 async def guarded(handler: Any, req: ApiRequest) -> ApiResponse:

@@ -36,6 +36,7 @@ from liveshop.commerce.orders import OrderStore, Persister
 from liveshop.commerce.presence import Presence
 from liveshop.commerce.processes import Processes
 from liveshop.commerce.purchases import Purchases
+from liveshop.commerce.reconcile import Reconciler
 from liveshop.commerce.rooms import Rooms
 from liveshop.commerce.stats import Broadcasters
 from liveshop.core.config import Settings
@@ -65,6 +66,7 @@ class Runtime:
     gateway: Gateway | None = None
     orders: OrderStore | None = None
     persister: Persister | None = None
+    reconciler: Reconciler | None = None
     presence: Presence | None = None
     processes: Processes | None = None
     broadcasters: Broadcasters | None = None
@@ -78,6 +80,7 @@ class Runtime:
         # Loops stop between Redis commands; cancelling one mid-command is a last resort.
         for loop in (
             self.persister,
+            self.reconciler,
             self.presence,
             self.processes,
             self.broadcasters,
@@ -217,7 +220,7 @@ def create_app(settings: Settings, *, run_persister: bool = True) -> LiveshopApp
             )
             gateway_ref["gateway"] = runtime.gateway = Gateway(services)
 
-            async def ready() -> dict[str, bool]:
+            async def ready() -> tuple[dict[str, bool], dict[str, object]]:
                 checks = {"redis": False, "database": False}
                 with contextlib.suppress(Exception):
                     checks["redis"] = bool(await asyncio.wait_for(redis.ping(), 1.0))
@@ -228,7 +231,11 @@ def create_app(settings: Settings, *, run_persister: bool = True) -> LiveshopApp
                     # Stuck or failing for 10 s: acked orders are not reaching the database.
                     now = asyncio.get_running_loop().time()
                     checks["persister"] = runtime.persister.health.ok(now)
-                return checks
+                details: dict[str, object] = {}
+                if runtime.reconciler is not None:
+                    # An alarm is for people to look at; the process itself is fine.
+                    details["reconciliation"] = {"alarms": runtime.reconciler.alarms}
+                return checks, details
 
             api_ref["api"] = Api(settings, rooms, inventory, orders, ready)
             if settings.demo:
@@ -251,6 +258,19 @@ def create_app(settings: Settings, *, run_persister: bool = True) -> LiveshopApp
                 asyncio.create_task(supervised("gc-pacer", runtime.gc_pacer.run), name="gc-pacer"),
                 asyncio.create_task(supervised("processes", processes.run), name="processes"),
             ]
+            # In every process, its own loop: it must keep judging while a persister is
+            # down; a lease makes one process the judge at a time.
+            reconciler = runtime.reconciler = Reconciler(
+                redis,
+                scripts,
+                orders,
+                interval_s=settings.reconcile_interval_s,
+                alarm_after_s=settings.reconcile_alarm_s,
+                owner=runtime.presence.process_id,
+            )
+            runtime.tasks.append(
+                asyncio.create_task(supervised("reconciler", reconciler.run), name="reconciler")
+            )
             if run_persister:
                 persister = runtime.persister = Persister(
                     redis,

@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
+import msgspec
 import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -23,9 +24,10 @@ from redis.exceptions import RedisError
 from liveshop.commerce import coaching
 from liveshop.commerce.offers import Offers
 from liveshop.commerce.presence import Presence
+from liveshop.commerce.reconcile import decode_figures
 from liveshop.commerce.rooms import now_ms, offer_from_hash
 from liveshop.core import protocol as p
-from liveshop.core.keys import RoomKeys
+from liveshop.core.keys import RECONCILE, RoomKeys
 
 log = structlog.get_logger("liveshop.commerce.stats")
 
@@ -139,6 +141,7 @@ class Broadcasters:
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.hgetall(keys.room).hgetall(keys.stats).scard(keys.buyers).scard(keys.audience)
             pipe.hgetall(keys.stock).hgetall(keys.stocked).hkeys(keys.offers)
+            pipe.hget(RECONCILE, room_id)
             for b in buckets:
                 pipe.hgetall(keys.engagement(b))
             res = await pipe.execute()
@@ -156,6 +159,11 @@ class Broadcasters:
         msg = compute_stats(
             session_id, viewers, int(room_h.get("peak", peak)), stats, int(res[2]), int(res[3])
         )
+        if res[7]:
+            figures = decode_figures(res[7])
+            msg = msgspec.structs.replace(
+                msg, reconcile=p.StatsReconcile(delta=figures.delta, alarm=figures.alarm)
+            )
         text = p.encode(msg)
         self._consoles.to_consoles(room_id, lambda lang: text)
 
@@ -166,7 +174,7 @@ class Broadcasters:
                 offers.append(offer_from_hash({**fields, "offer_id": offer_id.decode()}))
         recent: dict[str, int] = {}
         prior: dict[str, int] = {}
-        for i, h in enumerate(res[7:]):
+        for i, h in enumerate(res[8:]):
             target = recent if i < 60 // BUCKET_S else prior
             for sku, n in _ints(h).items():
                 target[sku] = target.get(sku, 0) + n

@@ -17,7 +17,8 @@ SKU = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 ROOMS_INDEX = "ls:rooms"  # set of room ids (the persister and HQ iterate it)
 OUTBOX_GROUP = "persister"
 PROCESSES = "ls:processes"  # zset process id -> heartbeat expiry (epoch ms)
-RECONCILE = "ls:reconcile"  # hash room id -> JSON {"delta", "since_ms"} (persister's check)
+RECONCILE = "ls:reconcile"  # hash room id -> JSON reconcile.RoomFigures (the reconciler)
+RECONCILE_LEASE = "ls:reconcile:lease"  # string: the process that judges now, with a TTL
 
 
 def process_heartbeat(process_id: str) -> str:

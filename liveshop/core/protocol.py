@@ -186,6 +186,14 @@ class TopProduct(msgspec.Struct, frozen=True):
     gmv: int
 
 
+class StatsReconcile(msgspec.Struct, omit_defaults=True, frozen=True):
+    """Units the engine sold that are not (yet) in the order database, and the alarm
+    (`lagging`, `mismatch`) when that has lasted too long. Added to v1's `stats`."""
+
+    delta: int
+    alarm: str = ""
+
+
 class Stats(_Server, tag="stats"):
     session_id: str
     viewers: int
@@ -195,6 +203,7 @@ class Stats(_Server, tag="stats"):
     gmv: int
     conversion: float
     top: list[TopProduct]
+    reconcile: StatsReconcile | None = None  # an addition: absent when nothing judged it
     seq: int | None = None
     ts: int | None = None
 

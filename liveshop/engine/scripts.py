@@ -37,6 +37,7 @@ NAMES = (
     "presence_report",
     "offers_start",
     "offers_close",
+    "orders_reconcile",
 )
 
 

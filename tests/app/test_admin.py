@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 import structlog
 from redis.asyncio import Redis
 
+from liveshop.commerce.reconcile import RoomFigures
 from tests.conftest import ROOM, seeded_server
 from tests.support import (
     UNIT,
@@ -87,12 +89,15 @@ async def test_reads_show_processes_rooms_and_messages(readonly: RunningServer) 
     [row] = [p for p in procs["processes"] if p["process_id"] == me.process_id]
     assert row["connections"] == 0 and row["version"] and row["pid"] > 0
 
-    rooms = (await call(readonly, "GET", "/api/admin/rooms")).json()
-    [room] = rooms["rooms"]
+    async def reconciled() -> dict[str, Any] | None:
+        [r] = (await call(readonly, "GET", "/api/admin/rooms")).json()["rooms"]
+        return r if r["reconcile"] is not None else None
+
+    room = await eventually(reconciled)  # the reconciler beside the persister checks it
     assert room["room"] == ROOM and room["live"] is True
     assert room["seq"] == room["history"] > 0
     assert room["outbox"] == {"entries": 0, "oldest_age_ms": None}
-    assert room["reconcile"] is None  # the persister has not written one
+    assert room["reconcile"] == {"delta": 0, "unexplained": 0, "since_ms": 0, "alarm": ""}
 
     msgs = (await call(readonly, "GET", f"/api/admin/rooms/{ROOM}/messages?limit=3")).json()
     seqs = [m["seq"] for m in msgs["messages"]]
@@ -118,14 +123,29 @@ async def test_rooms_show_outbox_lag_and_reconciliation(
             {"type": "buy", "request_id": "r1", "sku": "lychee-500g", "qty": 1}, "order_ack"
         )
         assert ack["status"] == "accepted"
-        await redis.hset("ls:reconcile", ROOM, '{"delta": -2, "since_ms": 1767950000000}')
+        figures = RoomFigures(
+            delta=-2,
+            unexplained=-2,
+            unstored=0,
+            oldest_ms=0,
+            since_ms=1767950000000,
+            checked_at=1767950004000,
+            alarm="mismatch",
+            skus={"lychee-500g": -2},
+        )
+        await redis.hset("ls:reconcile", ROOM, msgspec.json.encode(figures))
 
         async def room() -> dict[str, Any] | None:
             [r] = (await call(srv, "GET", "/api/admin/rooms")).json()["rooms"]
             return r if r["viewers"] == 1 else None  # presence reports once a second
 
         r = await eventually(room)
-        assert r["reconcile"] == {"delta": -2, "since_ms": 1767950000000}
+        assert r["reconcile"] == {
+            "delta": -2,
+            "unexplained": -2,
+            "since_ms": 1767950000000,
+            "alarm": "mismatch",
+        }
         assert r["outbox"]["entries"] == 1
         assert 0 <= r["outbox"]["oldest_age_ms"] < 10_000 * UNIT
         await buyer.close()

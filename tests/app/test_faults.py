@@ -87,7 +87,13 @@ async def test_engine_killed_and_restarted_during_a_sale(
         await eventually(lambda: len(accepted) >= len(acked_before_restart) + 50, timeout=20)
         ready = await http.get(f"{srv.http}/readyz")
         assert ready.status_code == 200
-        assert ready.json() == {"ready": True, "redis": True, "database": True, "persister": True}
+        assert ready.json() == {
+            "ready": True,
+            "redis": True,
+            "database": True,
+            "persister": True,
+            "reconciliation": {"alarms": {}},
+        }
     stop.set()
     await asyncio.gather(*shoppers)
     assert all(not b.closed.is_set() for b in buyers)  # sockets stayed open throughout

@@ -305,6 +305,12 @@ function renderStats() {
   tile("#stat-units", s?.units ?? 0, count(s?.units ?? 0));
   tile("#stat-gmv", s?.gmv ?? 0, moneyCompact(s?.gmv ?? 0));
   tile("#stat-conversion", s?.conversion ?? 0, percent(s?.conversion ?? 0));
+  // Units sold but not in the order database for too long: red, for someone to call HQ.
+  const alarm = s?.reconcile?.alarm ?? "";
+  const unstored = $("#tile-unstored");
+  unstored.hidden = !alarm;
+  unstored.dataset.alarm = alarm;
+  tile("#stat-unstored", s?.reconcile?.delta ?? 0, count(s?.reconcile?.delta ?? 0));
 }
 
 function fillSelect(select, products, label) {
