@@ -27,49 +27,51 @@ Lang = Literal["zh-CN", "en"]
 Role = Literal["viewer", "broadcaster", "staff", "hq"]
 
 
+# Each message class repeats frozen=True: msgspec inherits it from the base anyway, but
+# type checkers read only a class's own keywords (dataclass_transform).
 class _Client(msgspec.Struct, tag_field="type", forbid_unknown_fields=False, frozen=True):
     """Base of client → server messages."""
 
 
-class Hello(_Client, tag="hello"):
+class Hello(_Client, tag="hello", frozen=True):
     token: str | None = None
     resume_from: Annotated[int, msgspec.Meta(ge=0)] | None = None
     lang: Lang = "zh-CN"
 
 
-class Buy(_Client, tag="buy"):
+class Buy(_Client, tag="buy", frozen=True):
     request_id: RequestId
     sku: Sku
     qty: Quantity
     offer_id: OfferId | None = None
 
 
-class Chat(_Client, tag="chat"):
+class Chat(_Client, tag="chat", frozen=True):
     text: ChatText
 
 
-class Like(_Client, tag="like"):
+class Like(_Client, tag="like", frozen=True):
     sku: Sku | None = None
 
 
-class Ping(_Client, tag="ping"):
+class Ping(_Client, tag="ping", frozen=True):
     t: int | None = None
 
 
-class GoLive(_Client, tag="go_live"):
+class GoLive(_Client, tag="go_live", frozen=True):
     title: Title | None = None
     pack_id: str | None = None
 
 
-class EndLive(_Client, tag="end_live"):
+class EndLive(_Client, tag="end_live", frozen=True):
     pass
 
 
-class Pin(_Client, tag="pin"):
+class Pin(_Client, tag="pin", frozen=True):
     sku: Sku
 
 
-class OfferStart(_Client, tag="offer_start"):
+class OfferStart(_Client, tag="offer_start", frozen=True):
     sku: Sku
     price: Price
     qty: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
@@ -77,11 +79,11 @@ class OfferStart(_Client, tag="offer_start"):
     per_user_limit: Annotated[int, msgspec.Meta(ge=1, le=999)]
 
 
-class OfferStop(_Client, tag="offer_stop"):
+class OfferStop(_Client, tag="offer_stop", frozen=True):
     offer_id: OfferId
 
 
-class Restock(_Client, tag="restock"):
+class Restock(_Client, tag="restock", frozen=True):
     sku: Sku
     qty: StockDelta
 
@@ -136,7 +138,7 @@ class RoomState(msgspec.Struct, omit_defaults=True, frozen=True):
     peak: int | None = None
 
 
-class Welcome(_Server, tag="welcome"):
+class Welcome(_Server, tag="welcome", frozen=True):
     room: str
     role: Role
     seq: int
@@ -145,7 +147,7 @@ class Welcome(_Server, tag="welcome"):
     user: str | None = None
 
 
-class OrderAck(_Server, tag="order_ack"):
+class OrderAck(_Server, tag="order_ack", frozen=True):
     request_id: str
     status: Literal["accepted", "rejected"]
     sku: str
@@ -156,21 +158,21 @@ class OrderAck(_Server, tag="order_ack"):
     reason: str | None = None
 
 
-class Pong(_Server, tag="pong"):
+class Pong(_Server, tag="pong", frozen=True):
     t: int | None = None
 
 
-class Error(_Server, tag="error"):
+class Error(_Server, tag="error", frozen=True):
     code: str
     message: str
     ref: str | None = None
 
 
-class Bye(_Server, tag="bye"):
+class Bye(_Server, tag="bye", frozen=True):
     reason: str
 
 
-class Hint(_Server, tag="hint"):
+class Hint(_Server, tag="hint", frozen=True):
     code: str
     text: str
     lang: Lang
@@ -186,7 +188,7 @@ class TopProduct(msgspec.Struct, frozen=True):
     gmv: int
 
 
-class Stats(_Server, tag="stats"):
+class Stats(_Server, tag="stats", frozen=True):
     session_id: str
     viewers: int
     peak: int
@@ -203,21 +205,21 @@ class Stats(_Server, tag="stats"):
 # tests, tools and the load tester. `seq` and `ts` are always present on these.
 
 
-class Viewers(_Server, tag="viewers"):
+class Viewers(_Server, tag="viewers", frozen=True):
     count: int
     peak: int
     seq: int
     ts: int
 
 
-class Stock(_Server, tag="stock"):
+class Stock(_Server, tag="stock", frozen=True):
     sku: str
     left: int
     seq: int
     ts: int
 
 
-class Offer(_Server, tag="offer"):
+class Offer(_Server, tag="offer", frozen=True):
     offer_id: str
     sku: str
     price: int
@@ -231,13 +233,13 @@ class Offer(_Server, tag="offer"):
     ts: int
 
 
-class Pinned(_Server, tag="pinned"):
+class Pinned(_Server, tag="pinned", frozen=True):
     sku: str
     seq: int
     ts: int
 
 
-class Live(_Server, tag="live"):
+class Live(_Server, tag="live", frozen=True):
     live: bool
     session_id: str
     seq: int
@@ -245,7 +247,7 @@ class Live(_Server, tag="live"):
     title: str | None = None
 
 
-class ChatOut(_Server, tag="chat"):
+class ChatOut(_Server, tag="chat", frozen=True):
     user: str
     text: str
     seq: int
