@@ -7,7 +7,7 @@ fields are ignored so that clients may send optional fields added later.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Literal, TypeGuard, get_args
 
 import msgspec
 
@@ -25,6 +25,15 @@ Price = Annotated[int, msgspec.Meta(gt=0, le=100_000_000)]
 StockDelta = Annotated[int, msgspec.Meta(ge=-1_000_000, le=1_000_000)]
 Lang = Literal["zh-CN", "en"]
 Role = Literal["viewer", "broadcaster", "staff", "hq"]
+OfferStatus = Literal["live", "sold_out", "ended"]
+Severity = Literal["info", "act_now"]
+
+_OFFER_STATUSES = frozenset(get_args(OfferStatus))
+
+
+def is_offer_status(value: str) -> TypeGuard[OfferStatus]:
+    """Narrows a status read back from an offer hash (the Lua scripts write it)."""
+    return value in _OFFER_STATUSES
 
 
 # Each message class repeats frozen=True: msgspec inherits it from the base anyway, but
@@ -121,7 +130,7 @@ class OfferState(msgspec.Struct, omit_defaults=True, frozen=True):
     per_user_limit: int
     starts_at: int
     ends_at: int
-    status: Literal["live", "sold_out", "ended"]
+    status: OfferStatus
 
 
 class RoomState(msgspec.Struct, omit_defaults=True, frozen=True):
@@ -176,7 +185,7 @@ class Hint(_Server, tag="hint", frozen=True):
     code: str
     text: str
     lang: Lang
-    severity: Literal["info", "act_now"]
+    severity: Severity
     sku: str | None = None
     seq: int | None = None
     ts: int | None = None
@@ -228,7 +237,7 @@ class Offer(_Server, tag="offer", frozen=True):
     per_user_limit: int
     starts_at: int
     ends_at: int
-    status: Literal["live", "sold_out", "ended"]
+    status: OfferStatus
     seq: int
     ts: int
 
