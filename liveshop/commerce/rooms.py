@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 
 import aiosqlite
 import msgspec
-from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from liveshop.core import protocol as p
+from liveshop.core import replies
 from liveshop.core.keys import OUTBOX_GROUP, ROOMS_INDEX, RoomKeys
+from liveshop.engine.connections import AnyRedis
 from liveshop.engine.scripts import Scripts
 
 SESSIONS_SCHEMA = """
@@ -86,6 +87,9 @@ def new_session_id() -> str:
 
 
 def offer_from_hash(fields: dict[str, str]) -> p.OfferState:
+    status = fields["status"]
+    if not p.is_offer_status(status):
+        raise ValueError(f"offer {fields.get('offer_id')!r} has unknown status {status!r}")
     return p.OfferState(
         offer_id=fields["offer_id"],
         sku=fields["sku"],
@@ -95,14 +99,14 @@ def offer_from_hash(fields: dict[str, str]) -> p.OfferState:
         per_user_limit=int(fields["per_user_limit"]),
         starts_at=int(fields["starts_at"]),
         ends_at=int(fields["ends_at"]),
-        status=fields["status"],  # type: ignore[arg-type]
+        status=status,
     )
 
 
 class Rooms:
     """Room-level reads and writes. One instance per process."""
 
-    def __init__(self, redis: Redis, scripts: Scripts, db: aiosqlite.Connection) -> None:
+    def __init__(self, redis: AnyRedis, scripts: Scripts, db: aiosqlite.Connection) -> None:
         self._redis = redis
         self._scripts = scripts
         self._db = db
@@ -121,7 +125,7 @@ class Rooms:
         return False
 
     async def all_ids(self) -> list[str]:
-        return sorted(m.decode() for m in await self._redis.smembers(ROOMS_INDEX))
+        return sorted(replies.text(m) for m in await self._redis.smembers(ROOMS_INDEX))
 
     async def put(self, room_id: str, *, name: str, title: str = "", stream_url: str = "") -> None:
         """Create or update a room; its outbox and consumer group exist from then on."""
@@ -196,7 +200,7 @@ class Rooms:
         """Open a session; returns (opened_now, session_id). Already live: no change."""
         keys = RoomKeys.of(room_id)
         if not title:
-            title = (await self._redis.hget(keys.room, "default_title") or b"").decode()
+            title = replies.text(await self._redis.hget(keys.room, "default_title") or b"")
         session_id = new_session_id()
         reply = await self._scripts.rooms_set_live(
             keys=_session_keys(keys),
@@ -275,7 +279,7 @@ class Rooms:
         reply = await self._scripts.rooms_pin(
             keys=[keys.room, keys.price, keys.seq, keys.history], args=[sku, keys.channel]
         )
-        return reply == b"ok"
+        return bool(reply == b"ok")  # the script's reply is untyped (Any)
 
     async def chat(self, room_id: str, user: str, text: str) -> int:
         keys = RoomKeys.of(room_id)
