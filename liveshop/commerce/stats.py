@@ -13,11 +13,10 @@ import asyncio
 import contextlib
 import functools
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 import structlog
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from liveshop.commerce import coaching
@@ -25,7 +24,9 @@ from liveshop.commerce.offers import Offers
 from liveshop.commerce.presence import Presence
 from liveshop.commerce.rooms import now_ms, offer_from_hash
 from liveshop.core import protocol as p
+from liveshop.core import replies
 from liveshop.core.keys import RoomKeys
+from liveshop.engine.connections import AnyRedis
 
 log = structlog.get_logger("liveshop.commerce.stats")
 
@@ -38,7 +39,7 @@ def bucket_of(ts_ms: int) -> int:
     return ts_ms // (BUCKET_S * 1000)
 
 
-async def record_interaction(redis: Redis, room_id: str, skus: list[str], at_ms: int) -> None:
+async def record_interaction(redis: AnyRedis, room_id: str, skus: list[str], at_ms: int) -> None:
     """Count a like or a chat mention of each SKU in the current bucket."""
     if not skus:
         return
@@ -91,13 +92,13 @@ class ConsoleOutlet(Protocol):
 
     def product_names(self, room_id: str) -> dict[str, str]: ...
 
-    def to_consoles(self, room_id: str, render: Callable[[str], str]) -> None: ...
+    def to_consoles(self, room_id: str, render: Callable[[p.Lang], str]) -> None: ...
 
 
 class Broadcasters:
     def __init__(
         self,
-        redis: Redis,
+        redis: AnyRedis,
         consoles: ConsoleOutlet,
         offers: Offers,
         presence: Presence,
@@ -137,8 +138,15 @@ class Broadcasters:
         now = now_ms()
         buckets = [bucket_of(now) - i for i in range(36)]  # the last 6 minutes
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hgetall(keys.room).hgetall(keys.stats).scard(keys.buyers).scard(keys.audience)
-            pipe.hgetall(keys.stock).hgetall(keys.stocked).hkeys(keys.offers)
+            # One call a statement: redis-py types a pipeline's commands as the client's
+            # (awaitables), so chaining them does not type-check.
+            pipe.hgetall(keys.room)
+            pipe.hgetall(keys.stats)
+            pipe.scard(keys.buyers)
+            pipe.scard(keys.audience)
+            pipe.hgetall(keys.stock)
+            pipe.hgetall(keys.stocked)
+            pipe.hkeys(keys.offers)
             for b in buckets:
                 pipe.hgetall(keys.engagement(b))
             res = await pipe.execute()
@@ -191,9 +199,9 @@ class Broadcasters:
             self._consoles.to_consoles(room_id, functools.partial(_hint_text, candidate, now))
 
 
-def _hint_text(candidate: coaching.Candidate, now: int, lang: str) -> str:
+def _hint_text(candidate: coaching.Candidate, now: int, lang: p.Lang) -> str:
     return p.encode(coaching.render(candidate, lang, now))
 
 
-def _ints_or_str(h: dict[bytes, bytes]) -> dict[str, str]:
-    return {k.decode(): v.decode() for k, v in h.items()}
+def _ints_or_str(h: Mapping[bytes | str, bytes | str]) -> dict[str, str]:
+    return {replies.text(k): replies.text(v) for k, v in h.items()}
