@@ -8,9 +8,9 @@ adapts these handlers to Starlette. Errors carry the protocol's codes:
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 import msgspec
 from redis.exceptions import RedisError
@@ -51,7 +51,7 @@ class ApiRequest:
 @dataclass(frozen=True, slots=True)
 class ApiResponse:
     status: int
-    body: Any = field(default_factory=dict)
+    body: Mapping[str, object] = field(default_factory=dict)  # encoded as JSON
 
 
 class ApiError(Exception):
@@ -59,6 +59,9 @@ class ApiError(Exception):
         super().__init__(message)
         self.response = ApiResponse(status, {"error": {"code": code.value, "message": message}})
 
+
+Handler = Callable[[ApiRequest], Awaitable[ApiResponse]]
+ReadyCheck = Callable[[], Awaitable[Mapping[str, bool]]]  # check name -> passed
 
 T = TypeVar("T")
 
@@ -77,13 +80,13 @@ class Api:
         rooms: Rooms,
         inventory: Inventory,
         orders: OrderStore,
-        ready: Any,
+        ready: ReadyCheck,
     ) -> None:
         self._settings = settings
         self._rooms = rooms
         self._inventory = inventory
         self._orders = orders
-        self._ready = ready  # async () -> dict[str, bool]
+        self._ready = ready
 
     def _claims(self, req: ApiRequest) -> identity.Claims:
         auth = req.authorization or ""
@@ -199,7 +202,7 @@ class Api:
         )
 
 
-async def guarded(handler: Any, req: ApiRequest) -> ApiResponse:
+async def guarded(handler: Handler, req: ApiRequest) -> ApiResponse:
     """Run a handler; turn ApiError and an unreachable Redis into error responses."""
     try:
         return await handler(req)
