@@ -21,8 +21,8 @@ import msgspec
 import structlog
 from redis.exceptions import RedisError
 
-from liveshop.core import replies
 from liveshop.core.keys import OUTBOX_GROUP, ROOMS_INDEX, RoomKeys
+from liveshop.core.replies import as_text
 from liveshop.engine.connections import AnyRedis, is_cluster
 
 log = structlog.get_logger("liveshop.commerce.orders")
@@ -178,7 +178,7 @@ class Persister:
         self._stopping.set()
 
     async def _streams(self) -> list[str]:
-        rooms = sorted(replies.text(m) for m in await self._redis.smembers(ROOMS_INDEX))
+        rooms = sorted(as_text(m) for m in await self._redis.smembers(ROOMS_INDEX))
         streams = [RoomKeys.of(room_id).outbox for room_id in rooms]
         new = [key for key in streams if key not in self._grouped]
         if new:

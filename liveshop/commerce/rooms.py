@@ -17,8 +17,8 @@ import msgspec
 from redis.exceptions import ResponseError
 
 from liveshop.core import protocol as p
-from liveshop.core import replies
 from liveshop.core.keys import OUTBOX_GROUP, ROOMS_INDEX, RoomKeys
+from liveshop.core.replies import as_text
 from liveshop.engine.connections import AnyRedis
 from liveshop.engine.scripts import Scripts
 
@@ -125,7 +125,7 @@ class Rooms:
         return False
 
     async def all_ids(self) -> list[str]:
-        return sorted(replies.text(m) for m in await self._redis.smembers(ROOMS_INDEX))
+        return sorted(as_text(m) for m in await self._redis.smembers(ROOMS_INDEX))
 
     async def put(self, room_id: str, *, name: str, title: str = "", stream_url: str = "") -> None:
         """Create or update a room; its outbox and consumer group exist from then on."""
@@ -200,7 +200,7 @@ class Rooms:
         """Open a session; returns (opened_now, session_id). Already live: no change."""
         keys = RoomKeys.of(room_id)
         if not title:
-            title = replies.text(await self._redis.hget(keys.room, "default_title") or b"")
+            title = as_text(await self._redis.hget(keys.room, "default_title") or b"")
         session_id = new_session_id()
         reply = await self._scripts.rooms_set_live(
             keys=_session_keys(keys),

@@ -24,8 +24,8 @@ from liveshop.commerce.offers import Offers
 from liveshop.commerce.presence import Presence
 from liveshop.commerce.rooms import now_ms, offer_from_hash
 from liveshop.core import protocol as p
-from liveshop.core import replies
 from liveshop.core.keys import RoomKeys
+from liveshop.core.replies import as_text
 from liveshop.engine.connections import AnyRedis
 
 log = structlog.get_logger("liveshop.commerce.stats")
@@ -204,4 +204,4 @@ def _hint_text(candidate: coaching.Candidate, now: int, lang: p.Lang) -> str:
 
 
 def _ints_or_str(h: Mapping[bytes | str, bytes | str]) -> dict[str, str]:
-    return {replies.text(k): replies.text(v) for k, v in h.items()}
+    return {as_text(k): as_text(v) for k, v in h.items()}
