@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 import msgspec
 from redis.exceptions import RedisError
@@ -51,7 +51,7 @@ class ApiRequest:
 @dataclass(frozen=True, slots=True)
 class ApiResponse:
     status: int
-    body: Any = field(default_factory=dict)
+    body: Mapping[str, object] = field(default_factory=dict)  # encoded as JSON
 
 
 class ApiError(Exception):
@@ -59,6 +59,10 @@ class ApiError(Exception):
         super().__init__(message)
         self.response = ApiResponse(status, {"error": {"code": code.value, "message": message}})
 
+
+Handler = Callable[[ApiRequest], Awaitable[ApiResponse]]
+# (check name -> passed: any failure makes /readyz 503; details shown as they are)
+ReadyCheck = Callable[[], Awaitable[tuple[Mapping[str, bool], Mapping[str, object]]]]
 
 T = TypeVar("T")
 
@@ -77,7 +81,7 @@ class Api:
         rooms: Rooms,
         inventory: Inventory,
         orders: OrderStore,
-        ready: Callable[[], Awaitable[tuple[dict[str, bool], dict[str, object]]]],
+        ready: ReadyCheck,
     ) -> None:
         self._settings = settings
         self._rooms = rooms
@@ -199,7 +203,7 @@ class Api:
         return ApiResponse(200 if ready else 503, {"ready": ready, **checks, **details})
 
 
-async def guarded(handler: Any, req: ApiRequest) -> ApiResponse:
+async def guarded(handler: Handler, req: ApiRequest) -> ApiResponse:
     """Run a handler; turn ApiError and an unreachable Redis into error responses."""
     try:
         return await handler(req)

@@ -48,7 +48,7 @@ class RoomMetrics:
 @dataclass(frozen=True, slots=True)
 class Candidate:
     code: str
-    severity: str  # info | act_now
+    severity: p.Severity
     subject: str  # what the cooldown is keyed on (a sku, an offer id, or "room")
     sku: str | None = None
     params: dict[str, str] = field(default_factory=dict)
@@ -123,9 +123,10 @@ def release_offer(m: RoomMetrics) -> list[Candidate]:
 
 def low_stock(m: RoomMetrics) -> list[Candidate]:
     out = []
-    watched = {o.sku: o for o in m.offers if o.status == "live"}
+    # The live offers' SKUs, and the pinned one (None: no offer, watch its stock).
+    watched: dict[str, p.OfferState | None] = {o.sku: o for o in m.offers if o.status == "live"}
     if m.pinned:
-        watched.setdefault(m.pinned, None)  # type: ignore[arg-type]
+        watched.setdefault(m.pinned, None)
     for sku, offer in sorted(watched.items()):
         if offer is not None:
             left, start = offer.left, offer.qty
@@ -219,7 +220,7 @@ def render(c: Candidate, lang: p.Lang, now_ms: int) -> p.Hint:
         severity=c.severity,
         sku=c.sku,
         ts=now_ms,
-    )  # type: ignore[arg-type]
+    )
 
 
 class Coach:

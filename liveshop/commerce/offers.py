@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import secrets
 
-from redis.asyncio import Redis
-
 from liveshop.core import protocol as p
 from liveshop.core.errors import ErrorCode, Rejected
 from liveshop.core.keys import RoomKeys
+from liveshop.engine.connections import AnyRedis
 from liveshop.engine.scripts import Call, Scripts, run_many
 
 
@@ -23,7 +22,7 @@ def new_offer_id() -> str:
 
 
 class Offers:
-    def __init__(self, redis: Redis, scripts: Scripts) -> None:
+    def __init__(self, redis: AnyRedis, scripts: Scripts) -> None:
         self._redis = redis
         self._scripts = scripts
 

@@ -21,6 +21,7 @@ import structlog
 from redis.exceptions import RedisError
 
 from liveshop.core.keys import OUTBOX_GROUP, ROOMS_INDEX, RoomKeys
+from liveshop.core.replies import as_text
 from liveshop.engine.connections import AnyRedis, is_cluster
 from liveshop.engine.database import Database, Migration
 
@@ -85,7 +86,10 @@ class Order(msgspec.Struct, frozen=True):
     created_at: int
 
 
+# One row of `orders`, in COLUMNS order.
 OrderRow = tuple[str, str, str, str, str, int, int, str | None, str, str, int]
+# An outbox entry as read: (stream, entry id, fields).
+OutboxEntry = tuple[str, bytes, dict[bytes, bytes]]
 
 
 def _row(fields: dict[bytes, bytes]) -> OrderRow:
@@ -185,7 +189,7 @@ class Persister:
         self._stopping.set()
 
     async def _streams(self) -> list[str]:
-        rooms = sorted(m.decode() for m in await self._redis.smembers(ROOMS_INDEX))
+        rooms = sorted(as_text(m) for m in await self._redis.smembers(ROOMS_INDEX))
         streams = [RoomKeys.of(room_id).outbox for room_id in rooms]
         new = [key for key in streams if key not in self._grouped]
         if new:
@@ -199,7 +203,7 @@ class Persister:
                 self._grouped.add(key)
         return streams
 
-    async def _commit(self, entries: list[tuple[str, bytes, dict[bytes, bytes]]]) -> int:
+    async def _commit(self, entries: list[OutboxEntry]) -> int:
         """Store entries [(stream, id, fields)] and only then acknowledge them."""
         if not entries:
             return 0
@@ -232,7 +236,7 @@ class Persister:
                         count=self._batch,
                     )
                 replies = await pipe.execute()
-            entries = []
+            entries: list[OutboxEntry] = []
             more: dict[str, str] = {}
             for stream, (next_start, claimed, *_) in zip(cursors, replies, strict=True):
                 entries += [(stream, eid, fields) for eid, fields in claimed if fields]
@@ -261,17 +265,19 @@ class Persister:
                 count=self._batch,
                 block=block,
             )
+            # redis-py's legacy reply shape (its default): [[stream, [(id, fields)]]], or
+            # [] on a timeout; its type also admits the dicts of legacy_responses=False.
+            if not isinstance(reply, list):
+                raise TypeError(f"XREADGROUP replied with a {type(reply).__name__}")
             entries = [
                 (stream.decode(), eid, fields)
-                for stream, items in (reply or [])
+                for stream, items in reply
                 for eid, fields in items
                 if fields
             ]
         return await self._commit(entries)
 
-    async def _read_per_shard(
-        self, streams: list[str]
-    ) -> list[tuple[str, bytes, dict[bytes, bytes]]]:
+    async def _read_per_shard(self, streams: list[str]) -> list[OutboxEntry]:
         """One non-blocking XREADGROUP per due outbox, pipelined: one round per shard."""
         now = asyncio.get_running_loop().time()
         due = [
@@ -286,7 +292,7 @@ class Persister:
             for stream in due:
                 pipe.xreadgroup(OUTBOX_GROUP, self.consumer, {stream: ">"}, count=self._batch)
             replies = await pipe.execute()
-        entries = []
+        entries: list[OutboxEntry] = []
         for stream, reply in zip(due, replies, strict=True):
             self._last_read[stream] = now
             got = [(stream, eid, fields) for _, items in (reply or []) for eid, fields in items]

@@ -17,10 +17,10 @@ import socket
 from typing import Protocol
 
 import structlog
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from liveshop.core.keys import RoomKeys
+from liveshop.engine.connections import AnyRedis
 from liveshop.engine.scripts import Call, Scripts, run_many
 
 log = structlog.get_logger("liveshop.commerce.presence")
@@ -41,7 +41,7 @@ class LocalAudience(Protocol):
 class Presence:
     def __init__(
         self,
-        redis: Redis,
+        redis: AnyRedis,
         scripts: Scripts,
         audience: LocalAudience,
         *,

@@ -30,6 +30,7 @@ from redis.asyncio import Redis
 
 from liveshop.commerce.orders import OrderStore
 from liveshop.core.keys import RECONCILE, RECONCILE_LEASE, ROOMS_INDEX, RoomKeys
+from liveshop.core.replies import as_text
 from liveshop.engine.scripts import Call, Scripts, run_many
 
 log = structlog.get_logger("liveshop.commerce.reconcile")
@@ -116,10 +117,10 @@ class Reconciler:
     async def follow(self) -> None:
         """Take the judge's figures (another process holds the lease)."""
         raw = await self._redis.hgetall(RECONCILE)
-        self.figures = {k.decode(): decode_figures(v) for k, v in raw.items()}
+        self.figures = {as_text(k): decode_figures(v) for k, v in raw.items()}
 
     async def check(self) -> dict[str, RoomFigures]:
-        rooms = sorted(m.decode() for m in await self._redis.smembers(ROOMS_INDEX))
+        rooms = sorted(as_text(m) for m in await self._redis.smembers(ROOMS_INDEX))
         calls: list[Call] = []
         for room_id in rooms:
             keys = RoomKeys.of(room_id)

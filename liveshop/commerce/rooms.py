@@ -13,11 +13,12 @@ import time
 from dataclasses import dataclass, field
 
 import msgspec
-from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from liveshop.core import protocol as p
 from liveshop.core.keys import OUTBOX_GROUP, ROOMS_INDEX, RoomKeys
+from liveshop.core.replies import as_text
+from liveshop.engine.connections import AnyRedis
 from liveshop.engine.database import Database, Migration
 from liveshop.engine.scripts import Scripts
 
@@ -105,6 +106,9 @@ def new_session_id() -> str:
 
 
 def offer_from_hash(fields: dict[str, str]) -> p.OfferState:
+    status = fields["status"]
+    if not p.is_offer_status(status):
+        raise ValueError(f"offer {fields.get('offer_id')!r} has unknown status {status!r}")
     return p.OfferState(
         offer_id=fields["offer_id"],
         sku=fields["sku"],
@@ -114,14 +118,14 @@ def offer_from_hash(fields: dict[str, str]) -> p.OfferState:
         per_user_limit=int(fields["per_user_limit"]),
         starts_at=int(fields["starts_at"]),
         ends_at=int(fields["ends_at"]),
-        status=fields["status"],  # type: ignore[arg-type]
+        status=status,
     )
 
 
 class Rooms:
     """Room-level reads and writes. One instance per process."""
 
-    def __init__(self, redis: Redis, scripts: Scripts, db: Database) -> None:
+    def __init__(self, redis: AnyRedis, scripts: Scripts, db: Database) -> None:
         self._redis = redis
         self._scripts = scripts
         self._db = db
@@ -139,7 +143,7 @@ class Rooms:
         return False
 
     async def all_ids(self) -> list[str]:
-        return sorted(m.decode() for m in await self._redis.smembers(ROOMS_INDEX))
+        return sorted(as_text(m) for m in await self._redis.smembers(ROOMS_INDEX))
 
     async def put(self, room_id: str, *, name: str, title: str = "", stream_url: str = "") -> None:
         """Create or update a room; its outbox and consumer group exist from then on."""
@@ -214,7 +218,7 @@ class Rooms:
         """Open a session; returns (opened_now, session_id). Already live: no change."""
         keys = RoomKeys.of(room_id)
         if not title:
-            title = (await self._redis.hget(keys.room, "default_title") or b"").decode()
+            title = as_text(await self._redis.hget(keys.room, "default_title") or b"")
         session_id = new_session_id()
         reply = await self._scripts.rooms_set_live(
             keys=_session_keys(keys),
@@ -293,7 +297,7 @@ class Rooms:
         reply = await self._scripts.rooms_pin(
             keys=[keys.room, keys.price, keys.seq, keys.history], args=[sku, keys.channel]
         )
-        return reply == b"ok"
+        return bool(reply == b"ok")  # the script's reply is untyped (Any)
 
     async def chat(self, room_id: str, user: str, text: str) -> int:
         keys = RoomKeys.of(room_id)

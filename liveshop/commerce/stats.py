@@ -13,12 +13,11 @@ import asyncio
 import contextlib
 import functools
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 import msgspec
 import structlog
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from liveshop.commerce import coaching
@@ -28,6 +27,8 @@ from liveshop.commerce.reconcile import decode_figures
 from liveshop.commerce.rooms import now_ms, offer_from_hash
 from liveshop.core import protocol as p
 from liveshop.core.keys import RECONCILE, RoomKeys
+from liveshop.core.replies import as_text
+from liveshop.engine.connections import AnyRedis
 
 log = structlog.get_logger("liveshop.commerce.stats")
 
@@ -40,7 +41,7 @@ def bucket_of(ts_ms: int) -> int:
     return ts_ms // (BUCKET_S * 1000)
 
 
-async def record_interaction(redis: Redis, room_id: str, skus: list[str], at_ms: int) -> None:
+async def record_interaction(redis: AnyRedis, room_id: str, skus: list[str], at_ms: int) -> None:
     """Count a like or a chat mention of each SKU in the current bucket."""
     if not skus:
         return
@@ -93,13 +94,13 @@ class ConsoleOutlet(Protocol):
 
     def product_names(self, room_id: str) -> dict[str, str]: ...
 
-    def to_consoles(self, room_id: str, render: Callable[[str], str]) -> None: ...
+    def to_consoles(self, room_id: str, render: Callable[[p.Lang], str]) -> None: ...
 
 
 class Broadcasters:
     def __init__(
         self,
-        redis: Redis,
+        redis: AnyRedis,
         consoles: ConsoleOutlet,
         offers: Offers,
         presence: Presence,
@@ -139,8 +140,15 @@ class Broadcasters:
         now = now_ms()
         buckets = [bucket_of(now) - i for i in range(36)]  # the last 6 minutes
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hgetall(keys.room).hgetall(keys.stats).scard(keys.buyers).scard(keys.audience)
-            pipe.hgetall(keys.stock).hgetall(keys.stocked).hkeys(keys.offers)
+            # One call a statement: redis-py types a pipeline's commands as the client's
+            # (awaitables), so chaining them does not type-check.
+            pipe.hgetall(keys.room)
+            pipe.hgetall(keys.stats)
+            pipe.scard(keys.buyers)
+            pipe.scard(keys.audience)
+            pipe.hgetall(keys.stock)
+            pipe.hgetall(keys.stocked)
+            pipe.hkeys(keys.offers)
             pipe.hget(RECONCILE, room_id)
             for b in buckets:
                 pipe.hgetall(keys.engagement(b))
@@ -199,9 +207,9 @@ class Broadcasters:
             self._consoles.to_consoles(room_id, functools.partial(_hint_text, candidate, now))
 
 
-def _hint_text(candidate: coaching.Candidate, now: int, lang: str) -> str:
+def _hint_text(candidate: coaching.Candidate, now: int, lang: p.Lang) -> str:
     return p.encode(coaching.render(candidate, lang, now))
 
 
-def _ints_or_str(h: dict[bytes, bytes]) -> dict[str, str]:
-    return {k.decode(): v.decode() for k, v in h.items()}
+def _ints_or_str(h: Mapping[bytes | str, bytes | str]) -> dict[str, str]:
+    return {as_text(k): as_text(v) for k, v in h.items()}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import msgspec
 
@@ -115,10 +115,10 @@ def _check(settings: Settings) -> None:
         raise ConfigError(f"{_FIELDS['redis_url']}: expected redis://, rediss:// or unix://")
 
 
-def load(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+def load(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
     """Read settings from `environ` (default: the process environment) plus overrides."""
     env = os.environ if environ is None else environ
-    raw: dict[str, Any] = {}
+    raw: dict[str, object] = {}
     for name, var in _FIELDS.items():
         if var in env:
             raw[name] = env[var]

@@ -7,7 +7,7 @@ fields are ignored so that clients may send optional fields added later.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Literal, TypeGuard, get_args
 
 import msgspec
 
@@ -25,51 +25,62 @@ Price = Annotated[int, msgspec.Meta(gt=0, le=100_000_000)]
 StockDelta = Annotated[int, msgspec.Meta(ge=-1_000_000, le=1_000_000)]
 Lang = Literal["zh-CN", "en"]
 Role = Literal["viewer", "broadcaster", "staff", "hq"]
+OfferStatus = Literal["live", "sold_out", "ended"]
+Severity = Literal["info", "act_now"]
+
+_OFFER_STATUSES = frozenset(get_args(OfferStatus))
 
 
+def is_offer_status(value: str) -> TypeGuard[OfferStatus]:
+    """Narrows a status read back from an offer hash (the Lua scripts write it)."""
+    return value in _OFFER_STATUSES
+
+
+# Each message class repeats frozen=True: msgspec inherits it from the base anyway, but
+# type checkers read only a class's own keywords (dataclass_transform).
 class _Client(msgspec.Struct, tag_field="type", forbid_unknown_fields=False, frozen=True):
     """Base of client → server messages."""
 
 
-class Hello(_Client, tag="hello"):
+class Hello(_Client, tag="hello", frozen=True):
     token: str | None = None
     resume_from: Annotated[int, msgspec.Meta(ge=0)] | None = None
     lang: Lang = "zh-CN"
 
 
-class Buy(_Client, tag="buy"):
+class Buy(_Client, tag="buy", frozen=True):
     request_id: RequestId
     sku: Sku
     qty: Quantity
     offer_id: OfferId | None = None
 
 
-class Chat(_Client, tag="chat"):
+class Chat(_Client, tag="chat", frozen=True):
     text: ChatText
 
 
-class Like(_Client, tag="like"):
+class Like(_Client, tag="like", frozen=True):
     sku: Sku | None = None
 
 
-class Ping(_Client, tag="ping"):
+class Ping(_Client, tag="ping", frozen=True):
     t: int | None = None
 
 
-class GoLive(_Client, tag="go_live"):
+class GoLive(_Client, tag="go_live", frozen=True):
     title: Title | None = None
     pack_id: str | None = None
 
 
-class EndLive(_Client, tag="end_live"):
+class EndLive(_Client, tag="end_live", frozen=True):
     pass
 
 
-class Pin(_Client, tag="pin"):
+class Pin(_Client, tag="pin", frozen=True):
     sku: Sku
 
 
-class OfferStart(_Client, tag="offer_start"):
+class OfferStart(_Client, tag="offer_start", frozen=True):
     sku: Sku
     price: Price
     qty: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
@@ -77,11 +88,11 @@ class OfferStart(_Client, tag="offer_start"):
     per_user_limit: Annotated[int, msgspec.Meta(ge=1, le=999)]
 
 
-class OfferStop(_Client, tag="offer_stop"):
+class OfferStop(_Client, tag="offer_stop", frozen=True):
     offer_id: OfferId
 
 
-class Restock(_Client, tag="restock"):
+class Restock(_Client, tag="restock", frozen=True):
     sku: Sku
     qty: StockDelta
 
@@ -119,7 +130,7 @@ class OfferState(msgspec.Struct, omit_defaults=True, frozen=True):
     per_user_limit: int
     starts_at: int
     ends_at: int
-    status: Literal["live", "sold_out", "ended"]
+    status: OfferStatus
 
 
 class RoomState(msgspec.Struct, omit_defaults=True, frozen=True):
@@ -136,7 +147,7 @@ class RoomState(msgspec.Struct, omit_defaults=True, frozen=True):
     peak: int | None = None
 
 
-class Welcome(_Server, tag="welcome"):
+class Welcome(_Server, tag="welcome", frozen=True):
     room: str
     role: Role
     seq: int
@@ -145,7 +156,7 @@ class Welcome(_Server, tag="welcome"):
     user: str | None = None
 
 
-class OrderAck(_Server, tag="order_ack"):
+class OrderAck(_Server, tag="order_ack", frozen=True):
     request_id: str
     status: Literal["accepted", "rejected"]
     sku: str
@@ -156,25 +167,25 @@ class OrderAck(_Server, tag="order_ack"):
     reason: str | None = None
 
 
-class Pong(_Server, tag="pong"):
+class Pong(_Server, tag="pong", frozen=True):
     t: int | None = None
 
 
-class Error(_Server, tag="error"):
+class Error(_Server, tag="error", frozen=True):
     code: str
     message: str
     ref: str | None = None
 
 
-class Bye(_Server, tag="bye"):
+class Bye(_Server, tag="bye", frozen=True):
     reason: str
 
 
-class Hint(_Server, tag="hint"):
+class Hint(_Server, tag="hint", frozen=True):
     code: str
     text: str
     lang: Lang
-    severity: Literal["info", "act_now"]
+    severity: Severity
     sku: str | None = None
     seq: int | None = None
     ts: int | None = None
@@ -194,7 +205,7 @@ class StatsReconcile(msgspec.Struct, omit_defaults=True, frozen=True):
     alarm: str = ""
 
 
-class Stats(_Server, tag="stats"):
+class Stats(_Server, tag="stats", frozen=True):
     session_id: str
     viewers: int
     peak: int
@@ -212,21 +223,21 @@ class Stats(_Server, tag="stats"):
 # tests, tools and the load tester. `seq` and `ts` are always present on these.
 
 
-class Viewers(_Server, tag="viewers"):
+class Viewers(_Server, tag="viewers", frozen=True):
     count: int
     peak: int
     seq: int
     ts: int
 
 
-class Stock(_Server, tag="stock"):
+class Stock(_Server, tag="stock", frozen=True):
     sku: str
     left: int
     seq: int
     ts: int
 
 
-class Offer(_Server, tag="offer"):
+class Offer(_Server, tag="offer", frozen=True):
     offer_id: str
     sku: str
     price: int
@@ -235,18 +246,18 @@ class Offer(_Server, tag="offer"):
     per_user_limit: int
     starts_at: int
     ends_at: int
-    status: Literal["live", "sold_out", "ended"]
+    status: OfferStatus
     seq: int
     ts: int
 
 
-class Pinned(_Server, tag="pinned"):
+class Pinned(_Server, tag="pinned", frozen=True):
     sku: str
     seq: int
     ts: int
 
 
-class Live(_Server, tag="live"):
+class Live(_Server, tag="live", frozen=True):
     live: bool
     session_id: str
     seq: int
@@ -254,7 +265,7 @@ class Live(_Server, tag="live"):
     title: str | None = None
 
 
-class ChatOut(_Server, tag="chat"):
+class ChatOut(_Server, tag="chat", frozen=True):
     user: str
     text: str
     seq: int

@@ -8,6 +8,7 @@ import dataclasses
 import pytest
 
 from liveshop.commerce import coaching as c
+from liveshop.commerce.rooms import offer_from_hash
 from liveshop.core import protocol as p
 
 NOW = 1_767_950_000_000
@@ -152,3 +153,19 @@ def test_chat_mentions_map_to_skus() -> None:
     assert c.mentioned_skus("岭南荔枝还有吗", NAMES) == ["lychee"]
     assert c.mentioned_skus("MANGO please", {"mango": "Mango"}) == ["mango"]
     assert c.mentioned_skus("你好", NAMES) == []
+
+
+def test_an_offer_hash_with_an_unknown_status_is_refused() -> None:
+    fields = {
+        "offer_id": "of_1",
+        "sku": "s",
+        "price": "1",
+        "qty": "1",
+        "left": "1",
+        "per_user_limit": "1",
+        "starts_at": "0",
+        "ends_at": "1",
+    }
+    assert offer_from_hash({**fields, "status": "live"}).status == "live"
+    with pytest.raises(ValueError, match="unknown status 'paused'"):
+        offer_from_hash({**fields, "status": "paused"})

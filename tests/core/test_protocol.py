@@ -108,3 +108,8 @@ def test_bad_frames_decode_to_failures(frame: str | bytes) -> None:
 def test_unknown_fields_are_ignored_for_forward_compatibility() -> None:
     msg = p.decode_client('{"type":"ping","t":1,"future_field":{"a":1}}')
     assert msg == p.Ping(t=1)
+
+
+def test_offer_statuses_are_the_literal_ones() -> None:
+    assert all(p.is_offer_status(s) for s in ("live", "sold_out", "ended"))
+    assert not p.is_offer_status("paused")
