@@ -218,7 +218,8 @@ class Inventory:
         """sku -> (stock, sold, stocked): for checks that stock + sold == stocked."""
         keys = RoomKeys.of(room_id)
         async with self._redis.pipeline(transaction=not is_cluster(self._redis)) as pipe:
-            pipe.hgetall(keys.stock).hgetall(keys.sold).hgetall(keys.stocked)
+            for key in (keys.stock, keys.sold, keys.stocked):
+                pipe.hgetall(key)
             stock, sold, stocked = await pipe.execute()
         return {
             sku.decode(): (int(left), int(sold.get(sku, 0)), int(stocked.get(sku, 0)))

@@ -27,6 +27,7 @@ import time
 import msgspec
 import structlog
 from redis.asyncio import Redis
+from redis.typing import EncodableT, FieldT
 
 from liveshop.commerce.orders import OrderStore
 from liveshop.core.keys import RECONCILE, RECONCILE_LEASE, ROOMS_INDEX, RoomKeys
@@ -129,7 +130,7 @@ class Reconciler:
             )
         replies = await run_many(self._redis, calls)
         now = int(time.time() * 1000)
-        changed: dict[str, bytes] = {}
+        changed: dict[FieldT, EncodableT] = {}  # redis-py's own types: Mapping is invariant
         for room_id, (sold_flat, unstored_flat, _, oldest_id, complete) in zip(
             rooms, replies, strict=True
         ):
@@ -149,7 +150,7 @@ class Reconciler:
                 changed[room_id] = _encode(figures)
             self.figures[room_id] = figures
         if changed:
-            await self._redis.hset(RECONCILE, mapping=changed)  # type: ignore[arg-type]
+            await self._redis.hset(RECONCILE, mapping=changed)
         return self.figures
 
     def _judge(
