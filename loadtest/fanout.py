@@ -10,8 +10,12 @@ messages emitted inside the step window and received before the step's grace end
 from __future__ import annotations
 
 import asyncio
+import math
 import time
+import urllib.request
 from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from loadtest import harness, report
 from loadtest.pool import rss_mb
@@ -81,6 +85,7 @@ async def _step(r: harness.Run, rate: float, step_s: float) -> dict[str, Any]:
     end = start + step_s * 1000
     await r.p.all("window", timeout=10, start=start, end=end)
     meter = r.meter()
+    lag_before = await _server_lag(r)
     await asyncio.sleep(max(0.0, (start - now_ms()) / 1000))
     meter.start()
     async with r.profiled(f"fanout{rate:g}", step_s):
@@ -89,6 +94,7 @@ async def _step(r: harness.Run, rate: float, step_s: float) -> dict[str, Any]:
     cpu = meter.stop()
     await asyncio.sleep(GRACE_S)
     stats = await r.p.all("stats", timeout=30)
+    server_p99 = _p99_ms(lag_before, await _server_lag(r))
     hist = report.hist_merge(s["hist"] for s in stats)
     delivered = sum(s["count"] for s in stats)
     viewers = sum(s["open"] for s in stats)
@@ -101,11 +107,54 @@ async def _step(r: harness.Run, rate: float, step_s: float) -> dict[str, Any]:
         "offered_msgs_s": round(sent * viewers / step_s, 1),
         "delivered_msgs_s": round(delivered / step_s, 1),
         "latency": report.hist_summary(hist),
+        # what liveshop's own /metrics says (liveshop_fanout_lag_seconds), for comparison
+        "server_lag_p99_ms": server_p99,
         "cpu": cpu,
         # CPU time per delivered message: robust to the load generator sharing the cores
         "server_us_per_msg": _per_msg(cpu, "server", delivered),
         "loadgen_us_per_msg": _per_msg(cpu, "loadgen", delivered),
     }
+
+
+async def _server_lag(r: harness.Run) -> dict[float, float] | None:
+    """liveshop_fanout_lag_seconds buckets (upper bound -> cumulative count) from the
+    target's /metrics; None for targets that are not liveshop."""
+    if r.opts.method != "liveshop":
+        return None
+
+    def fetch() -> str:
+        with urllib.request.urlopen(r.t.http + "/metrics", timeout=10) as resp:
+            return str(resp.read().decode())
+
+    try:
+        text = await asyncio.to_thread(fetch)
+    except OSError:
+        return None
+    return {
+        float(s.labels["le"]): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "liveshop_fanout_lag_seconds_bucket"
+    }
+
+
+def _p99_ms(before: dict[float, float] | None, after: dict[float, float] | None) -> float | None:
+    """histogram_quantile(0.99) over what the step added, as Prometheus computes it."""
+    if before is None or after is None:
+        return None
+    pairs = sorted((bound, after[bound] - before.get(bound, 0.0)) for bound in after)
+    if not pairs or pairs[-1][1] <= 0:
+        return None
+    rank = 0.99 * pairs[-1][1]
+    lower, below = 0.0, 0.0
+    for bound, count in pairs:
+        if count >= rank:
+            if math.isinf(bound):
+                return round(lower * 1000, 2)
+            share = (rank - below) / max(count - below, 1e-9)
+            return round((lower + (bound - lower) * share) * 1000, 2)
+        lower, below = bound, count
+    return round(lower * 1000, 2)
 
 
 def _per_msg(cpu: dict[str, Any], who: str, delivered: int) -> float | None:

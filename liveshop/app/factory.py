@@ -25,6 +25,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from liveshop import __version__
 from liveshop.app import demo
 from liveshop.app.admin import AdminApi, GatewaySockets
 from liveshop.app.api import Api, ApiRequest, ApiResponse, guarded
@@ -39,6 +40,7 @@ from liveshop.commerce.purchases import Purchases
 from liveshop.commerce.reconcile import Reconciler
 from liveshop.commerce.rooms import Rooms
 from liveshop.commerce.stats import Broadcasters
+from liveshop.core import metrics
 from liveshop.core.config import Settings
 from liveshop.engine.connections import (
     check_persistence,
@@ -142,6 +144,9 @@ def _endpoint(handler: Callable[[ApiRequest], Awaitable[ApiResponse]]) -> Callab
     return endpoint
 
 
+metrics.build_info.labels(__version__).set(1)
+
+
 def create_app(settings: Settings, *, run_persister: bool = True) -> LiveshopApp:
     runtime = Runtime(settings)
     gateway_ref: dict[str, Gateway] = {}
@@ -160,6 +165,10 @@ def create_app(settings: Settings, *, run_persister: bool = True) -> LiveshopApp
             return await getattr(admin_ref["admin"], name)(req)  # type: ignore[no-any-return]
 
         return _endpoint(call)
+
+    async def metrics_endpoint(request: Request) -> Response:
+        body, content_type = metrics.render(settings.metrics_dir)
+        return Response(body, 200, headers={"Content-Type": content_type})
 
     def page(name: str) -> Callable[..., Any]:
         async def endpoint(request: Request) -> Response:
@@ -309,6 +318,7 @@ def create_app(settings: Settings, *, run_persister: bool = True) -> LiveshopApp
     routes = [
         Route("/healthz", api("healthz")),
         Route("/readyz", api("readyz")),
+        Route("/metrics", metrics_endpoint),
         Route("/api/rooms", api("list_rooms")),
         Route("/api/rooms/{room_id}", api("get_room"), methods=["GET"]),
         Route("/api/rooms/{room_id}", api("put_room"), methods=["PUT"]),

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import os
 import socket
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ import msgspec
 import structlog
 from redis.exceptions import RedisError
 
+from liveshop.core import metrics
 from liveshop.core.keys import OUTBOX_GROUP, ROOMS_INDEX, RoomKeys
 from liveshop.core.replies import as_text
 from liveshop.engine.connections import AnyRedis, is_cluster
@@ -207,6 +209,7 @@ class Persister:
         """Store entries [(stream, id, fields)] and only then acknowledge them."""
         if not entries:
             return 0
+        started = time.perf_counter()
         await self._store.insert([_row(fields) for _, _, fields in entries])
         by_stream: dict[str, list[bytes]] = {}
         for stream, entry_id, _ in entries:
@@ -217,6 +220,8 @@ class Persister:
                 pipe.xack(stream, OUTBOX_GROUP, *ids)
                 pipe.xdel(stream, *ids)
             await pipe.execute()
+        metrics.persist_commit.observe(time.perf_counter() - started)
+        metrics.persist_batch.observe(len(entries))
         self.stored += len(entries)
         return len(entries)
 

@@ -25,6 +25,7 @@ from redis.exceptions import RedisError
 from redis.typing import EncodableT, FieldT
 
 from liveshop import __version__
+from liveshop.core import metrics
 from liveshop.core.keys import PROCESSES, admin_reply, process_heartbeat, process_inbox
 
 log = structlog.get_logger("liveshop.commerce.processes")
@@ -176,6 +177,11 @@ class Processes:
             self._lag.stop()
 
     async def beat(self) -> None:
+        sent = time.perf_counter()
+        await self._redis.ping()
+        metrics.engine_round_trip.observe(time.perf_counter() - sent)
+        lag_ms = self._lag.take()
+        metrics.loop_lag.set(lag_ms / 1000)
         at = now_ms()
         sockets = self._sockets.socket_list(MAX_LISTED_SOCKETS)
         key = process_heartbeat(self.process_id)
@@ -187,7 +193,7 @@ class Processes:
             "heartbeat_at": at,
             "connections": self._sockets.socket_count(),
             "rooms": len(self._sockets.local_rooms()),
-            "loop_lag_ms": self._lag.take(),
+            "loop_lag_ms": lag_ms,
             "sockets": msgspec.json.encode(sockets),
         }
         # Not a transaction: the keys may sit on different Cluster shards, and a reader

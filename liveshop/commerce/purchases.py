@@ -16,6 +16,7 @@ from collections import deque
 import structlog
 
 from liveshop.commerce.inventory import Inventory
+from liveshop.core import metrics
 from liveshop.core import protocol as p
 
 log = structlog.get_logger("liveshop.commerce.purchases")
@@ -164,6 +165,8 @@ class Purchases:
             finally:
                 gate.release(msg.sku, msg.qty)
         ack = outcome.ack(msg.request_id)
+        metrics.purchase_seconds.observe(time.perf_counter() - started)
+        metrics.purchases.labels(ack.status, ack.reason or "none").inc()
         if not admitted and not outcome.repeat:
             self._count_sold_out(room_id, msg.sku)
         else:

@@ -30,6 +30,7 @@ from redis.asyncio import Redis
 from redis.typing import EncodableT, FieldT
 
 from liveshop.commerce.orders import OrderStore
+from liveshop.core import metrics
 from liveshop.core.keys import RECONCILE, RECONCILE_LEASE, ROOMS_INDEX, RoomKeys
 from liveshop.core.replies import as_text
 from liveshop.engine.scripts import Call, Scripts, run_many
@@ -119,6 +120,7 @@ class Reconciler:
         """Take the judge's figures (another process holds the lease)."""
         raw = await self._redis.hgetall(RECONCILE)
         self.figures = {as_text(k): decode_figures(v) for k, v in raw.items()}
+        self._export()
 
     async def check(self) -> dict[str, RoomFigures]:
         rooms = sorted(as_text(m) for m in await self._redis.smembers(ROOMS_INDEX))
@@ -151,7 +153,16 @@ class Reconciler:
             self.figures[room_id] = figures
         if changed:
             await self._redis.hset(RECONCILE, mapping=changed)
+        self._export()
         return self.figures
+
+    def _export(self) -> None:
+        figures = self.figures.values()
+        metrics.outbox_entries.set(sum(f.unstored for f in figures))
+        metrics.outbox_oldest.set(max((f.oldest_ms for f in figures), default=0) / 1000)
+        metrics.reconcile_delta.set(sum(abs(f.unexplained) for f in figures))
+        for kind in ("lagging", "mismatch"):
+            metrics.reconcile_alarms.labels(kind).set(sum(f.alarm == kind for f in figures))
 
     def _judge(
         self,

@@ -46,6 +46,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     idempotency_ttl_s: int = 86_400
     persist_batch: int = 500
     persist_claim_idle_ms: int = 5000
+    # prometheus-client multiprocess files of `serve --workers N` (set by the CLI)
+    metrics_dir: str = ""
     reconcile_interval_s: float = 2.0  # engine vs database, per room and SKU
     reconcile_alarm_s: float = 10.0  # a difference lasting this long is an alarm
     redis_timeout_s: float = 1.0

@@ -26,6 +26,7 @@ from redis.asyncio.cluster import ClusterPubSub, RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from liveshop.core import metrics
 from liveshop.core import protocol as p
 from liveshop.core.errors import ByeReason, CloseCode
 from liveshop.core.keys import RoomKeys, room_id_from_channel
@@ -198,10 +199,24 @@ class LocalRoom:
             loop.call_soon(self._write_slice, frames, data, sinks, i, cost, now, flush_started)
             return
         self._sending = False
+        _measure(frames, total)
         others = now - flush_started - cost  # what the loop ran between the slices
         self._next_flush = loop.time() + max(self._coalesce_s, min(cost, others))
         if self._pending or self._ordered:
             self._flush_timer = loop.call_at(self._next_flush, self.flush)
+
+
+def _measure(frames: list[Frame], sockets: int) -> None:
+    """Metrics of one flush, once it is written to every socket: per frame, not per
+    socket (a room has thousands)."""
+    written_ms = time.time() * 1000
+    for frame in frames:
+        kind = metrics.message_type(frame.text)
+        metrics.messages_sent.labels(kind).inc(sockets)
+        metrics.bytes_sent.inc(len(frame.data) * sockets)
+        ts = metrics.message_ts_ms(frame.text)
+        if ts is not None:
+            metrics.fanout_lag.observe(max(0.0, written_ms - ts) / 1000)
 
 
 class Hub:
