@@ -6,6 +6,7 @@ environment through `load(..., overrides)`. Errors name the variable at fault.
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -78,6 +79,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
 
 _FIELDS = {name: f"LIVESHOP_{name.upper()}" for name in Settings.__struct_fields__}
+# Variables that are read elsewhere on purpose: the CLI's worker bookkeeping, the tests'.
+_NOT_SETTINGS = {
+    "LIVESHOP_WORKER_INDEX",
+    "LIVESHOP_BIN",
+    "LIVESHOP_TEST_REDIS_URL",
+    "LIVESHOP_TEST_DATABASE_URL",
+    "LIVESHOP_TEST_UNIT",
+    "LIVESHOP_FUZZ_EXAMPLES",
+}
 _BOOL = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False, "": False}
 
 
@@ -149,6 +159,19 @@ def load(environ: Mapping[str, str] | None = None, **overrides: object) -> Setti
         raise ConfigError(f"{var}: {exc}") from None
     _check(settings)
     return settings
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """A line for every `LIVESHOP_*` variable that is no setting (a typo is otherwise
+    silently ignored), naming the closest real one."""
+    env = os.environ if environ is None else environ
+    known = set(_FIELDS.values()) | _NOT_SETTINGS
+    lines = []
+    for var in sorted(v for v in env if v.startswith("LIVESHOP_") and v not in known):
+        close = difflib.get_close_matches(var, sorted(known), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        lines.append(f"{var} is not a liveshop setting{hint}")
+    return lines
 
 
 def describe() -> list[tuple[str, str]]:
