@@ -52,6 +52,11 @@ class Candidate:
     subject: str  # what the cooldown is keyed on (a sku, an offer id, or "room")
     sku: str | None = None
     params: dict[str, str] = field(default_factory=dict)
+    variant: str = ""  # picks another text of the same code (TEXTS key "<code>.<variant>")
+
+    @property
+    def text_key(self) -> str:
+        return f"{self.code}.{self.variant}" if self.variant else self.code
 
 
 TEXTS: dict[str, dict[str, str]] = {
@@ -70,6 +75,15 @@ TEXTS: dict[str, dict[str, str]] = {
     "sold_out_switch": {
         "zh-CN": "「{name}」已售罄,建议切换到热卖的「{next}」",
         "en": '"{name}" is sold out — switch to the best seller "{next}"',
+    },
+    # Nothing else has sold yet: calling a product a best seller would be a lie.
+    "sold_out_switch.other": {
+        "zh-CN": "「{name}」已售罄,可以补货,或者改讲还有货的「{next}」",
+        "en": '"{name}" is sold out — restock it, or feature "{next}", which is in stock',
+    },
+    "sold_out_switch.restock": {
+        "zh-CN": "「{name}」已售罄,其他商品也没货了,建议马上补货",
+        "en": '"{name}" is sold out and nothing else is in stock — restock to keep selling',
     },
     "offer_ending": {
         "zh-CN": "「{name}」秒杀还剩 {secs} 秒、{left} 件,快催单",
@@ -140,22 +154,24 @@ def low_stock(m: RoomMetrics) -> list[Candidate]:
 
 def sold_out_switch(m: RoomMetrics) -> list[Candidate]:
     out = []
+    in_stock = [s for s, left in m.stock.items() if left > 0]
+    # Only a product that sold this session and can still be bought is a "best seller".
+    sellers = [s for s in in_stock if m.units_by_sku.get(s, 0) > 0]
     for sku in sorted(m.units_by_sku):
         if m.stock.get(sku, 0) > 0 or m.units_by_sku[sku] <= 0:
             continue
-        in_stock = [s for s, left in m.stock.items() if left > 0]
-        if not in_stock:
-            continue
-        nxt = max(in_stock, key=lambda s: (m.units_by_sku.get(s, 0), s))
-        out.append(
-            Candidate(
-                "sold_out_switch",
-                "act_now",
-                sku,
-                sku,
-                {"name": _name(m, sku), "next": _name(m, nxt)},
-            )
-        )
+        params = {"name": _name(m, sku)}
+        if sellers:
+            nxt = max(sellers, key=lambda s: (m.units_by_sku[s], s))
+            variant = ""
+        elif in_stock:
+            nxt = max(in_stock, key=lambda s: (m.stock[s], s))  # the most units to sell
+            variant = "other"
+        else:
+            nxt, variant = "", "restock"
+        if nxt:
+            params["next"] = _name(m, nxt)
+        out.append(Candidate("sold_out_switch", "act_now", sku, sku, params, variant))
     return out
 
 
@@ -214,7 +230,7 @@ RULES: tuple[Callable[[RoomMetrics], list[Candidate]], ...] = (
 def render(c: Candidate, lang: p.Lang, now_ms: int) -> p.Hint:
     return p.Hint(
         code=c.code,
-        text=TEXTS[c.code][lang].format(**c.params),
+        text=TEXTS[c.text_key][lang].format(**c.params),
         lang=lang,
         severity=c.severity,
         sku=c.sku,
