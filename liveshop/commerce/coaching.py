@@ -1,9 +1,10 @@
 """Coaching hints: deterministic, explainable rules over a room-metrics snapshot.
 
 Pure: no I/O, no clock of its own (the caller passes `now_ms`). Each rule looks at
-one `RoomMetrics` and returns at most a few candidate hints with a stable `code`;
-`Coach` applies per-(code, subject) cooldowns so the broadcaster is not spammed, and
-renders zh-CN or en text. `stats.Broadcasters` gathers the metrics and sends hints.
+one `RoomMetrics` and returns at most a few candidate hints with a stable `code`, and
+`render` writes zh-CN or en text. `stats.Broadcasters` gathers the metrics, holds back
+what is within its per-(code, subject) cooldown `COOLDOWN_MS` (kept in Redis), and
+sends the rest.
 """
 
 from __future__ import annotations
@@ -238,23 +239,10 @@ def render(c: Candidate, lang: p.Lang, now_ms: int) -> p.Hint:
     )  # type: ignore[arg-type]
 
 
-class Coach:
-    """Runs every rule and holds back what fired within its cooldown."""
-
-    def __init__(self) -> None:
-        self._last: dict[tuple[str, str], int] = {}
-
-    def evaluate(self, m: RoomMetrics) -> list[Candidate]:
-        fired = []
-        for rule in RULES:
-            for c in rule(m):
-                key = (c.code, c.subject)
-                last = self._last.get(key)
-                if last is not None and m.now_ms - last < COOLDOWN_MS[c.code]:
-                    continue
-                self._last[key] = m.now_ms
-                fired.append(c)
-        return fired
+def candidates(m: RoomMetrics) -> list[Candidate]:
+    """Every rule's candidates for this snapshot, cooldowns not applied: those live in
+    Redis (`stats.claim_hints`), so every process and every console reconnect shares them."""
+    return [c for rule in RULES for c in rule(m)]
 
 
 def mentioned_skus(text: str, names: dict[str, str]) -> list[str]:
