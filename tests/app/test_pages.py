@@ -8,8 +8,10 @@ and screenshots at phone and desktop sizes (under tests/artifacts/, for a human 
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -442,3 +444,109 @@ def shoot_admin(page: Page, name: str, width: int, height: int) -> None:
         "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
     )
     assert overflow <= 0, f"{name} scrolls sideways at {width}px"
+
+
+# ---- what a new user met (the operations issue) -----------------------------------------
+
+# Every element of a product row that must stay readable; none may be drawn over another.
+ROW_PARTS = (".product-name", ".price", ".stock", ".like", ".buy")
+OVERLAPS_JS = """parts => {
+  const problems = [];
+  for (const row of document.querySelectorAll('#pinned-body .product, #product-list .product')) {
+    const where = (row.closest('#pinned') ? 'pinned ' : 'list ') + row.dataset.sku;
+    const card = row.getBoundingClientRect();
+    const boxes = parts.map(sel => [sel, row.querySelector(sel).getBoundingClientRect()]);
+    for (const [sel, b] of boxes) {
+      if (b.width === 0 || b.height === 0) problems.push(`${where}: ${sel} is not shown`);
+      if (b.left < card.left - 0.5 || b.right > card.right + 0.5) {
+        problems.push(`${where}: ${sel} sticks out of its row`);
+      }
+    }
+    for (let i = 0; i < boxes.length; i++) {
+      for (let j = i + 1; j < boxes.length; j++) {
+        const [sa, a] = boxes[i], [sb, b] = boxes[j];
+        const w = Math.min(a.right, b.right) - Math.max(a.left, b.left);
+        const h = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+        if (w > 0.5 && h > 0.5) problems.push(`${where}: ${sa} overlaps ${sb}`);
+      }
+    }
+  }
+  return problems;
+}"""
+
+
+def put_product(base_url: str, sku: str, name: str, price: int, stock: int) -> None:
+    """As HQ's system would: PUT a product into room s001 over the REST API."""
+    body = json.dumps({"name": name, "price": price, "stock": stock}).encode()
+    req = urllib.request.Request(
+        f"{base_url}/api/rooms/{ROOM}/products/{sku}",
+        data=body,
+        method="PUT",
+        headers={
+            "Authorization": f"Bearer {sign_token('hq-1', 'hq', room='*')}",
+            "Content-Type": "application/json",
+        },
+    )
+    with urllib.request.urlopen(req, timeout=5) as r:
+        assert r.status == 200
+
+
+def test_product_price_name_and_buttons_never_overlap_on_small_phones(
+    browser: Browser, tmp_path: Path
+) -> None:
+    """The pinned card and every product row at 375×667 and 320×568, in Chinese and English,
+    live and not live, with a four-digit price and a liked product: the name, price, stock,
+    heart and buy button of each row never intersect and stay inside the row. Screenshots
+    go to tests/artifacts/viewer-narrow-*.png."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    with running_server(tmp_path) as srv:
+        put_product(srv.base_url, "durian-gift", "泰国金枕榴莲 特大果 礼盒装", 128_800, 9)
+        console, console_log = open_page(browser, f"{srv.base_url}/console/{ROOM}", "console")
+        viewer, viewer_log = open_page(browser, f"{srv.base_url}/rooms/{ROOM}", "viewer")
+        try:
+            wait_connected(console)
+            wait_connected(viewer)
+            ensure_live(console, "今晚榴莲专场")
+            console.locator("#stock-list li[data-sku='durian-gift'] .pin-btn").click()
+            pinned = viewer.locator("#pinned-body .product[data-sku='durian-gift']")
+            expect(pinned.locator(".price")).to_have_text("¥1,288.00")
+            like = pinned.locator(".like")
+            for _ in range(100):  # a liked product shows its count beside the heart
+                if number(like.inner_text() or "0") >= 12:
+                    break
+                like.click()
+            problems: list[str] = []
+            for live in (True, False):
+                if not live:
+                    console.click("#endlive-btn")
+                    console.click("#endlive-btn")
+                    expect(console.locator("#live-badge")).to_have_attribute("data-live", "false")
+                    # Ending the session unpins; pin again to see the card's longest labels.
+                    console.locator("#stock-list li[data-sku='durian-gift'] .pin-btn").click()
+                    expect(pinned.locator(".buy")).to_have_text("开播后可买")
+                for lang in ("zh-CN", "en"):
+                    if lang == "en":
+                        viewer.click("#lang-toggle")
+                        expect(viewer.locator("html")).to_have_attribute("lang", "en")
+                    for width, height in ((375, 667), (320, 568)):
+                        viewer.set_viewport_size({"width": width, "height": height})
+                        viewer.evaluate("document.fonts.ready")
+                        found = viewer.evaluate(OVERLAPS_JS, list(ROW_PARTS))
+                        problems += [f"{width}px {lang} live={live}: {p}" for p in found]
+                        name = f"viewer-narrow-{'live' if live else 'off'}-{lang}-{width}x{height}"
+                        viewer.locator("#pinned").scroll_into_view_if_needed()
+                        viewer.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+                        viewer.screenshot(path=str(ARTIFACTS / f"{name}-full.png"), full_page=True)
+                        overflow = viewer.evaluate(
+                            "() => document.documentElement.scrollWidth"
+                            " - document.documentElement.clientWidth"
+                        )
+                        assert overflow <= 0, f"viewer scrolls sideways at {width}px"
+                if lang == "en":
+                    viewer.click("#lang-toggle")  # back to Chinese for the next round
+                    expect(viewer.locator("html")).to_have_attribute("lang", "zh-CN")
+            assert problems == []
+            assert console_log.all() + viewer_log.all() == []
+        finally:
+            for page in (console, viewer):
+                page.context.close()
