@@ -38,7 +38,7 @@ Opener = Callable[..., "tuple[Page, PageLog]"]
 
 # Missing Playwright is reported by require_browser(): a skip, or a failure in CI.
 with contextlib.suppress(ImportError):
-    from playwright.sync_api import Browser, Page, expect, sync_playwright
+    from playwright.sync_api import Browser, Page, WebSocketRoute, expect, sync_playwright
 
 
 @pytest.fixture(scope="module")
@@ -550,3 +550,69 @@ def test_product_price_name_and_buttons_never_overlap_on_small_phones(
         finally:
             for page in (console, viewer):
                 page.context.close()
+
+
+def test_refusals_are_shown_in_the_pages_language_not_the_servers_english(
+    tab: Opener,
+) -> None:
+    """The server's `error.message` is English for developers: the console says why a deal
+    did not start in Chinese (or English after the switch) from the code, its `ref` and its
+    own state; the viewer turns codes it knows into its own words too (here codes the demo
+    server never sends, injected on the socket: `muted`, `too_many_unpaid`)."""
+    console, console_log = tab(f"/console/{ROOM}", "console", width=1280)
+    wait_connected(console)
+    if console.locator("#live-info").is_visible():
+        console.click("#endlive-btn")
+        console.click("#endlive-btn")
+        expect(console.locator("#live-badge")).to_have_attribute("data-live", "false")
+    console.fill("#offer-price", "9.90")
+    console.click("#offer-start")  # not live: the server refuses (bad_message, in English)
+    toast = console.locator("#toast")
+    expect(toast).to_have_text("秒杀没有开始：请先开播，再发起秒杀")
+    console.click("#lang-toggle")
+    wait_connected(console)
+    console.click("#offer-start")
+    expect(toast).to_have_text("The deal didn't start: go live first")
+    expect(toast).not_to_contain_text("before starting an offer")  # the server's own words
+
+    viewer, viewer_log = tab(f"/rooms/{ROOM}", "viewer")
+
+    def answer_for_the_server(ws: WebSocketRoute) -> None:
+        server_side = ws.connect_to_server()
+
+        def from_page(message: str | bytes) -> None:
+            msg = json.loads(message)
+            if msg["type"] == "chat":
+                muted = {"code": "muted", "ref": "chat", "message": "you are muted until 17:00"}
+                ws.send(json.dumps({"type": "error", **muted}))
+            elif msg["type"] == "buy":
+                ack = {k: msg[k] for k in ("request_id", "sku", "qty")}
+                ws.send(
+                    json.dumps(
+                        {
+                            "type": "order_ack",
+                            **ack,
+                            "status": "rejected",
+                            "reason": "too_many_unpaid",
+                        }
+                    )
+                )
+            else:
+                server_side.send(message)
+
+        ws.on_message(from_page)
+
+    viewer.route_web_socket(re.compile(r"/ws/rooms/"), answer_for_the_server)
+    viewer.reload()
+    wait_connected(viewer)
+    viewer.fill("#chat-input", "还有荔枝吗")
+    viewer.press("#chat-input", "Enter")
+    expect(viewer.locator("#toast")).to_have_text("你已被禁言，暂时不能发言")
+    ensure_live(console, "今晚荔枝特价")
+    buy = viewer.locator("#product-list .product .buy").first
+    expect(buy).to_be_enabled()
+    buy.click()
+    expect(viewer.locator("#product-list .product .row-msg").first).to_have_text(
+        "你有 3 笔订单还没付款，请先付款或取消"
+    )
+    assert console_log.all() + viewer_log.all() == []

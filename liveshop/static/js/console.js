@@ -41,6 +41,7 @@ let stats = null; // latest `stats` message of the current session
 const series = new Series();
 const hints = []; // newest first: {code, text, severity, sku, at}
 let actNow = null; // the act_now hint on the big banner until dismissed
+const lastSent = new Map(); // type → the last request of that type, to explain a refusal
 const chat = [];
 let endArmedUntil = 0;
 let goLiveSentAt = 0;
@@ -93,6 +94,27 @@ function onWelcome(msg) {
   renderAll();
 }
 
+/**
+ * A refused request in the owner's language. The server's `message` is English detail for
+ * developers; the page knows what it asked for, so it can say why from its own state.
+ */
+function refusalText(msg) {
+  const req = lastSent.get(msg.ref);
+  if (msg.code === "bad_message" && req?.type === "offer_start") {
+    const p = state.products.get(req.sku);
+    if (!state.live) return t("refused.offer_not_live");
+    if ([...state.offers.values()].some((o) => o.sku === req.sku && offerStatus(state, o) === "live")) {
+      return t("refused.offer_busy");
+    }
+    if (p && req.qty > p.stock) return t("refused.offer_short", { left: count(p.stock) });
+  }
+  if (msg.code === "bad_message" && req?.type === "restock") {
+    const p = state.products.get(req.sku);
+    if (p && p.stock + req.qty < 0) return t("refused.restock_below_zero", { left: count(p.stock) });
+  }
+  return errorText(msg.code, msg.message, msg.ref);
+}
+
 function onMessage(msg) {
   switch (msg.type) {
     case "stats":
@@ -111,13 +133,7 @@ function onMessage(msg) {
         goLiveSentAt = 0; // whatever was refused, do not leave "go live" greyed out
         renderControls();
       }
-      // A refused form (bad_message) is the owner's to fix: the server's detail says what.
-      toast(
-        msg.code === "bad_message" && msg.message
-          ? `${errorText(msg.code)} (${msg.message})`
-          : errorText(msg.code, msg.message),
-        "error",
-      );
+      toast(refusalText(msg), "error");
       return;
     default:
       break;
@@ -158,6 +174,7 @@ function onHint(msg) {
 // ---- actions --------------------------------------------------------------------------
 
 function send(msg) {
+  lastSent.set(msg.type, msg);
   if (socket.send(msg)) return true;
   toast(errorText("not_ready"), "error");
   return false;
@@ -497,7 +514,7 @@ const relabel = bindLangToggle();
 onLangChange((lang) => {
   relabel();
   renderAll();
-  socket.setLang(lang); // hints and error messages are written by the server in this language
+  socket.setLang(lang); // hints are written by the server in the language of hello
 });
 renderAll();
 socket.start();

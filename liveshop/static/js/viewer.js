@@ -120,7 +120,7 @@ function onOrderAck(ack) {
 
 function onError(msg) {
   const entry = msg.ref ? purchases.fail(msg.ref) : null;
-  const text = errorText(msg.code, msg.message);
+  const text = errorText(msg.code, msg.message, msg.ref);
   if (entry) rowMessages.set(entry.target, { text, until: Date.now() + REJECT_SHOW_MS });
   toast(text, "error");
   renderButtons();
@@ -508,7 +508,7 @@ const relabel = bindLangToggle();
 onLangChange((lang) => {
   relabel();
   renderAll();
-  socket.setLang(lang); // so server-written text (error messages) follows too
+  socket.setLang(lang); // lang travels in hello: reconnect (with resume) to switch it
 });
 renderAll();
 socket.start();
