@@ -616,3 +616,58 @@ def test_refusals_are_shown_in_the_pages_language_not_the_servers_english(
         "你有 3 笔订单还没付款，请先付款或取消"
     )
     assert console_log.all() + viewer_log.all() == []
+
+
+def test_act_now_banner_goes_when_what_it_urges_is_over(browser: Browser, tmp_path: Path) -> None:
+    """An act_now banner about an offer goes when that offer is stopped; one about a product
+    goes when the session ends; and any banner goes after 60 s (the page's clock is driven
+    by Playwright for that), while the hint stays in the list."""
+    with running_server(tmp_path) as srv:
+        context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+        context.clock.install()  # real time flows; fast_forward jumps it for the 60 s rule
+        console = context.new_page()
+        console.set_default_timeout(5 * UNIT_MS)
+        console_log = PageLog("console")
+        console.on("pageerror", lambda e: console_log.page_errors.append(str(e)))
+        console.goto(f"{srv.base_url}/console/{ROOM}")
+        viewer, viewer_log = open_page(browser, f"{srv.base_url}/rooms/{ROOM}", "viewer")
+        banner = console.locator("#act-now")
+        try:
+            wait_connected(console)
+            wait_connected(viewer)
+            fresh_session(console, "今晚荔枝特价")
+
+            # offer_ending fires with under 15 s left: a 20 s deal gets it after ~5 s.
+            offer_id = start_offer(console, "mango-2pc", "9.90", qty=20, duration_s=20, limit=2)
+            expect(banner).to_be_visible(timeout=10 * UNIT_MS)
+            expect(console.locator("#act-now-text")).to_contain_text("秒杀还剩")
+            console.locator(f"#offer-list .offer-row[data-offer='{offer_id}'] .stop-btn").click()
+            expect(banner).to_be_hidden(timeout=2 * UNIT_MS)
+            expect(console.locator("#hint-list li[data-code='offer_ending']")).to_have_count(1)
+
+            def likes_until_banner(sku: str, taps: int) -> None:
+                like = viewer.locator(f"#product-list li[data-sku='{sku}'] .like")
+                for _ in range(300):  # taps closer than 150 ms are merged by the page
+                    if number(like.inner_text() or "0") >= taps:
+                        break
+                    like.click()
+                expect(console.locator("#act-now-text")).to_contain_text(
+                    "互动很高", timeout=6 * UNIT_MS
+                )
+                expect(banner).to_be_visible()
+
+            likes_until_banner("lychee-500g", 8)
+            console.click("#endlive-btn")
+            console.click("#endlive-btn")
+            expect(console.locator("#live-badge")).to_have_attribute("data-live", "false")
+            expect(banner).to_be_hidden(timeout=2 * UNIT_MS)
+
+            fresh_session(console, "第二场")
+            likes_until_banner("eggs-10", 16)  # more than lychee's taps, to be the top SKU
+            console.clock.fast_forward(61_000)
+            expect(banner).to_be_hidden(timeout=3 * UNIT_MS)
+            expect(console.locator("#hint-list li[data-code='focus_product']")).to_have_count(2)
+            assert console_log.page_errors == [] and viewer_log.all() == []
+        finally:
+            viewer.context.close()
+            context.close()

@@ -33,14 +33,16 @@ const CHAT_KEEP = 100;
 const HINTS_KEEP = 30;
 const END_CONFIRM_MS = 4_000;
 const GO_LIVE_WAIT_MS = 8_000;
+// "Act now" is about this minute: an older banner is noise even if nothing ended it.
+const ACT_NOW_MAX_MS = 60_000;
 
 const room = roomFromPath();
 let state = emptyState();
 let welcomed = false;
 let stats = null; // latest `stats` message of the current session
 const series = new Series();
-const hints = []; // newest first: {code, text, severity, sku, at}
-let actNow = null; // the act_now hint on the big banner until dismissed
+const hints = []; // newest first: {code, text, severity, sku, offer_id, session, at}
+let actNow = null; // the act_now hint on the big banner until dismissed or moot
 const lastSent = new Map(); // type → the last request of that type, to explain a refusal
 const chat = [];
 let endArmedUntil = 0;
@@ -91,6 +93,7 @@ function onWelcome(msg) {
   state = msg.resumed && welcomed ? keepOnResume(state, msg) : fromWelcome(state, msg);
   welcomed = true;
   if (state.role !== "broadcaster") fatal(t("role.wrong", { role: state.role }));
+  expireActNow(); // the session or the offer may have ended while we were away
   renderAll();
 }
 
@@ -150,6 +153,7 @@ function onMessage(msg) {
   if (changed.has("products") || changed.has("pinned")) renderProducts();
   if (changed.has("pinned")) renderHints(); // a "pin this" button may be moot now
   if (changed.has("offers")) renderOffers();
+  if (changed.size) expireActNow();
 }
 
 function onStats(msg) {
@@ -161,7 +165,15 @@ function onStats(msg) {
 }
 
 function onHint(msg) {
-  const hint = { code: msg.code, text: msg.text, severity: msg.severity, sku: msg.sku, at: Date.now() };
+  const hint = {
+    code: msg.code,
+    text: msg.text,
+    severity: msg.severity,
+    sku: msg.sku,
+    offer_id: msg.offer_id, // not in protocol 1.1; honoured if a server sends it
+    session: state.session_id,
+    at: Date.now(),
+  };
   hints.unshift(hint);
   hints.splice(HINTS_KEEP);
   if (hint.severity === "act_now") {
@@ -258,6 +270,34 @@ $("#act-now-dismiss").addEventListener("click", () => {
 
 function pin(sku) {
   send({ type: "pin", sku });
+}
+
+/** The offer an act_now hint is about, while it still runs (null when it is over). */
+function liveOfferOf(hint) {
+  for (const o of state.offers.values()) {
+    const same = hint.offer_id ? o.offer_id === hint.offer_id : o.sku === hint.sku;
+    if (same && offerStatus(state, o) === "live") return o;
+  }
+  return null;
+}
+
+/** True when what the banner urges is over: its offer ended, its session ended, or it is old. */
+function actNowMoot(hint) {
+  if (Date.now() - hint.at > ACT_NOW_MAX_MS) return true;
+  if (!state.live || state.session_id !== hint.session) return true; // ended, or a new session
+  // offer_ending is about one running offer; release_offer is moot once any offer runs.
+  if (hint.code === "offer_ending" || hint.offer_id) return liveOfferOf(hint) === null;
+  if (hint.code === "release_offer") {
+    return [...state.offers.values()].some((o) => offerStatus(state, o) === "live");
+  }
+  return false;
+}
+
+function expireActNow() {
+  if (actNow && actNowMoot(actNow)) {
+    actNow = null;
+    renderHints();
+  }
 }
 
 // ---- rendering ------------------------------------------------------------------------
@@ -458,6 +498,7 @@ function hintActions(hint) {
 function renderHints() {
   const box = $("#act-now");
   box.hidden = !actNow;
+  box.dataset.code = actNow?.code ?? ""; // for tests and tools, like data-status on offers
   document.body.classList.toggle("has-act-now", Boolean(actNow));
   if (actNow) {
     setText($("#act-now-text"), actNow.text);
@@ -508,6 +549,8 @@ setInterval(() => {
     setText(row.querySelector(".countdown"), countdown(o.ends_at - serverNow(state)));
   }
 }, 250);
+// The banner also goes by the clock: an offer's time running out, or the banner's age.
+setInterval(expireActNow, 1_000);
 new ResizeObserver(() => renderChart()).observe($("#chart").parentElement);
 
 const relabel = bindLangToggle();
