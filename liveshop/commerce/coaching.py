@@ -1,9 +1,10 @@
 """Coaching hints: deterministic, explainable rules over a room-metrics snapshot.
 
 Pure: no I/O, no clock of its own (the caller passes `now_ms`). Each rule looks at
-one `RoomMetrics` and returns at most a few candidate hints with a stable `code`;
-`Coach` applies per-(code, subject) cooldowns so the broadcaster is not spammed, and
-renders zh-CN or en text. `stats.Broadcasters` gathers the metrics and sends hints.
+one `RoomMetrics` and returns at most a few candidate hints with a stable `code`, and
+`render` writes zh-CN or en text. `stats.Broadcasters` gathers the metrics, holds back
+what is within its per-(code, subject) cooldown `COOLDOWN_MS` (kept in Redis), and
+sends the rest.
 """
 
 from __future__ import annotations
@@ -52,6 +53,11 @@ class Candidate:
     subject: str  # what the cooldown is keyed on (a sku, an offer id, or "room")
     sku: str | None = None
     params: dict[str, str] = field(default_factory=dict)
+    variant: str = ""  # picks another text of the same code (TEXTS key "<code>.<variant>")
+
+    @property
+    def text_key(self) -> str:
+        return f"{self.code}.{self.variant}" if self.variant else self.code
 
 
 TEXTS: dict[str, dict[str, str]] = {
@@ -70,6 +76,15 @@ TEXTS: dict[str, dict[str, str]] = {
     "sold_out_switch": {
         "zh-CN": "「{name}」已售罄,建议切换到热卖的「{next}」",
         "en": '"{name}" is sold out — switch to the best seller "{next}"',
+    },
+    # Nothing else has sold yet: calling a product a best seller would be a lie.
+    "sold_out_switch.other": {
+        "zh-CN": "「{name}」已售罄,可以补货,或者改讲还有货的「{next}」",
+        "en": '"{name}" is sold out — restock it, or feature "{next}", which is in stock',
+    },
+    "sold_out_switch.restock": {
+        "zh-CN": "「{name}」已售罄,其他商品也没货了,建议马上补货",
+        "en": '"{name}" is sold out and nothing else is in stock — restock to keep selling',
     },
     "offer_ending": {
         "zh-CN": "「{name}」秒杀还剩 {secs} 秒、{left} 件,快催单",
@@ -141,22 +156,24 @@ def low_stock(m: RoomMetrics) -> list[Candidate]:
 
 def sold_out_switch(m: RoomMetrics) -> list[Candidate]:
     out = []
+    in_stock = [s for s, left in m.stock.items() if left > 0]
+    # Only a product that sold this session and can still be bought is a "best seller".
+    sellers = [s for s in in_stock if m.units_by_sku.get(s, 0) > 0]
     for sku in sorted(m.units_by_sku):
         if m.stock.get(sku, 0) > 0 or m.units_by_sku[sku] <= 0:
             continue
-        in_stock = [s for s, left in m.stock.items() if left > 0]
-        if not in_stock:
-            continue
-        nxt = max(in_stock, key=lambda s: (m.units_by_sku.get(s, 0), s))
-        out.append(
-            Candidate(
-                "sold_out_switch",
-                "act_now",
-                sku,
-                sku,
-                {"name": _name(m, sku), "next": _name(m, nxt)},
-            )
-        )
+        params = {"name": _name(m, sku)}
+        if sellers:
+            nxt = max(sellers, key=lambda s: (m.units_by_sku[s], s))
+            variant = ""
+        elif in_stock:
+            nxt = max(in_stock, key=lambda s: (m.stock[s], s))  # the most units to sell
+            variant = "other"
+        else:
+            nxt, variant = "", "restock"
+        if nxt:
+            params["next"] = _name(m, nxt)
+        out.append(Candidate("sold_out_switch", "act_now", sku, sku, params, variant))
     return out
 
 
@@ -215,7 +232,7 @@ RULES: tuple[Callable[[RoomMetrics], list[Candidate]], ...] = (
 def render(c: Candidate, lang: p.Lang, now_ms: int) -> p.Hint:
     return p.Hint(
         code=c.code,
-        text=TEXTS[c.code][lang].format(**c.params),
+        text=TEXTS[c.text_key][lang].format(**c.params),
         lang=lang,
         severity=c.severity,
         sku=c.sku,
@@ -223,23 +240,10 @@ def render(c: Candidate, lang: p.Lang, now_ms: int) -> p.Hint:
     )
 
 
-class Coach:
-    """Runs every rule and holds back what fired within its cooldown."""
-
-    def __init__(self) -> None:
-        self._last: dict[tuple[str, str], int] = {}
-
-    def evaluate(self, m: RoomMetrics) -> list[Candidate]:
-        fired = []
-        for rule in RULES:
-            for c in rule(m):
-                key = (c.code, c.subject)
-                last = self._last.get(key)
-                if last is not None and m.now_ms - last < COOLDOWN_MS[c.code]:
-                    continue
-                self._last[key] = m.now_ms
-                fired.append(c)
-        return fired
+def candidates(m: RoomMetrics) -> list[Candidate]:
+    """Every rule's candidates for this snapshot, cooldowns not applied: those live in
+    Redis (`stats.claim_hints`), so every process and every console reconnect shares them."""
+    return [c for rule in RULES for c in rule(m)]
 
 
 def mentioned_skus(text: str, names: dict[str, str]) -> list[str]:

@@ -53,6 +53,23 @@ async def record_interaction(redis: AnyRedis, room_id: str, skus: list[str], at_
         await pipe.execute()
 
 
+async def claim_hints(
+    redis: AnyRedis, room_id: str, candidates: list[coaching.Candidate]
+) -> list[coaching.Candidate]:
+    """The candidates whose cooldown is free, claiming it: `SET NX PX` per (code, subject)
+    in Redis, so the cooldown outlives this process's memory (a console reconnect, another
+    process taking the room) and only one process sends a given hint."""
+    if not candidates:
+        return []
+    keys = RoomKeys.of(room_id)
+    async with redis.pipeline(transaction=False) as pipe:
+        for c in candidates:
+            key = keys.hint_cooldown(c.code, c.subject)
+            pipe.set(key, 1, nx=True, px=coaching.COOLDOWN_MS[c.code])
+        claimed = await pipe.execute()
+    return [c for c, ok in zip(candidates, claimed, strict=True) if ok]
+
+
 def _ints(h: dict[bytes, bytes]) -> dict[str, int]:
     return {k.decode(): int(v) for k, v in h.items()}
 
@@ -79,7 +96,6 @@ class _ConsoleRoom:
     """Per-room state of this process's broadcaster loop."""
 
     def __init__(self) -> None:
-        self.coach = coaching.Coach()
         self.history: deque[tuple[int, int]] = deque(maxlen=300)
         self.session_id = ""
 
@@ -202,7 +218,7 @@ class Broadcasters:
             pinned=room_h.get("pinned") or None,
             names=self._consoles.product_names(room_id),
         )
-        for candidate in state.coach.evaluate(metrics):
+        for candidate in await claim_hints(self._redis, room_id, coaching.candidates(metrics)):
             log.info("hint", room=room_id, code=candidate.code, sku=candidate.sku)
             self._consoles.to_consoles(room_id, functools.partial(_hint_text, candidate, now))
 

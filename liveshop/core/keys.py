@@ -90,6 +90,11 @@ class RoomKeys:
         """hash sku -> likes and chat mentions in one 10-second bucket (expires)."""
         return f"ls:{{{self.room_id}}}:engage:{bucket}"
 
+    def hint_cooldown(self, code: str, subject: str) -> str:
+        """string, PX = the hint's cooldown: set (NX) when a hint fires, shared by every
+        process so a console reconnect or a move to another process cannot repeat it."""
+        return f"ls:{{{self.room_id}}}:hint:{code}:{subject}"
+
     def offer(self, offer_id: str) -> str:
         return f"ls:{{{self.room_id}}}:offer:{offer_id}"  # hash: the offer's fields
 

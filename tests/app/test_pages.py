@@ -8,8 +8,10 @@ and screenshots at phone and desktop sizes (under tests/artifacts/, for a human 
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -36,7 +38,7 @@ Opener = Callable[..., "tuple[Page, PageLog]"]
 
 # Missing Playwright is reported by require_browser(): a skip, or a failure in CI.
 with contextlib.suppress(ImportError):
-    from playwright.sync_api import Browser, Page, expect, sync_playwright
+    from playwright.sync_api import Browser, Page, WebSocketRoute, expect, sync_playwright
 
 
 @pytest.fixture(scope="module")
@@ -475,9 +477,6 @@ OVERLAPS_JS = """parts => {
 
 def put_product(base_url: str, sku: str, name: str, price: int, stock: int) -> None:
     """As HQ's system would: PUT a product into room s001 over the REST API."""
-    import json
-    import urllib.request
-
     body = json.dumps({"name": name, "price": price, "stock": stock}).encode()
     req = urllib.request.Request(
         f"{base_url}/api/rooms/{ROOM}/products/{sku}",
@@ -521,6 +520,9 @@ def test_product_price_name_and_buttons_never_overlap_on_small_phones(
                 if not live:
                     console.click("#endlive-btn")
                     console.click("#endlive-btn")
+                    expect(console.locator("#live-badge")).to_have_attribute("data-live", "false")
+                    # Ending the session unpins; pin again to see the card's longest labels.
+                    console.locator("#stock-list li[data-sku='durian-gift'] .pin-btn").click()
                     expect(pinned.locator(".buy")).to_have_text("开播后可买")
                 for lang in ("zh-CN", "en"):
                     if lang == "en":
@@ -548,3 +550,124 @@ def test_product_price_name_and_buttons_never_overlap_on_small_phones(
         finally:
             for page in (console, viewer):
                 page.context.close()
+
+
+def test_refusals_are_shown_in_the_pages_language_not_the_servers_english(
+    tab: Opener,
+) -> None:
+    """The server's `error.message` is English for developers: the console says why a deal
+    did not start in Chinese (or English after the switch) from the code, its `ref` and its
+    own state; the viewer turns codes it knows into its own words too (here codes the demo
+    server never sends, injected on the socket: `muted`, `too_many_unpaid`)."""
+    console, console_log = tab(f"/console/{ROOM}", "console", width=1280)
+    wait_connected(console)
+    if console.locator("#live-info").is_visible():
+        console.click("#endlive-btn")
+        console.click("#endlive-btn")
+        expect(console.locator("#live-badge")).to_have_attribute("data-live", "false")
+    console.fill("#offer-price", "9.90")
+    console.click("#offer-start")  # not live: the server refuses (bad_message, in English)
+    toast = console.locator("#toast")
+    expect(toast).to_have_text("秒杀没有开始：请先开播，再发起秒杀")
+    console.click("#lang-toggle")
+    wait_connected(console)
+    console.click("#offer-start")
+    expect(toast).to_have_text("The deal didn't start: go live first")
+    expect(toast).not_to_contain_text("before starting an offer")  # the server's own words
+
+    viewer, viewer_log = tab(f"/rooms/{ROOM}", "viewer")
+
+    def answer_for_the_server(ws: WebSocketRoute) -> None:
+        server_side = ws.connect_to_server()
+
+        def from_page(message: str | bytes) -> None:
+            msg = json.loads(message)
+            if msg["type"] == "chat":
+                muted = {"code": "muted", "ref": "chat", "message": "you are muted until 17:00"}
+                ws.send(json.dumps({"type": "error", **muted}))
+            elif msg["type"] == "buy":
+                ack = {k: msg[k] for k in ("request_id", "sku", "qty")}
+                ws.send(
+                    json.dumps(
+                        {
+                            "type": "order_ack",
+                            **ack,
+                            "status": "rejected",
+                            "reason": "too_many_unpaid",
+                        }
+                    )
+                )
+            else:
+                server_side.send(message)
+
+        ws.on_message(from_page)
+
+    viewer.route_web_socket(re.compile(r"/ws/rooms/"), answer_for_the_server)
+    viewer.reload()
+    wait_connected(viewer)
+    viewer.fill("#chat-input", "还有荔枝吗")
+    viewer.press("#chat-input", "Enter")
+    expect(viewer.locator("#toast")).to_have_text("你已被禁言，暂时不能发言")
+    ensure_live(console, "今晚荔枝特价")
+    buy = viewer.locator("#product-list .product .buy").first
+    expect(buy).to_be_enabled()
+    buy.click()
+    expect(viewer.locator("#product-list .product .row-msg").first).to_have_text(
+        "你有 3 笔订单还没付款，请先付款或取消"
+    )
+    assert console_log.all() + viewer_log.all() == []
+
+
+def test_act_now_banner_goes_when_what_it_urges_is_over(browser: Browser, tmp_path: Path) -> None:
+    """An act_now banner about an offer goes when that offer is stopped; one about a product
+    goes when the session ends; and any banner goes after 60 s (the page's clock is driven
+    by Playwright for that), while the hint stays in the list."""
+    with running_server(tmp_path) as srv:
+        context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+        context.clock.install()  # real time flows; fast_forward jumps it for the 60 s rule
+        console = context.new_page()
+        console.set_default_timeout(5 * UNIT_MS)
+        console_log = PageLog("console")
+        console.on("pageerror", lambda e: console_log.page_errors.append(str(e)))
+        console.goto(f"{srv.base_url}/console/{ROOM}")
+        viewer, viewer_log = open_page(browser, f"{srv.base_url}/rooms/{ROOM}", "viewer")
+        banner = console.locator("#act-now")
+        try:
+            wait_connected(console)
+            wait_connected(viewer)
+            fresh_session(console, "今晚荔枝特价")
+
+            # offer_ending fires with under 15 s left: a 20 s deal gets it after ~5 s.
+            offer_id = start_offer(console, "mango-2pc", "9.90", qty=20, duration_s=20, limit=2)
+            expect(banner).to_be_visible(timeout=10 * UNIT_MS)
+            expect(console.locator("#act-now-text")).to_contain_text("秒杀还剩")
+            console.locator(f"#offer-list .offer-row[data-offer='{offer_id}'] .stop-btn").click()
+            expect(banner).to_be_hidden(timeout=2 * UNIT_MS)
+            expect(console.locator("#hint-list li[data-code='offer_ending']")).to_have_count(1)
+
+            def likes_until_banner(sku: str, taps: int) -> None:
+                like = viewer.locator(f"#product-list li[data-sku='{sku}'] .like")
+                for _ in range(300):  # taps closer than 150 ms are merged by the page
+                    if number(like.inner_text() or "0") >= taps:
+                        break
+                    like.click()
+                expect(console.locator("#act-now-text")).to_contain_text(
+                    "互动很高", timeout=6 * UNIT_MS
+                )
+                expect(banner).to_be_visible()
+
+            likes_until_banner("lychee-500g", 8)
+            console.click("#endlive-btn")
+            console.click("#endlive-btn")
+            expect(console.locator("#live-badge")).to_have_attribute("data-live", "false")
+            expect(banner).to_be_hidden(timeout=2 * UNIT_MS)
+
+            fresh_session(console, "第二场")
+            likes_until_banner("eggs-10", 16)  # more than lychee's taps, to be the top SKU
+            console.clock.fast_forward(61_000)
+            expect(banner).to_be_hidden(timeout=3 * UNIT_MS)
+            expect(console.locator("#hint-list li[data-code='focus_product']")).to_have_count(2)
+            assert console_log.page_errors == [] and viewer_log.all() == []
+        finally:
+            viewer.context.close()
+            context.close()

@@ -3,11 +3,21 @@ a server restart."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 from redis.asyncio import Redis
 
-from tests.conftest import ROOM, seed_room
+from liveshop.commerce import coaching
+from liveshop.commerce.inventory import Inventory
+from liveshop.commerce.offers import Offers
+from liveshop.commerce.rooms import Rooms, now_ms
+from liveshop.commerce.stats import Broadcasters, claim_hints, record_interaction
+from liveshop.core.keys import RoomKeys
+from liveshop.engine.scripts import Scripts
+from tests.conftest import PRODUCTS, ROOM, seed_room
 from tests.support import Client, RunningServer, settings_for, token
 
 
@@ -91,3 +101,62 @@ async def test_session_totals_survive_a_server_restart(
         assert session["ended_at"] >= session["started_at"]
     finally:
         await srv.stop()
+
+
+class _Consoles:
+    """One process's broadcaster sockets for room s001, recording what they were sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, object]] = []
+
+    def local_rooms(self) -> list[str]:
+        return [ROOM]
+
+    def console_rooms(self) -> list[str]:
+        return [ROOM]
+
+    def product_names(self, room_id: str) -> dict[str, str]:
+        return {sku: name for sku, name, _, _ in PRODUCTS}
+
+    def to_consoles(self, room_id: str, render: Callable[[str], str]) -> None:
+        self.sent.append(json.loads(render("zh-CN")))
+
+    def hints(self) -> list[str]:
+        return [str(m["code"]) for m in self.sent if m["type"] == "hint"]
+
+
+def _process(redis: Redis, scripts: Scripts, consoles: _Consoles) -> Broadcasters:
+    presence = SimpleNamespace(totals={})  # no viewers: only the engagement rule can fire
+    return Broadcasters(redis, consoles, Offers(redis, scripts), presence)  # type: ignore[arg-type]
+
+
+async def test_a_hint_is_not_repeated_by_another_process_within_its_cooldown(
+    redis: Redis, scripts: Scripts, domain: tuple[Rooms, Inventory]
+) -> None:
+    for _ in range(6):  # a burst of likes on one product: focus_product fires
+        await record_interaction(redis, ROOM, ["mango-2pc"], now_ms())
+    first = _Consoles()
+    await _process(redis, scripts, first).tick()
+    assert first.hints() == ["focus_product"]
+    key = RoomKeys.of(ROOM).hint_cooldown("focus_product", "mango-2pc")
+    assert 0 < await redis.pttl(key) <= coaching.COOLDOWN_MS["focus_product"]
+
+    # The console reconnects to another process (or this one forgot the room): the figures
+    # still say "focus", but the cooldown is in Redis, so nothing is repeated.
+    second = _Consoles()
+    other = _process(redis, scripts, second)
+    await other.tick()
+    assert second.hints() == [] and any(m["type"] == "stats" for m in second.sent)
+
+    await redis.delete(key)  # the cooldown ran out
+    await other.tick()
+    assert second.hints() == ["focus_product"]
+
+
+async def test_claiming_a_hint_is_won_once(redis: Redis) -> None:
+    cand = coaching.Candidate("release_offer", "act_now", "room")
+    won = [await claim_hints(redis, ROOM, [cand]) for _ in range(3)]
+    assert won == [[cand], [], []]
+    pttl = await redis.pttl(RoomKeys.of(ROOM).hint_cooldown("release_offer", "room"))
+    cooldown = coaching.COOLDOWN_MS["release_offer"]
+    assert cooldown - 5_000 < pttl <= cooldown

@@ -33,14 +33,17 @@ const CHAT_KEEP = 100;
 const HINTS_KEEP = 30;
 const END_CONFIRM_MS = 4_000;
 const GO_LIVE_WAIT_MS = 8_000;
+// "Act now" is about this minute: an older banner is noise even if nothing ended it.
+const ACT_NOW_MAX_MS = 60_000;
 
 const room = roomFromPath();
 let state = emptyState();
 let welcomed = false;
 let stats = null; // latest `stats` message of the current session
 const series = new Series();
-const hints = []; // newest first: {code, text, severity, sku, at}
-let actNow = null; // the act_now hint on the big banner until dismissed
+const hints = []; // newest first: {code, text, severity, sku, offer_id, session, at}
+let actNow = null; // the act_now hint on the big banner until dismissed or moot
+const lastSent = new Map(); // type → the last request of that type, to explain a refusal
 const chat = [];
 let endArmedUntil = 0;
 let goLiveSentAt = 0;
@@ -90,7 +93,29 @@ function onWelcome(msg) {
   state = msg.resumed && welcomed ? keepOnResume(state, msg) : fromWelcome(state, msg);
   welcomed = true;
   if (state.role !== "broadcaster") fatal(t("role.wrong", { role: state.role }));
+  expireActNow(); // the session or the offer may have ended while we were away
   renderAll();
+}
+
+/**
+ * A refused request in the owner's language. The server's `message` is English detail for
+ * developers; the page knows what it asked for, so it can say why from its own state.
+ */
+function refusalText(msg) {
+  const req = lastSent.get(msg.ref);
+  if (msg.code === "bad_message" && req?.type === "offer_start") {
+    const p = state.products.get(req.sku);
+    if (!state.live) return t("refused.offer_not_live");
+    if ([...state.offers.values()].some((o) => o.sku === req.sku && offerStatus(state, o) === "live")) {
+      return t("refused.offer_busy");
+    }
+    if (p && req.qty > p.stock) return t("refused.offer_short", { left: count(p.stock) });
+  }
+  if (msg.code === "bad_message" && req?.type === "restock") {
+    const p = state.products.get(req.sku);
+    if (p && p.stock + req.qty < 0) return t("refused.restock_below_zero", { left: count(p.stock) });
+  }
+  return errorText(msg.code, msg.message, msg.ref);
 }
 
 function onMessage(msg) {
@@ -111,13 +136,7 @@ function onMessage(msg) {
         goLiveSentAt = 0; // whatever was refused, do not leave "go live" greyed out
         renderControls();
       }
-      // A refused form (bad_message) is the owner's to fix: the server's detail says what.
-      toast(
-        msg.code === "bad_message" && msg.message
-          ? `${errorText(msg.code)} (${msg.message})`
-          : errorText(msg.code, msg.message),
-        "error",
-      );
+      toast(refusalText(msg), "error");
       return;
     default:
       break;
@@ -134,6 +153,7 @@ function onMessage(msg) {
   if (changed.has("products") || changed.has("pinned")) renderProducts();
   if (changed.has("pinned")) renderHints(); // a "pin this" button may be moot now
   if (changed.has("offers")) renderOffers();
+  if (changed.size) expireActNow();
 }
 
 function onStats(msg) {
@@ -145,7 +165,15 @@ function onStats(msg) {
 }
 
 function onHint(msg) {
-  const hint = { code: msg.code, text: msg.text, severity: msg.severity, sku: msg.sku, at: Date.now() };
+  const hint = {
+    code: msg.code,
+    text: msg.text,
+    severity: msg.severity,
+    sku: msg.sku,
+    offer_id: msg.offer_id, // not in protocol 1.1; honoured if a server sends it
+    session: state.session_id,
+    at: Date.now(),
+  };
   hints.unshift(hint);
   hints.splice(HINTS_KEEP);
   if (hint.severity === "act_now") {
@@ -158,6 +186,7 @@ function onHint(msg) {
 // ---- actions --------------------------------------------------------------------------
 
 function send(msg) {
+  lastSent.set(msg.type, msg);
   if (socket.send(msg)) return true;
   toast(errorText("not_ready"), "error");
   return false;
@@ -241,6 +270,34 @@ $("#act-now-dismiss").addEventListener("click", () => {
 
 function pin(sku) {
   send({ type: "pin", sku });
+}
+
+/** The offer an act_now hint is about, while it still runs (null when it is over). */
+function liveOfferOf(hint) {
+  for (const o of state.offers.values()) {
+    const same = hint.offer_id ? o.offer_id === hint.offer_id : o.sku === hint.sku;
+    if (same && offerStatus(state, o) === "live") return o;
+  }
+  return null;
+}
+
+/** True when what the banner urges is over: its offer ended, its session ended, or it is old. */
+function actNowMoot(hint) {
+  if (Date.now() - hint.at > ACT_NOW_MAX_MS) return true;
+  if (!state.live || state.session_id !== hint.session) return true; // ended, or a new session
+  // offer_ending is about one running offer; release_offer is moot once any offer runs.
+  if (hint.code === "offer_ending" || hint.offer_id) return liveOfferOf(hint) === null;
+  if (hint.code === "release_offer") {
+    return [...state.offers.values()].some((o) => offerStatus(state, o) === "live");
+  }
+  return false;
+}
+
+function expireActNow() {
+  if (actNow && actNowMoot(actNow)) {
+    actNow = null;
+    renderHints();
+  }
 }
 
 // ---- rendering ------------------------------------------------------------------------
@@ -441,6 +498,7 @@ function hintActions(hint) {
 function renderHints() {
   const box = $("#act-now");
   box.hidden = !actNow;
+  box.dataset.code = actNow?.code ?? ""; // for tests and tools, like data-status on offers
   document.body.classList.toggle("has-act-now", Boolean(actNow));
   if (actNow) {
     setText($("#act-now-text"), actNow.text);
@@ -491,13 +549,15 @@ setInterval(() => {
     setText(row.querySelector(".countdown"), countdown(o.ends_at - serverNow(state)));
   }
 }, 250);
+// The banner also goes by the clock: an offer's time running out, or the banner's age.
+setInterval(expireActNow, 1_000);
 new ResizeObserver(() => renderChart()).observe($("#chart").parentElement);
 
 const relabel = bindLangToggle();
 onLangChange((lang) => {
   relabel();
   renderAll();
-  socket.setLang(lang); // hints and error messages are written by the server in this language
+  socket.setLang(lang); // hints are written by the server in the language of hello
 });
 renderAll();
 socket.start();

@@ -40,8 +40,14 @@ export function toast(text, kind = "info") {
   }, kind === "error" ? 5_000 : 2_500);
 }
 
-/** An `error` code or `bye` reason in plain words; unknown codes fall back to the server's text. */
-export function errorText(code, message) {
+/**
+ * An `error` code or `bye` reason in plain words, in the page's language. The server's
+ * `message` is English detail for developers: it is shown only for a code this page does
+ * not know yet. `bad_message` means different things per request, so its `ref` (the
+ * refused message's type) picks the sentence when there is one for it.
+ */
+export function errorText(code, message, ref) {
+  if (code === "bad_message" && ref && has(`refused.${ref}`)) return t(`refused.${ref}`);
   const key = `err.${code}`;
   return has(key) ? t(key) : t("err.other", { message: message || code });
 }

@@ -120,7 +120,7 @@ function onOrderAck(ack) {
 
 function onError(msg) {
   const entry = msg.ref ? purchases.fail(msg.ref) : null;
-  const text = errorText(msg.code, msg.message);
+  const text = errorText(msg.code, msg.message, msg.ref);
   if (entry) rowMessages.set(entry.target, { text, until: Date.now() + REJECT_SHOW_MS });
   toast(text, "error");
   renderButtons();
@@ -224,29 +224,34 @@ function productRow(p, featured) {
       "div",
       { class: "product-info" },
       el("div", { class: "product-name", text: p.name ?? p.sku }),
+      // Price and buttons share a line that wraps (buttons go below) rather than overlap.
       el(
         "div",
-        { class: "product-meta" },
-        el("span", { class: "price num" }),
-        el("span", { class: "stock num" }),
+        { class: "product-line" },
+        el(
+          "div",
+          { class: "product-meta" },
+          el("span", { class: "price num" }),
+          el("span", { class: "stock num" }),
+        ),
+        el(
+          "div",
+          { class: "product-actions" },
+          el(
+            "button",
+            { type: "button", class: "like", dataset: { sku: p.sku }, onclick: () => tapLike(p.sku) },
+            el("span", { class: "heart", "aria-hidden": "true", text: "♥" }),
+            el("span", { class: "like-count num" }),
+          ),
+          el("button", {
+            type: "button",
+            class: "btn buy",
+            dataset: { target, sku: p.sku },
+            onclick: () => tapBuy(p.sku),
+          }),
+        ),
       ),
       el("div", { class: "row-msg", role: "status" }),
-    ),
-    el(
-      "div",
-      { class: "product-actions" },
-      el(
-        "button",
-        { type: "button", class: "like", dataset: { sku: p.sku }, onclick: () => tapLike(p.sku) },
-        el("span", { class: "heart", "aria-hidden": "true", text: "♥" }),
-        el("span", { class: "like-count num" }),
-      ),
-      el("button", {
-        type: "button",
-        class: "btn buy",
-        dataset: { target, sku: p.sku },
-        onclick: () => tapBuy(p.sku),
-      }),
     ),
   );
   return row;
@@ -503,7 +508,7 @@ const relabel = bindLangToggle();
 onLangChange((lang) => {
   relabel();
   renderAll();
-  socket.setLang(lang); // so server-written text (error messages) follows too
+  socket.setLang(lang); // lang travels in hello: reconnect (with resume) to switch it
 });
 renderAll();
 socket.start();
