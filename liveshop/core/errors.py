@@ -21,6 +21,18 @@ class ErrorCode(StrEnum):
     UNAVAILABLE = "unavailable"
     UNKNOWN_ROOM = "unknown_room"
     NOT_FOUND = "not_found"  # REST: the named thing (offer, connection) does not exist
+    # v1.1 (orders after the tap, groups, HQ, moderation)
+    ILLEGAL_TRANSITION = "illegal_transition"
+    TOO_MANY_UNPAID = "too_many_unpaid"
+    OUT_OF_RANGE = "out_of_range"
+    PRICE_OUT_OF_BAND = "price_out_of_band"
+    MUTED = "muted"
+    BLOCKED_WORD = "blocked_word"
+    ALREADY_VOTED = "already_voted"
+    LOCKED = "locked"
+    AMOUNT_MISMATCH = "amount_mismatch"
+    UNDO_EXPIRED = "undo_expired"
+    ALREADY_VERIFIED = "already_verified"
 
 
 class ByeReason(StrEnum):

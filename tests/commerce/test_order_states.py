@@ -1,0 +1,76 @@
+"""The order state machine walked whole: every row of the protocol's table is legal by
+its path and only by it; every other (from, to, by) is refused `illegal_transition`."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from liveshop.commerce.order_states import MOVES, TERMINAL, By, Effect, State, move, targets
+from liveshop.core.errors import ErrorCode, Rejected
+
+S = State
+# The protocol's table (v1.1 "Orders after the tap"), written out again on purpose: the
+# module must say exactly this.
+PROTOCOL = {
+    (S.AWAITING_PAYMENT, S.PAID): {By.PAYMENT},
+    (S.AWAITING_PAYMENT, S.EXPIRED): {By.CLOCK},
+    (S.ACCEPTED, S.READY): {By.STAFF},
+    (S.PAID, S.READY): {By.STAFF},
+    (S.ACCEPTED, S.OUT_FOR_DELIVERY): {By.STAFF},
+    (S.PAID, S.OUT_FOR_DELIVERY): {By.STAFF},
+    (S.READY, S.PICKED_UP): {By.VERIFY},
+    (S.READY, S.UNCOLLECTED): {By.CLOCK},
+    (S.OUT_FOR_DELIVERY, S.DELIVERED): {By.STAFF, By.DELIVERY},
+    (S.OUT_FOR_DELIVERY, S.DELIVERY_FAILED): {By.STAFF, By.DELIVERY},
+    (S.AWAITING_PAYMENT, S.CANCELLED): {By.STAFF, By.BUYER},
+    (S.ACCEPTED, S.CANCELLED): {By.STAFF, By.BUYER},
+    (S.PAID, S.CANCELLED): {By.STAFF, By.BUYER, By.GROUP},
+    (S.PICKED_UP, S.READY): {By.UNDO_VERIFY},
+    (S.PENDING_GROUP, S.ACCEPTED): {By.GROUP},
+    (S.PENDING_GROUP, S.CANCELLED): {By.GROUP},
+}
+
+
+def test_the_table_is_the_protocols() -> None:
+    table: dict[tuple[State, State], set[By]] = {}
+    for m in MOVES:
+        table.setdefault((m.source, m.target), set()).update(m.by)
+    assert table == PROTOCOL
+
+
+def test_every_move_is_legal_only_through_its_path() -> None:
+    """All 12 x 12 x 8 (from, to, by): the protocol's are made, every other is refused."""
+    for source, target, by in itertools.product(State, State, By):
+        if by in PROTOCOL.get((source, target), set()):
+            made = move(source, target, by)
+            assert (made.source, made.target) == (source, target)
+            continue
+        with pytest.raises(Rejected) as refused:
+            move(source, target, by)
+        assert refused.value.code is ErrorCode.ILLEGAL_TRANSITION, (source, target, by)
+        assert source.value in refused.value.message and target.value in refused.value.message
+
+
+def test_what_moves_give_back_and_refund() -> None:
+    assert move(S.AWAITING_PAYMENT, S.EXPIRED, By.CLOCK).effect is Effect.RELEASE_UNITS
+    assert move(S.READY, S.UNCOLLECTED, By.CLOCK).effect == (
+        Effect.RELEASE_UNITS | Effect.REFUND_IF_PAID
+    )
+    assert move(S.PAID, S.CANCELLED, By.BUYER).effect == (
+        Effect.RELEASE_UNITS | Effect.REFUND_IF_PAID
+    )
+    # a paid group member's units went back with the group's shelf: only the refund
+    assert move(S.PAID, S.CANCELLED, By.GROUP).effect is Effect.REFUND_IF_PAID
+    assert move(S.OUT_FOR_DELIVERY, S.DELIVERY_FAILED, By.DELIVERY).effect is Effect.REFUND_IF_PAID
+    assert move(S.READY, S.PICKED_UP, By.VERIFY).effect is Effect.NONE
+
+
+def test_terminal_states_have_no_way_out_and_staff_buttons_follow_the_table() -> None:
+    for state in TERMINAL:
+        assert all(not targets(state, by) for by in By)
+    assert targets(S.PAID, By.STAFF) == [S.CANCELLED, S.OUT_FOR_DELIVERY, S.READY]
+    assert targets(S.PICKED_UP, By.STAFF) == []  # only undo_verify goes back
+    with pytest.raises(Rejected, match="only by undo_verify"):
+        move(S.PICKED_UP, S.READY, By.STAFF)
