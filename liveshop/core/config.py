@@ -27,6 +27,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     durability: Literal["strict", "fast"] = "strict"
     host: str = "127.0.0.1"
     port: int = 8000
+    # The room-socket wire's own port (uvicorn cannot be handed our protocol): None is
+    # the HTTP port + 1 (0 when that is 0: a random free port), -1 is off (room sockets
+    # only on the HTTP port, through uvicorn's websockets and AsgiWire).
+    ws_port: int | None = None
     demo: bool = False
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -52,6 +56,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return Path(self.db_path) if self.db_path else Path(self.data_dir) / "liveshop.db"
 
     @property
+    def wire_port(self) -> int | None:
+        """The port the room-socket wire listens on; None when it is off."""
+        if self.ws_port == WS_PORT_OFF:
+            return None
+        if self.ws_port is None:
+            return self.port + 1 if self.port else 0
+        return self.ws_port
+
+    @property
     def external_redis(self) -> bool:
         return bool(self.redis_url or self.redis_cluster)
 
@@ -63,6 +76,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return frozenset(o.strip().rstrip("/") for o in self.allowed_origins.split(",") if o)
 
 
+WS_PORT_OFF = -1
 _FIELDS = {name: f"LIVESHOP_{name.upper()}" for name in Settings.__struct_fields__}
 _BOOL = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False, "": False}
 
@@ -72,6 +86,13 @@ def _check(settings: Settings) -> None:
         raise ConfigError(f"{_FIELDS['secret']}: use at least 32 bytes (HS256 key length)")
     if settings.port < 0 or settings.port > 65535:
         raise ConfigError(f"{_FIELDS['port']}: {settings.port} is not a TCP port")
+    ws = settings.ws_port
+    if ws is not None and ws != WS_PORT_OFF and not 0 <= ws <= 65535:
+        raise ConfigError(f"{_FIELDS['ws_port']}: {ws} is not a TCP port (or -1 for off)")
+    if ws is None and settings.port == 65535:
+        raise ConfigError(f"{_FIELDS['ws_port']}: the HTTP port + 1 is not a port; set one")
+    if settings.port and settings.wire_port == settings.port:
+        raise ConfigError(f"{_FIELDS['ws_port']}: must differ from {_FIELDS['port']}")
     for name in (
         "coalesce_ms",
         "max_queue",
@@ -111,6 +132,8 @@ def load(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings
         try:
             if kind == "bool":
                 raw[name] = _BOOL[value.strip().lower()]
+            elif kind == "int | None":
+                raw[name] = int(value) if value.strip() else None
             elif kind == "int":
                 raw[name] = int(value)
             elif kind == "float":

@@ -19,7 +19,8 @@ import structlog
 
 from liveshop.core import protocol as p
 from liveshop.core.errors import BYE_CLOSE_CODES, ByeReason
-from liveshop.realtime.wire import Frame, Wire
+from liveshop.realtime.frames import Frame
+from liveshop.realtime.wire import Wire
 
 log = structlog.get_logger("liveshop.realtime.outbound")
 

@@ -67,7 +67,7 @@ async def test_sigkill_mid_sale_loses_no_acknowledged_order(tmp_path: Path) -> N
 
     # Restart on the same data directory: the engine replays its AOF, the persister
     # takes over what the dead one had read but not stored.
-    server = ServerProcess(data, demo=True, port=server.port).start()
+    server = ServerProcess(data, demo=True, port=server.port, wire_port=server.wire_port).start()
     try:
         db = data / "liveshop.db"
 
