@@ -123,6 +123,7 @@ class WireOptions:
 
 
 _CONNECTING, _OPEN, _CLOSING, _GONE = 0, 1, 2, 3
+_EMPTY_FINAL_CONTINUATION = bytes((0x80, 0x80, 0, 0, 0, 0))  # FIN, CONT, masked, no payload
 
 
 class RoomWire(asyncio.Protocol):
@@ -136,6 +137,7 @@ class RoomWire(asyncio.Protocol):
         "_head",
         "_inbox",
         "_parts",
+        "_pending",
         "_read_paused",
         "_resume",
         "_server",
@@ -162,6 +164,8 @@ class RoomWire(asyncio.Protocol):
         self._head: bytes = b""  # the HTTP request head, until whole
         self._splitter: Splitter | None = None
         self._inbox: deque[Message | None] | None = None
+        # Frames not judged yet because the handler has unread messages before them.
+        self._pending: list[str | bytes] | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._read_paused = False
         self._write_paused = False
@@ -190,16 +194,28 @@ class RoomWire(asyncio.Protocol):
         if splitter is None:
             self._handshake(data)
             return
-        for item in splitter.feed(data):
+        items = splitter.feed(data)
+        if self._pending is not None:
+            self._pending += items
+        else:
+            self._process(items)
+        if (self._inbox or self._pending) and not self._read_paused and self._transport:
+            # The handler reads one message at a time: let the kernel hold the rest.
+            self._read_paused = True
+            self._transport.pause_reading()
+
+    def _process(self, items: list[str | bytes]) -> None:
+        for i, item in enumerate(items):
             if type(item) is str:
                 if self._state == _OPEN:
                     self._push(item)
+            elif self._inbox and self._state == _OPEN:
+                # In stream order: a frame that may fail the connection waits until the
+                # handler has taken (and answered) the messages before it.
+                self._pending = items[i:]
+                return
             else:
                 self._parse(item)  # type: ignore[arg-type]  # bytes: str was handled above
-        if self._inbox and not self._read_paused and self._transport is not None:
-            # The gateway reads one message at a time: let the kernel hold the rest.
-            self._read_paused = True
-            self._transport.pause_reading()
 
     def eof_received(self) -> bool | None:
         self._conn.receive_eof()
@@ -305,6 +321,13 @@ class RoomWire(asyncio.Protocol):
     # Frames the splitter left to websockets
     def _parse(self, frame_bytes: bytes) -> None:
         conn = self._conn
+        if self._parts is not None and frame_bytes[0] & 0x0F == Opcode.CLOSE.value:
+            # A close inside a fragmented message is a normal closure (RFC 6455 5.4:
+            # control frames may come between fragments), but websockets fails it 1002:
+            # end the message first with an empty final continuation, and drop it.
+            self._parts = self._decoder = None
+            conn.receive_data(_EMPTY_FINAL_CONTINUATION)
+            conn.events_received()
         conn.receive_data(frame_bytes)
         self._events()
         if conn.state is not State.OPEN and self._splitter is not None:
@@ -412,13 +435,21 @@ class RoomWire(asyncio.Protocol):
                     inbox.append(None)  # stays gone for every later call
                 elif not inbox:
                     self._inbox = None
-                    if self._read_paused and self._state == _OPEN:
+                    if self._read_paused and self._state == _OPEN and self._pending is None:
                         self._read_paused = False
                         assert self._transport is not None
                         self._transport.resume_reading()
                 return item
             if self._state == _GONE:
                 return None
+            pending = self._pending
+            if pending is not None:
+                self._pending = None
+                self._process(pending)
+                if self._pending is None and self._read_paused and self._state == _OPEN:
+                    self._read_paused = False
+                    self._transport.resume_reading()  # type: ignore[union-attr]  # open
+                continue
             self._waiter = self._server.loop.create_future()
             try:
                 await self._waiter
@@ -456,6 +487,9 @@ class RoomWire(asyncio.Protocol):
             self._conn.send_close(code, reason)
         if self._splitter is not None:
             self._splitter.passthrough = True  # only the peer's close frame matters now
+        pending, self._pending = self._pending, None
+        if pending:
+            self._process(pending)  # closing: straight to websockets, in order
         self._send_pending()
         transport = self._transport
         if transport is not None and self._read_paused:

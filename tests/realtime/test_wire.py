@@ -367,3 +367,31 @@ async def test_a_frame_over_the_transport_limit_is_refused_1009(server: RunningS
         assert (await c.close_frame()).code == 1009
     finally:
         c.close()
+
+
+async def test_a_close_between_fragments_is_a_clean_close(
+    wire_url: tuple[str, WireServer],
+) -> None:
+    """Autobahn 7.1.5: websockets alone would fail it 1002."""
+    url, _ = wire_url
+    c = await RawClient.connect(url)
+    try:
+        await c.write(client_frame(b"frag", fin=False) + client_frame(b"\x03\xe8", Opcode.CLOSE))
+        assert (await c.close_frame()).code == 1000
+    finally:
+        c.close()
+
+
+async def test_messages_before_a_bad_frame_are_answered_before_the_failure(
+    wire_url: tuple[str, WireServer],
+) -> None:
+    """In stream order, even in one segment (Autobahn 3.2, 5.15): the echo, then 1002."""
+    url, _ = wire_url
+    c = await RawClient.connect(url)
+    try:
+        await c.write(client_frame(b"first") + bytes((0xA1,)) + client_frame(b"x")[1:])
+        first = await c.next_frame()
+        assert first.opcode is Opcode.TEXT and first.data == b"first"
+        assert (await c.close_frame()).code == 1002  # RSV2 set
+    finally:
+        c.close()
