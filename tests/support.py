@@ -101,9 +101,11 @@ class RunningServer:
             for task in asyncio.all_tasks():
                 task.print_stack(limit=6)
             raise
-        task = self.serving.http_task
-        if task is not None and task.done() and not task.cancelled() and task.exception():
-            raise task.exception()  # type: ignore[misc]
+        http = self.serving.http_task
+        if http is not None and http.done() and not http.cancelled():
+            failure = http.exception()
+            if failure is not None:
+                raise failure
 
 
 class Client:

@@ -22,7 +22,7 @@ import http
 import random
 import socket
 from collections import deque
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -108,7 +108,7 @@ class Refusal:
     content_type: str = "application/json"
 
 
-Accept = Callable[["RoomWire"], Awaitable[None]]
+Accept = Callable[["RoomWire"], Coroutine[Any, Any, None]]  # run as the socket's task
 Handler = Callable[[Upgrade], Refusal | Accept]
 
 

@@ -155,7 +155,7 @@ class RawClient:
             writer.write(chunk + extra if chunk else chunk)
         while raw.protocol.state.name == "CONNECTING":
             raw.protocol.receive_data(await reader.read(65536))
-        raw.frames = list(raw.protocol.events_received())[1:]  # type: ignore[arg-type]  # after the response
+        raw.frames = [e for e in raw.protocol.events_received() if isinstance(e, Frame)]
         return raw
 
     async def write(self, data: bytes) -> None:
@@ -169,7 +169,7 @@ class RawClient:
                 self.protocol.receive_eof()
             else:
                 self.protocol.receive_data(data)
-            self.frames.extend(self.protocol.events_received())  # type: ignore[arg-type]
+            self.frames += [e for e in self.protocol.events_received() if isinstance(e, Frame)]
             if not data and not self.frames:
                 raise EOFError("connection closed")
         return self.frames.pop(0)
@@ -183,7 +183,7 @@ class RawClient:
         while True:
             frame = await self.next_frame()
             if frame.opcode is Opcode.TEXT:
-                message = json.loads(frame.data)
+                message = json.loads(bytes(frame.data))
                 if message["type"] == kind:
                     return message  # type: ignore[no-any-return]
 
@@ -247,7 +247,7 @@ async def test_client_ping_gets_pong_and_server_pings_keep_alive(
         assert (await c.next_frame()).data == b"after"
         ping = await c.next_frame(3.0)  # the server's keepalive
         assert ping.opcode is Opcode.PING
-        await c.write(client_frame(ping.data, Opcode.PONG))
+        await c.write(client_frame(bytes(ping.data), Opcode.PONG))
         ping = await c.next_frame(3.0)  # answered: it pings again, and is still open
         assert ping.opcode is Opcode.PING and len(server.connections) == 1
         # Not answered: closed 1011, and dropped.
@@ -287,7 +287,9 @@ async def test_a_peer_that_stops_reading_is_aborted_after_the_close_timeout(
     proto.send_request(proto.connect())
     writer.write(b"".join(proto.data_to_send()))
     await reader.readuntil(b"\r\n\r\n")  # the 101 response; from now on we never read
-    writer.transport.pause_reading()
+    transport = writer.transport
+    assert isinstance(transport, asyncio.Transport)
+    transport.pause_reading()
     try:
         for _ in range(40):  # echoes pile up in our unread buffer and the server's
             writer.write(client_frame(b"z" * 60_000))
