@@ -1,4 +1,8 @@
-"""The room socket: an ASGI websocket adapter around `connection.ConnectionState`.
+"""The room socket around `connection.ConnectionState`, with two entries: `upgrade()`
+for our own wire (a typed request in, a `Refusal` or a coroutine that gets the wire
+out, then `serve_socket`) and `__call__`, plain ASGI over `AsgiWire` for any ASGI
+server. Explicit rather than a fake ASGI scope: no wire smuggled through a dict, no
+event dict per message on the fast path; both entries share `admit` and `serve_socket`.
 
 Owns the socket's I/O only: the handshake (origin check, room lookup), the hello
 deadline, the bounded outbound queue (a hub `Sink`), and carrying out decisions by
