@@ -89,8 +89,9 @@ class Serving:
         finally:
             await self._stack.aclose()
 
-    async def run(self, *, banner: bool) -> None:
-        """Serve until SIGINT/SIGTERM (or until uvicorn stops), then stop in order."""
+    async def run(self, *, banner: bool) -> bool:
+        """Serve until SIGINT/SIGTERM (or until uvicorn stops), then stop in order;
+        False when it stopped without being asked to (uvicorn failed)."""
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         # Installed before uvicorn's serve(): uvicorn captures these signals while it
@@ -107,6 +108,7 @@ class Serving:
             waiter = asyncio.create_task(stop.wait())
             await asyncio.wait({waiter, self._http_task}, return_when=asyncio.FIRST_COMPLETED)
             waiter.cancel()
+            return stop.is_set()
         finally:
             await self.stop()
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -182,8 +184,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if wire_port is None
         else listen_socket(settings, port=wire_port, reuse_port=args.worker),
     )
-    asyncio.run(serving.run(banner=not args.worker))
-    return 0
+    return 0 if asyncio.run(serving.run(banner=not args.worker)) else 1
 
 
 def supervise(settings: Settings, workers: int, *, no_persister: bool) -> int:

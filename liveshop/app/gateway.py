@@ -488,16 +488,18 @@ def _room_id(path: str) -> str | None:
 
 def client_ip(peer: str, forwarded_for: str | None, trusted: str) -> str:
     """The client's address: the peer's, or, when the peer is a trusted proxy, the
-    right-most untrusted address of X-Forwarded-For (as uvicorn's proxy_headers)."""
+    right-most untrusted address of X-Forwarded-For (the left-most with `*`), as
+    uvicorn's `proxy_headers` does on the HTTP port."""
     allowed = {a.strip() for a in trusted.split(",")}
-    if not forwarded_for or not ("*" in allowed or peer in allowed):
+    hops = [h.strip() for h in (forwarded_for or "").split(",") if h.strip()]
+    if not hops or not ("*" in allowed or peer in allowed):
         return peer
-    hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
+    if "*" in allowed:
+        return hops[0]
     for hop in reversed(hops):
-        if "*" not in allowed and hop in allowed:
-            continue
-        return hop
-    return hops[0] if hops else peer
+        if hop not in allowed:
+            return hop
+    return hops[0]
 
 
 def _ref(msg: p.ClientMessage) -> str:

@@ -192,8 +192,9 @@ class RoomWire(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         splitter = self._splitter
         if splitter is None:
-            self._handshake(data)
-            return
+            if self._state == _CONNECTING:
+                self._handshake(data)
+            return  # refused: the response is on its way, the rest is ignored
         items = splitter.feed(data)
         if self._pending is not None:
             self._pending += items
@@ -268,6 +269,7 @@ class RoomWire(asyncio.Protocol):
         accept = self._upgrade(requests[0])
         self._send_pending()
         if accept is None:
+            self._state = _CLOSING
             return
         if self._timer is not None:
             self._timer.cancel()

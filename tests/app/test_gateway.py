@@ -11,6 +11,7 @@ import pytest
 import structlog
 import websockets
 
+from liveshop.app.gateway import client_ip
 from liveshop.realtime.hub import LocalRoom
 from tests.conftest import ROOM, seeded_server
 from tests.support import Client, RunningServer, eventually, settings_for, token
@@ -358,3 +359,11 @@ async def test_sold_out_taps_are_logged_as_one_count_a_second(server: RunningSer
     assert [(e["room"], e["sku"]) for e in counts] == [(ROOM, "mango-2pc")] * len(counts)
     assert sum(e["taps"] for e in counts) == 5
     assert not [e for e in logs if e["event"] == "purchase"]  # none of them one by one
+
+
+def test_the_wire_trusts_x_forwarded_for_only_from_listed_proxies() -> None:
+    assert client_ip("10.0.0.5", "1.2.3.4", "127.0.0.1") == "10.0.0.5"  # not a proxy
+    assert client_ip("127.0.0.1", "1.2.3.4", "127.0.0.1") == "1.2.3.4"
+    assert client_ip("127.0.0.1", "6.6.6.6, 1.2.3.4, 10.0.0.2", "127.0.0.1,10.0.0.2") == "1.2.3.4"
+    assert client_ip("127.0.0.1", None, "127.0.0.1") == "127.0.0.1"
+    assert client_ip("10.1.1.1", "1.2.3.4, 10.0.0.2", "*") == "1.2.3.4"
