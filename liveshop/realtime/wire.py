@@ -126,6 +126,14 @@ _CONNECTING, _OPEN, _CLOSING, _GONE = 0, 1, 2, 3
 _EMPTY_FINAL_CONTINUATION = bytes((0x80, 0x80, 0, 0, 0, 0))  # FIN, CONT, masked, no payload
 
 
+def _protocol(options: WireOptions, state: State) -> ServerProtocol:
+    return ServerProtocol(
+        state=state,
+        max_size=options.max_frame,
+        extensions=None,  # no permessage-deflate: no inflate bombs, no per-socket zlib
+    )
+
+
 class RoomWire(asyncio.Protocol):
     """One websocket connection. Lean per idle socket (thousands of idle viewers): slots,
     no Queue or Event (a Queue is three deques and an Event, ~3 KB), the inbox and the
@@ -155,10 +163,7 @@ class RoomWire(asyncio.Protocol):
 
     def __init__(self, server: WireServer) -> None:
         self._server = server
-        self._conn = ServerProtocol(
-            max_size=server.options.max_frame,
-            extensions=None,  # no permessage-deflate: no inflate bombs, no per-socket zlib
-        )
+        self._conn = _protocol(server.options, State.CONNECTING)
         self._transport: asyncio.Transport | None = None
         self._state = _CONNECTING
         self._head: bytes = b""  # the HTTP request head, until whole
@@ -274,6 +279,10 @@ class RoomWire(asyncio.Protocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        # A fresh protocol, created open (ServerProtocol's documented `state`), parses
+        # the frames: the handshake's protocol would keep the request and its headers
+        # alive for the socket's lifetime (~2 KB per idle viewer).
+        self._conn = _protocol(self._server.options, State.OPEN)
         self._state = _OPEN
         self._splitter = Splitter(self._server.options.max_frame)
         self.ping_at = self._server.loop.time()
