@@ -205,7 +205,12 @@ class RoomWire(asyncio.Protocol):
             self._pending += items
         else:
             self._process(items)
-        if (self._inbox or self._pending) and not self._read_paused and self._transport:
+        if (
+            self._state == _OPEN  # closing: read on, to the peer's close frame
+            and (self._inbox or self._pending)
+            and not self._read_paused
+            and self._transport is not None
+        ):
             # The handler reads one message at a time: let the kernel hold the rest.
             self._read_paused = True
             self._transport.pause_reading()

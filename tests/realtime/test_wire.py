@@ -273,6 +273,27 @@ async def test_close_handshake_both_ways(wire_url: tuple[str, WireServer]) -> No
     assert not server.connections
 
 
+async def test_frames_after_our_close_do_not_hold_up_the_closing_handshake(
+    wire_url: tuple[str, WireServer],
+) -> None:
+    """A client may still send a message before it answers our close frame: the server
+    reads on to the answer and closes the TCP connection at once, not at the timeout."""
+    url, _ = wire_url
+    c = await RawClient.connect(url)
+    try:
+        await c.write(client_frame(b"close"))
+        assert (await c.close_frame()).code == 4000
+        await c.write(client_frame(b"one more"))  # sent before it saw our close
+        await asyncio.sleep(0.1 * UNIT)  # a read of its own
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await c.write(client_frame(b"\x0f\xa0", Opcode.CLOSE))
+        assert await asyncio.wait_for(c.reader.read(), 5 * UNIT) == b""  # TCP closed
+        assert loop.time() - started < 0.5 * UNIT  # the close timeout is 1 unit
+    finally:
+        c.close()
+
+
 async def test_a_peer_that_stops_reading_is_aborted_after_the_close_timeout(
     wire_url: tuple[str, WireServer],
 ) -> None:
