@@ -40,10 +40,11 @@ from liveshop.core.identity import Identity
 from liveshop.core.keys import ROOM_ID
 from liveshop.core.ratelimit import TokenBucket
 from liveshop.realtime.admission import Admission, Denied
+from liveshop.realtime.asgiwire import AsgiWire
 from liveshop.realtime.hub import Hub, LocalRoom
 from liveshop.realtime.outbound import RoomSocket
 from liveshop.realtime.session import Close, ConnectionState, Handle, Phase, Reply
-from liveshop.realtime.wire import Accept, AsgiWire, Refusal, RoomWire, Upgrade, Wire
+from liveshop.realtime.wire import Accept, Refusal, RoomWire, Upgrade, Wire
 
 log = structlog.get_logger("liveshop.app.gateway")
 

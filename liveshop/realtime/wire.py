@@ -1,6 +1,6 @@
 """The room-socket server: our own `asyncio.Protocol` over websockets' public sans-I/O
-`ServerProtocol`, with direct writes of pre-framed bytes (`Wire`), and `AsgiWire`, the
-same interface over plain ASGI for any other server.
+`ServerProtocol`, with direct writes of pre-framed bytes (`Wire`; `asgiwire.AsgiWire` is
+the same interface over plain ASGI for any other server).
 
 Owns the socket's bytes: the handshake (through `ServerProtocol`; who may connect is
 the handler's decision), frame splitting (`frames.Splitter`), keepalive, the closing
@@ -22,7 +22,7 @@ import http
 import random
 import socket
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, MutableMapping, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -38,7 +38,6 @@ from liveshop.realtime.frames import Frame, Splitter, text_frame
 
 __all__ = [
     "Accept",
-    "AsgiWire",
     "Frame",
     "Handler",
     "Refusal",
@@ -51,7 +50,6 @@ __all__ = [
 ]
 
 log = structlog.get_logger("liveshop.realtime.wire")
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 Message = str | bytes  # a text or binary message; None from receive() means gone
 
 
@@ -588,67 +586,3 @@ class WireServer:
         if self._server is not None:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._server.wait_closed(), timeout_s)
-
-
-class AsgiWire:
-    """A `Wire` over plain ASGI `send`, for room sockets served by another ASGI server
-    (or by uvicorn's own websocket implementation on the HTTP port): one task writes
-    what is queued, in order. Slower (a task wake-up and an ASGI send per frame) but
-    equivalent."""
-
-    def __init__(self, send: Send) -> None:
-        self._send = send
-        self._pending: deque[str | tuple[int, str]] = deque()
-        self._task: asyncio.Task[None] | None = None
-        self._gone = False
-
-    @property
-    def open(self) -> bool:
-        return not self._gone
-
-    @property
-    def can_write(self) -> bool:
-        return not self._gone
-
-    def write(self, frame: Frame) -> None:
-        self._push(frame.text)
-
-    def write_joined(self, frames: Sequence[Frame], data: bytes) -> None:
-        for frame in frames:
-            self._push(frame.text)
-
-    def on_writable(self, callback: Callable[[], None]) -> None:
-        pass  # never paused: the queue here is unbounded, bounded by the caller's
-
-    def close(self, code: int, reason: str) -> None:
-        self._push((code, reason))
-        self._gone = True  # nothing after the close frame
-
-    def _push(self, item: str | tuple[int, str]) -> None:
-        if self._gone:
-            return
-        self._pending.append(item)
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._drain())
-
-    async def _drain(self) -> None:
-        try:
-            while self._pending:
-                item = self._pending.popleft()
-                if isinstance(item, str):
-                    await self._send({"type": "websocket.send", "text": item})
-                else:
-                    code, reason = item
-                    await self._send({"type": "websocket.close", "code": code, "reason": reason})
-                    return
-        except (OSError, RuntimeError):
-            self._gone = True  # the peer is gone; the reader sees the disconnect
-        finally:
-            self._task = None
-
-    async def aclose(self) -> None:
-        """Wait (briefly) for what is queued, then stop."""
-        task = self._task
-        if task is not None:
-            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(task, 5.0)
