@@ -56,7 +56,7 @@ class Broadcasters:
         from multiprocessing.sharedctypes import RawArray
 
         self.local = Worker(0, RawArray("q", 4))
-        self.local.host, self.local.port = target.host, target.port
+        self.local.host, self.local.port = target.host, target.ws_port
         self.local.path, self.local.socketio = target.ws_path, target.socketio
         self.local.secret = target.secret
         self.local.measure = frozenset()

@@ -52,6 +52,12 @@ class Target:
     log: Path | None = None
     room: str = "s001"
     extra: dict[str, Any] = field(default_factory=dict)
+    wire_port: int | None = None  # liveshop's room-socket wire; None: sockets on `port`
+
+    @property
+    def ws_port(self) -> int:
+        """Where room sockets connect: liveshop's fast wire, or the one port."""
+        return self.wire_port or self.port
 
     @property
     def host(self) -> str:
@@ -90,7 +96,7 @@ class Target:
     def worker_setup(self, **extra: Any) -> dict[str, Any]:
         return {
             "host": self.host,
-            "port": self.port,
+            "port": self.ws_port,
             "path": self.ws_path,
             "socketio": self.socketio,
             "secret": self.secret,
@@ -143,6 +149,7 @@ def spawn_liveshop(
     work.mkdir(parents=True, exist_ok=True)
     data_dir = Path(tempfile.mkdtemp(prefix="liveshop-", dir=work))
     port = free_port()
+    wire_port = free_port()
     secret = secrets.token_urlsafe(32)
     env = _env(
         LIVESHOP_SECRET=secret,
@@ -164,6 +171,8 @@ def spawn_liveshop(
                 "127.0.0.1",
                 "--port",
                 str(port),
+                "--ws-port",
+                str(wire_port),
                 "--data-dir",
                 str(data_dir),
                 *(["--workers", str(workers)] if workers > 1 else []),
@@ -173,7 +182,7 @@ def spawn_liveshop(
             stderr=out,
             cwd=ROOT,
         )
-    target = Target("liveshop", port, secret, proc, data_dir, log)
+    target = Target("liveshop", port, secret, proc, data_dir, log, wire_port=wire_port)
     wait_ready(target, "/readyz")
     return target
 
@@ -202,14 +211,17 @@ def spawn_baseline(method: str, work: Path, **args: Any) -> Target:
     return target
 
 
-def attach(url: str, secret: str, pid: int | None = None) -> Target:
-    """A liveshop server someone else runs: `ws://127.0.0.1:PORT`."""
+def attach(url: str, secret: str, pid: int | None = None, ws_port: int | None = None) -> Target:
+    """A liveshop server someone else runs: `ws://127.0.0.1:PORT` (its HTTP port); room
+    sockets go to `ws_port`, by default liveshop's: PORT + 1 (-1: PORT itself)."""
     parts = urlsplit(url)
     if parts.hostname not in ("127.0.0.1", "localhost"):
         raise SystemExit("loadtest: only 127.0.0.1 may be loaded")
     if len(secret.encode()) < 32:
         raise SystemExit("loadtest: set LIVESHOP_SECRET (the server's, >= 32 bytes) to mint tokens")
-    target = Target("liveshop", parts.port or 80, secret, extra={"pid": pid} if pid else {})
+    port = parts.port or 80
+    wire = port + 1 if ws_port is None else (None if ws_port == -1 else ws_port)
+    target = Target("liveshop", port, secret, extra={"pid": pid} if pid else {}, wire_port=wire)
     wait_ready(target, "/readyz", timeout=10)
     return target
 

@@ -71,6 +71,7 @@ class LiveshopServer:
     data_dir: Path
     demo: bool = True
     port: int = field(default_factory=free_port)
+    ws_port: int = field(default_factory=free_port)  # the wire's; the pages use the HTTP port
     proc: subprocess.Popen[bytes] | None = None
     log: IO[bytes] | None = None
     env: dict[str, str] = field(default_factory=dict)  # extra LIVESHOP_* settings
@@ -85,6 +86,7 @@ class LiveshopServer:
             pytest.fail(f"server executable missing: {exe} (pip install -e . first)", pytrace=False)
         self.log = (self.data_dir / "server.log").open("ab")
         cmd = [str(exe), "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        cmd += ["--ws-port", str(self.ws_port)]
         cmd += ["--data-dir", str(self.data_dir), *(["--demo"] if self.demo else [])]
         env = {**os.environ, "LIVESHOP_SECRET": SECRET, **self.env}
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env)

@@ -22,7 +22,7 @@ from typing import Any
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from liveshop.app.cli import LiveshopServer, listen_socket, uvicorn_config
+from liveshop.app.cli import Serving, listen_socket
 from liveshop.app.factory import Runtime, create_app
 from liveshop.core import identity
 from liveshop.core.config import Settings, load
@@ -50,28 +50,40 @@ def settings_for(redis_url: str, data_dir: Path, **extra: Any) -> Settings:
 
 
 class RunningServer:
-    """A liveshop app served by uvicorn in this event loop, on 127.0.0.1 and port 0."""
+    """A liveshop process in this event loop, as `liveshop serve` runs it (`Serving`):
+    HTTP on uvicorn and the room-socket wire, on 127.0.0.1 and ports of the sockets it
+    binds first (port 0: random free ports)."""
 
-    def __init__(self, settings: Settings, *, ws: str | None = None, **app_kwargs: Any) -> None:
+    def __init__(self, settings: Settings, **app_kwargs: Any) -> None:
         self.settings = settings
         self.app = create_app(settings, **app_kwargs)
-        config = uvicorn_config(self.app, settings)
-        if ws is not None:  # another websocket implementation than `liveshop serve`'s
-            config.ws = ws
-        self.server = LiveshopServer(config, settings)
-        self._socket = listen_socket(settings)
-        self._task: asyncio.Task[None] | None = None
+        wire_port = settings.wire_port
+        self.serving = Serving(
+            self.app,
+            settings,
+            listen_socket(settings),
+            None if wire_port is None else listen_socket(settings, port=wire_port),
+        )
 
     @property
     def runtime(self) -> Runtime:
-        return self.app.state.runtime
+        return self.app.runtime
 
     @property
     def port(self) -> int:
-        assert self.server.port is not None
-        return self.server.port
+        return self.serving.port
+
+    @property
+    def wire_port(self) -> int:
+        """Where room sockets go: the wire's port, or the HTTP port when it is off."""
+        return self.serving.wire_port or self.serving.port
 
     def ws_url(self, room: str) -> str:
+        """A room socket on the fast wire (as clients of `liveshop serve` connect)."""
+        return f"ws://127.0.0.1:{self.wire_port}/ws/rooms/{room}"
+
+    def http_ws_url(self, room: str) -> str:
+        """A room socket on the HTTP port: uvicorn's websockets and `AsgiWire`."""
         return f"ws://127.0.0.1:{self.port}/ws/rooms/{room}"
 
     @property
@@ -79,26 +91,21 @@ class RunningServer:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self) -> RunningServer:
-        self._task = asyncio.create_task(self.server.serve(sockets=[self._socket]))
-        deadline = time.monotonic() + 20 * UNIT
-        while not self.server.started:
-            if self._task.done():
-                self._task.result()
-                raise RuntimeError("server exited during start-up")
-            if time.monotonic() > deadline:
-                raise TimeoutError("server did not start")
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(self.serving.start(), 20 * UNIT)
         return self
 
     async def stop(self) -> None:
-        self.server.should_exit = True
-        if self._task is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(self._task), 30 * UNIT)
-            except TimeoutError:
-                for task in asyncio.all_tasks():
-                    task.print_stack(limit=6)
-                raise
+        try:
+            await asyncio.wait_for(self.serving.stop(), 30 * UNIT)
+        except TimeoutError:
+            for task in asyncio.all_tasks():
+                task.print_stack(limit=6)
+            raise
+        http = self.serving.http_task
+        if http is not None and http.done() and not http.cancelled():
+            failure = http.exception()
+            if failure is not None:
+                raise failure
 
 
 class Client:
@@ -212,12 +219,14 @@ class ServerProcess:
         *,
         redis_url: str = "",
         port: int | None = None,
+        wire_port: int | None = None,
         demo: bool = False,
         extra_env: dict[str, str] | None = None,
         extra_args: list[str] | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
+        self.wire_port = wire_port or free_port()
         self.redis_url = redis_url
         self.demo = demo
         self.extra_env = extra_env or {}
@@ -244,6 +253,8 @@ class ServerProcess:
             "serve",
             "--port",
             str(self.port),
+            "--ws-port",
+            str(self.wire_port),
             "--data-dir",
             str(self.data_dir),
         ]
@@ -272,6 +283,9 @@ class ServerProcess:
         raise TimeoutError(f"server not ready: {self.log.read_text()[-2000:]}")
 
     def ws_url(self, room: str) -> str:
+        return f"ws://127.0.0.1:{self.wire_port}/ws/rooms/{room}"
+
+    def http_ws_url(self, room: str) -> str:
         return f"ws://127.0.0.1:{self.port}/ws/rooms/{room}"
 
     def kill(self) -> None:

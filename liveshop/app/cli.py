@@ -1,16 +1,18 @@
 """Command line: `liveshop serve | persist | token | check-config`. The only module
-that imports uvicorn."""
+that imports uvicorn, and only its documented `Config` and `Server.serve(sockets=...)`
+(plus the `should_exit` flag, see `Serving.stop`); starts and stops a process in order."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import secrets
 import signal
 import socket
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 import uvicorn
@@ -19,42 +21,113 @@ from liveshop.app import logs
 from liveshop.core import identity
 from liveshop.core.config import Settings, describe, load
 from liveshop.core.errors import ConfigError, LiveshopError
-from liveshop.realtime.wire import RoomWireProtocol
+from liveshop.realtime.wire import WireOptions, WireServer
+
+if TYPE_CHECKING:
+    from liveshop.app.factory import LiveshopApp
 
 
-class LiveshopServer(uvicorn.Server):
-    """uvicorn, plus: say `bye server_shutdown` to every socket and finish in-flight
-    purchases before uvicorn closes connections; print where to go once listening."""
+class Serving:
+    """One `liveshop serve` process: the runtime, the room-socket wire and uvicorn for
+    HTTP, on sockets bound beforehand (so the ports are known before anything starts).
 
-    def __init__(self, config: uvicorn.Config, settings: Settings, *, banner: bool = True) -> None:
-        super().__init__(config)
+    Start: runtime (engine, stores, services), then the wire, then HTTP. Stop: stop
+    accepting room sockets, `gateway.shutdown()` (bye `server_shutdown` to every room
+    socket, in-flight purchases answered), HTTP, then the runtime (persister drain,
+    engine last)."""
+
+    def __init__(
+        self,
+        app: LiveshopApp,
+        settings: Settings,
+        http_socket: socket.socket,
+        wire_socket: socket.socket | None,
+    ) -> None:
+        self.app = app
         self.settings = settings
-        self.port: int | None = None
-        self._banner = banner
+        self.http_socket = http_socket
+        self.wire_socket = wire_socket
+        self.port: int = http_socket.getsockname()[1]
+        self.wire_port: int | None = wire_socket.getsockname()[1] if wire_socket else None
+        self.http = uvicorn.Server(uvicorn_config(app, settings))
+        self.wire: WireServer | None = None
+        self._stack = contextlib.AsyncExitStack()
+        self._http_task: asyncio.Task[None] | None = None
+        self._stopped = False
 
-    async def startup(self, sockets: Any = None) -> None:
-        await super().startup(sockets)
-        if self.servers and self.servers[0].sockets:
-            self.port = self.servers[0].sockets[0].getsockname()[1]
-            if self._banner:
-                print_banner(self.settings, self.port)
+    async def start(self) -> None:
+        runtime = await self._stack.enter_async_context(self.app.running())
+        assert runtime.gateway is not None
+        if self.wire_socket is not None:
+            self.wire = WireServer(runtime.gateway.upgrade, WIRE_OPTIONS)
+            await self.wire.start(self.wire_socket)
+        # uvicorn serves HTTP (and room sockets on the HTTP port, through its own
+        # websockets implementation); the listening socket is ours, already bound.
+        self._http_task = asyncio.create_task(self.http.serve(sockets=[self.http_socket]))
 
-    async def shutdown(self, sockets: Any = None) -> None:
-        runtime = getattr(self.config.loaded_app, "state", None)
-        app: Any = self.config.loaded_app
-        while hasattr(app, "app") and not hasattr(app, "state"):
-            app = app.app
-        runtime = getattr(getattr(app, "state", None), "runtime", None)
-        if runtime is not None and runtime.gateway is not None:
-            await runtime.gateway.shutdown()
-        await super().shutdown(sockets)
+    @property
+    def http_task(self) -> asyncio.Task[None] | None:
+        return self._http_task
+
+    async def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        try:
+            if self.wire is not None:
+                self.wire.close()
+            gateway = self.app.runtime.gateway
+            if gateway is not None:
+                await gateway.shutdown()
+            if self._http_task is not None:
+                # uvicorn's documented way to stop a programmatic `serve()` is none; its
+                # `should_exit` flag is what its own signal handler sets.
+                self.http.should_exit = True
+                await asyncio.gather(self._http_task, return_exceptions=True)
+            if self.wire is not None:
+                await self.wire.aclose(self.settings.shutdown_grace_s)
+        finally:
+            await self._stack.aclose()
+
+    async def run(self, *, banner: bool) -> bool:
+        """Serve until SIGINT/SIGTERM (or until uvicorn stops), then stop in order;
+        False when it stopped without being asked to (uvicorn failed)."""
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        # Installed before uvicorn's serve(): uvicorn captures these signals while it
+        # serves and re-raises them once it is done (its "cooperative signal handling",
+        # 0.29), and asyncio delivers each to this handler as well: setting an Event
+        # twice is harmless.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await self.start()
+            if banner:
+                print_banner(self.settings, self.port, self.wire_port)
+            assert self._http_task is not None
+            waiter = asyncio.create_task(stop.wait())
+            await asyncio.wait({waiter, self._http_task}, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            return stop.is_set()
+        finally:
+            await self.stop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
 
 
-def print_banner(settings: Settings, port: int) -> None:
+def print_banner(settings: Settings, port: int, wire_port: int | None) -> None:
     base = f"http://{settings.host}:{port}"
-    lines = [
-        f"liveshop listening on {base}  (websocket: ws://{settings.host}:{port}/ws/rooms/<room>)"
-    ]
+    ws_port = wire_port if wire_port is not None else port
+    lines = [f"liveshop listening on {base}"]
+    if wire_port is not None:
+        lines += [
+            f"  room sockets: ws://{settings.host}:{wire_port}/ws/rooms/<room>  (fast wire)",
+            f"           and ws://{settings.host}:{port}/ws/rooms/<room>  (same protocol, slower)",
+            "  two ports because uvicorn takes no custom websocket protocol through a public"
+            " API; put /ws/ on the wire port behind your proxy (docs/scaling.md)",
+        ]
+    else:
+        lines.append(f"  room sockets: ws://{settings.host}:{port}/ws/rooms/<room>")
     if settings.demo:
         from liveshop.app.demo import DEMO_ROOM
 
@@ -72,7 +145,8 @@ def print_banner(settings: Settings, port: int) -> None:
             f"  broadcaster token:  {host}",
             f"  hq token:           {hq}",
             "",
-            "  Try:  python -m websockets " + f"ws://{settings.host}:{port}/ws/rooms/{DEMO_ROOM}",
+            "  Try:  python -m websockets "
+            + f"ws://{settings.host}:{ws_port}/ws/rooms/{DEMO_ROOM}",
             '        then send {"type":"hello","token":"<viewer token>"}',
         ]
     print("\n".join(lines), flush=True)
@@ -82,6 +156,7 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
     overrides = {
         "host": getattr(args, "host", None),
         "port": getattr(args, "port", None),
+        "ws_port": getattr(args, "ws_port", None),
         "data_dir": getattr(args, "data_dir", None),
         **extra,
     }
@@ -100,9 +175,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from liveshop.app.factory import create_app
 
     app = create_app(settings, run_persister=not args.no_persister)
-    server = LiveshopServer(uvicorn_config(app, settings), settings, banner=not args.worker)
-    server.run(sockets=[listen_socket(settings, reuse_port=args.worker)])
-    return 0 if server.started else 1
+    wire_port = settings.wire_port
+    serving = Serving(
+        app,
+        settings,
+        listen_socket(settings, reuse_port=args.worker),
+        None
+        if wire_port is None
+        else listen_socket(settings, port=wire_port, reuse_port=args.worker),
+    )
+    return 0 if asyncio.run(serving.run(banner=not args.worker)) else 1
 
 
 def supervise(settings: Settings, workers: int, *, no_persister: bool) -> int:
@@ -116,13 +198,15 @@ def supervise(settings: Settings, workers: int, *, no_persister: bool) -> int:
 
     if settings.port == 0:
         raise ConfigError("LIVESHOP_PORT: --workers needs a fixed port to share")
+    if settings.wire_port == 0:
+        raise ConfigError("LIVESHOP_WS_PORT: --workers needs a fixed port to share")
     log = structlog.get_logger("liveshop.supervisor")
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIVESHOP_")}
     env.update(
         {
             f"LIVESHOP_{k.upper()}": str(v)
             for k, v in _overrides(settings).items()
-            if k not in ("host", "port", "data_dir")
+            if k not in ("host", "port", "ws_port", "data_dir")
         }
     )
     engine = None
@@ -144,6 +228,8 @@ def supervise(settings: Settings, workers: int, *, no_persister: bool) -> int:
             settings.host,
             "--port",
             str(settings.port),
+            "--ws-port",
+            str(settings.ws_port if settings.ws_port is not None else settings.wire_port),
             "--data-dir",
             settings.data_dir,
         ]
@@ -160,7 +246,7 @@ def supervise(settings: Settings, workers: int, *, no_persister: bool) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     procs = [spawn(i) for i in range(workers)]
-    print_banner(settings, settings.port)
+    print_banner(settings, settings.port, settings.wire_port)
     print(f"  {workers} workers: pids {' '.join(str(p.pid) for p in procs)}", flush=True)
     try:
         while not stopping:
@@ -207,29 +293,39 @@ async def _load_demo(settings: Settings) -> None:
         await redis.aclose()
 
 
+WIRE_OPTIONS = WireOptions(
+    max_frame=64 * 1024,  # our own 4 KiB check answers `too_large` first
+    ping_interval_s=20.0,
+    ping_timeout_s=20.0,
+)
+
+
 def uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
+    """HTTP, and room sockets on the HTTP port through uvicorn's stock sans-I/O
+    websockets (`ws="websockets-sansio"`, a documented option) and `AsgiWire`."""
     return uvicorn.Config(
         app,
-        host=settings.host,
-        port=settings.port,
-        ws=RoomWireProtocol,  # websockets-sansio + direct writes of pre-framed fan-out
+        ws="websockets-sansio",
         ws_max_size=64 * 1024,  # our own 4 KiB check answers `too_large` first
         ws_per_message_deflate=False,  # no compression on room sockets: no inflate bombs
         ws_ping_interval=20,
         ws_ping_timeout=20,
         log_level="warning",
         access_log=False,
-        lifespan="on",
+        lifespan="off",  # Serving runs the runtime: it must outlive HTTP at shutdown
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
         timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 5,
     )
 
 
-def listen_socket(settings: Settings, *, reuse_port: bool = False) -> socket.socket:
-    """The listening socket. Accepted sockets inherit its send buffer size: a fixed,
-    small kernel buffer per viewer bounds the memory a stalled client can pin (with
-    autotuning it grows to megabytes) and lets the bounded queue notice a slow consumer."""
+def listen_socket(
+    settings: Settings, *, port: int | None = None, reuse_port: bool = False
+) -> socket.socket:
+    """A listening socket on `settings.host` and `port` (default: the HTTP port).
+    Accepted sockets inherit its send buffer size: a fixed, small kernel buffer per
+    viewer bounds the memory a stalled client can pin (with autotuning it grows to
+    megabytes) and lets the bounded queue notice a slow consumer."""
     family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -237,7 +333,7 @@ def listen_socket(settings: Settings, *, reuse_port: bool = False) -> socket.soc
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     if settings.socket_sndbuf:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, settings.socket_sndbuf)
-    sock.bind((settings.host, settings.port))
+    sock.bind((settings.host, settings.port if port is None else port))
     sock.listen(socket.SOMAXCONN)  # reconnect storms: let the kernel queue handshakes
     sock.set_inheritable(True)
     return sock
@@ -335,6 +431,9 @@ def parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument(
+        "--ws-port", type=int, help="room-socket wire port (default: --port + 1; -1: off)"
+    )
     serve.add_argument("--data-dir")
     serve.add_argument("--demo", action="store_true", help="load the demo store room, print tokens")
     serve.add_argument(

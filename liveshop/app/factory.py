@@ -156,13 +156,17 @@ def create_app(settings: Settings, *, run_persister: bool = True) -> LiveshopApp
 
     def api(name: str) -> Callable[..., Any]:
         async def call(req: ApiRequest) -> ApiResponse:
-            return await getattr(api_ref["api"], name)(req)
+            handler: Callable[[ApiRequest], Awaitable[ApiResponse]] = getattr(api_ref["api"], name)
+            return await handler(req)
 
         return _endpoint(call)
 
     def admin(name: str) -> Callable[..., Any]:
         async def call(req: ApiRequest) -> ApiResponse:
-            return await getattr(admin_ref["admin"], name)(req)  # type: ignore[no-any-return]
+            handler: Callable[[ApiRequest], Awaitable[ApiResponse]] = getattr(
+                admin_ref["admin"], name
+            )
+            return await handler(req)
 
         return _endpoint(call)
 
@@ -177,7 +181,7 @@ def create_app(settings: Settings, *, run_persister: bool = True) -> LiveshopApp
         return endpoint
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def running() -> AsyncIterator[Runtime]:
         url = settings.redis_url
         if not settings.external_redis:
             runtime.engine = EmbeddedEngine(settings.data_dir, durability=settings.durability)
@@ -234,7 +238,7 @@ def create_app(settings: Settings, *, run_persister: bool = True) -> LiveshopApp
                 with contextlib.suppress(Exception):
                     checks["redis"] = bool(await asyncio.wait_for(redis.ping(), 1.0))
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(db.ping(), 1.0)  # type: ignore[union-attr]
+                    await asyncio.wait_for(db.ping(), 1.0)
                     checks["database"] = True
                 if runtime.persister is not None:
                     # Stuck or failing for 10 s: acked orders are not reaching the database.
@@ -297,13 +301,12 @@ def create_app(settings: Settings, *, run_persister: bool = True) -> LiveshopApp
                         name="persister",
                     )
                 )
-            app.state.runtime = runtime
             log.info(
                 "liveshop ready",
                 redis="embedded" if runtime.engine else settings.redis_url,
                 db=db.dialect,
             )
-            yield
+            yield runtime
         finally:
             await runtime.shutdown()
             if runtime.services is not None:
@@ -341,9 +344,15 @@ def create_app(settings: Settings, *, run_persister: bool = True) -> LiveshopApp
         Route("/console/{room_id}", page("console.html")),
         Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
     ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with running():
+            yield
+
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.runtime = runtime
-    return LiveshopApp(app, gateway_ref)
+    return LiveshopApp(app, gateway_ref, running)
 
 
 class LiveshopApp:
@@ -352,10 +361,28 @@ class LiveshopApp:
     middleware would keep ~3 KB of frames and wrappers alive per socket for nothing
     they use. Everything else, and the lifespan, is Starlette's."""
 
-    def __init__(self, starlette: Starlette, gateway_ref: dict[str, Gateway]) -> None:
+    def __init__(
+        self,
+        starlette: Starlette,
+        gateway_ref: dict[str, Gateway],
+        running: Callable[[], contextlib.AbstractAsyncContextManager[Runtime]],
+    ) -> None:
         self.starlette = starlette
         self.state = starlette.state
         self._gateway_ref = gateway_ref
+        self._running = running
+
+    @property
+    def runtime(self) -> Runtime:
+        runtime: Runtime = self.starlette.state.runtime
+        return runtime
+
+    def running(self) -> contextlib.AbstractAsyncContextManager[Runtime]:
+        """Start the runtime (engine, stores, services, background tasks) and stop it on
+        exit, engine last. The Starlette lifespan uses it for a foreign ASGI server;
+        `liveshop serve` uses it directly (uvicorn with `lifespan="off"`), so it can stop
+        the room sockets before HTTP and the runtime after both."""
+        return self._running()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "websocket":

@@ -1,4 +1,8 @@
-"""The room socket: an ASGI websocket adapter around `connection.ConnectionState`.
+"""The room socket around `connection.ConnectionState`, with two entries: `upgrade()`
+for our own wire (a typed request in, a `Refusal` or a coroutine that gets the wire
+out, then `serve_socket`) and `__call__`, plain ASGI over `AsgiWire` for any ASGI
+server. Explicit rather than a fake ASGI scope: no wire smuggled through a dict, no
+event dict per message on the fast path; both entries share `admit` and `serve_socket`.
 
 Owns the socket's I/O only: the handshake (origin check, room lookup), the hello
 deadline, the bounded outbound queue (a hub `Sink`), and carrying out decisions by
@@ -35,6 +39,7 @@ from liveshop.core.errors import ByeReason, ErrorCode, Rejected, TokenError
 from liveshop.core.identity import Identity
 from liveshop.core.keys import ROOM_ID
 from liveshop.realtime.admission import Admission, Denied
+from liveshop.realtime.asgiwire import AsgiWire
 from liveshop.realtime.hub import Hub, LocalRoom
 from liveshop.realtime.outbound import RoomSocket
 from liveshop.realtime.session import (
@@ -45,14 +50,14 @@ from liveshop.realtime.session import (
     Phase,
     Reply,
 )
-from liveshop.realtime.wire import EXTENSION as WIRE
-from liveshop.realtime.wire import AsgiWire, Wire
+from liveshop.realtime.wire import Accept, Refusal, RoomWire, Upgrade, Wire
 
 log = structlog.get_logger("liveshop.app.gateway")
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+Inbound = Callable[[], Awaitable[str | bytes | None]]  # the next message; None: gone
 
 HELLO_TIMEOUT_S = 10.0
 _conn_ids = itertools.count(1)
@@ -85,46 +90,75 @@ class Gateway:
         )
         self.rules = InteractionRules()
 
+    def admit(self, ip: str, origin: str | None) -> Denied | None:
+        """The handshake's decision: None takes one of `ip`'s socket slots, which
+        `serve_socket` gives back; a `Denied` is answered with its HTTP status."""
+        if not self.accepting:
+            return Denied(503, ErrorCode.UNAVAILABLE.value, "server is shutting down")
+        return self.admission.admit(ip, origin, asyncio.get_running_loop().time())
+
+    def upgrade(self, request: Upgrade) -> Refusal | Accept:
+        """The wire server's handler: refuse with a JSON error, or serve the room."""
+        room_id = _room_id(request.path)
+        if room_id is None:
+            return _refusal(Denied(404, "not_found", "no such websocket path"))
+        ip = client_ip(
+            request.peer, request.header("x-forwarded-for"), self.s.settings.forwarded_allow_ips
+        )
+        denied = self.admit(ip, request.header("origin"))
+        if denied is not None:
+            log.info("socket refused", ip=ip, status=denied.status, reason=denied.message)
+            return _refusal(denied)
+
+        async def serve(wire: RoomWire) -> None:
+            await self.serve_socket(room_id, wire, wire.receive, ip)
+
+        return serve
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The ASGI entry, for any ASGI server (and uvicorn's own websockets on the
+        HTTP port): the same socket over `AsgiWire`."""
         room_id: str = scope["path_params"]["room_id"]
         event = await receive()
         if event["type"] != "websocket.connect":
             return
         origin = dict(scope.get("headers") or []).get(b"origin")
         ip = (scope.get("client") or ("unknown", 0))[0]
-        loop = asyncio.get_running_loop()
-        denied = (
-            Denied(503, ErrorCode.UNAVAILABLE.value, "server is shutting down")
-            if not self.accepting
-            else self.admission.admit(ip, origin.decode("latin-1") if origin else None, loop.time())
-        )
+        denied = self.admit(ip, origin.decode("latin-1") if origin else None)
         if denied is not None:
             log.info("socket refused", ip=ip, status=denied.status, reason=denied.message)
             await _deny(scope, send, denied)
             return
         try:
             await send({"type": "websocket.accept"})
-            wire: Wire | None = (scope.get("extensions") or {}).get(WIRE)
-            asgi_wire = None
-            if wire is None:  # not `liveshop serve`: plain ASGI, one task per socket
-                wire = asgi_wire = AsgiWire(send)
+        except BaseException:
+            self.admission.release(ip)
+            raise
+        wire = AsgiWire(send)
+        try:
+            await self.serve_socket(room_id, wire, _asgi_inbound(receive), ip)
+        finally:
+            await wire.aclose()
+
+    async def serve_socket(self, room_id: str, wire: Wire, inbound: Inbound, ip: str) -> None:
+        """Serve one accepted room socket until it is over; gives back the slot that
+        `admit` took for `ip`. `inbound()` returns the next message, None when gone."""
+        try:
             sock = RoomSocket(wire, self.s.settings.max_queue, next(_conn_ids))
             self.sockets.add(sock)
             structlog.contextvars.bind_contextvars(conn_id=sock.conn_id, room_id=room_id)
             try:
-                await self._serve(room_id, sock, receive)
+                await self._serve(room_id, sock, inbound)
             finally:
                 self.sockets.discard(sock)
                 sock.close(1000)
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(sock.wait_closed(), 5.0)  # a paused transport
-                if asgi_wire is not None:
-                    await asgi_wire.aclose()
                 structlog.contextvars.unbind_contextvars("conn_id", "room_id", "user_id")
         finally:
             self.admission.release(ip)
 
-    async def _serve(self, room_id: str, sock: RoomSocket, receive: Receive) -> None:
+    async def _serve(self, room_id: str, sock: RoomSocket, inbound: Inbound) -> None:
         try:
             known = bool(ROOM_ID.match(room_id)) and await self.s.rooms.exists(room_id)
         except RedisError:
@@ -136,7 +170,7 @@ class Gateway:
             return
         loop = asyncio.get_running_loop()
         state = ConnectionState(room_id, loop.time())
-        hello = await self._await_hello(state, sock, receive, loop.time() + HELLO_TIMEOUT_S)
+        hello = await self._await_hello(state, sock, inbound, loop.time() + HELLO_TIMEOUT_S)
         if hello is None:
             return
         try:
@@ -155,21 +189,20 @@ class Gateway:
                 if not await self._welcome(room, sock, who, hello):
                     return
                 state.welcomed()
-                await self._read(state, room, sock, who, receive)
+                await self._read(state, room, sock, who, inbound)
             finally:
                 room.consoles.discard(sock)
 
     async def _await_hello(
-        self, state: ConnectionState, sock: RoomSocket, receive: Receive, deadline: float
+        self, state: ConnectionState, sock: RoomSocket, inbound: Inbound, deadline: float
     ) -> p.Hello | None:
         loop = asyncio.get_running_loop()
         while True:
             try:
-                event = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+                data = await asyncio.wait_for(inbound(), max(0.0, deadline - loop.time()))
             except TimeoutError:
                 sock.bye(ByeReason.HELLO_TIMEOUT, drop_queue=False)
                 return None
-            data = self._frame_data(event)
             if data is None:
                 return None
             decision = state.receive(data, loop.time())
@@ -178,13 +211,6 @@ class Gateway:
                 return decision.message
             if not self._apply(decision, sock):
                 return None
-
-    @staticmethod
-    def _frame_data(event: MutableMapping[str, Any]) -> str | bytes | None:
-        if event["type"] == "websocket.disconnect":
-            return None
-        text = event.get("text")
-        return text if text is not None else (event.get("bytes") or b"")
 
     @staticmethod
     def _apply(decision: Reply | Close, sock: RoomSocket) -> bool:
@@ -212,7 +238,7 @@ class Gateway:
             p.Welcome(
                 room=room.room_id,
                 role=who.role,
-                user=who.user,  # type: ignore[arg-type]
+                user=who.user,
                 seq=snap.seq,
                 state=snap.state,
                 resumed=snap.resumed,
@@ -227,13 +253,13 @@ class Gateway:
         room: LocalRoom,
         sock: RoomSocket,
         who: Identity,
-        receive: Receive,
+        inbound: Inbound,
     ) -> None:
         loop = asyncio.get_running_loop()
         while state.phase is Phase.READY and not sock.draining:
-            # When we close the socket (slow consumer, shutdown) the server queues a
-            # disconnect for this receive, so no second future is needed per frame.
-            data = self._frame_data(await receive())
+            # When we close the socket (slow consumer, shutdown) the wire ends this
+            # receive with None, so no second future is needed per frame.
+            data = await inbound()
             if data is None or sock.closed:
                 state.closed()
                 return
@@ -349,5 +375,50 @@ async def _deny(scope: Scope, send: Send, denied: Denied) -> None:
         await send({"type": "websocket.close", "code": 1008})  # HTTP 403
 
 
+def _refusal(denied: Denied) -> Refusal:
+    body = msgspec.json.encode({"error": {"code": denied.code, "message": denied.message}})
+    return Refusal(denied.status, body)
+
+
+def _asgi_inbound(receive: Receive) -> Inbound:
+    async def inbound() -> str | bytes | None:
+        event = await receive()
+        if event["type"] == "websocket.disconnect":
+            return None
+        text: str | None = event.get("text")
+        return text if text is not None else (event.get("bytes") or b"")
+
+    return inbound
+
+
+ROOM_SOCKET_PREFIX = "/ws/rooms/"
+
+
+def _room_id(path: str) -> str | None:
+    if not path.startswith(ROOM_SOCKET_PREFIX):
+        return None
+    room_id = path[len(ROOM_SOCKET_PREFIX) :]
+    return room_id if room_id and "/" not in room_id else None
+
+
+def client_ip(peer: str, forwarded_for: str | None, trusted: str) -> str:
+    """The client's address: the peer's, or, when the peer is a trusted proxy, the
+    right-most untrusted address of X-Forwarded-For (the left-most with `*`), as
+    uvicorn's `proxy_headers` does on the HTTP port."""
+    allowed = {a.strip() for a in trusted.split(",")}
+    hops = [h.strip() for h in (forwarded_for or "").split(",") if h.strip()]
+    if not hops or not ("*" in allowed or peer in allowed):
+        return peer
+    if "*" in allowed:
+        return hops[0]
+    for hop in reversed(hops):
+        if hop not in allowed:
+            return hop
+    return hops[0]
+
+
 def _ref(msg: p.ClientMessage) -> str:
-    return msg.request_id if isinstance(msg, p.Buy) else type(msg).__struct_config__.tag  # type: ignore[return-value]
+    if isinstance(msg, p.Buy):
+        return msg.request_id
+    tag = type(msg).__struct_config__.tag
+    return tag if isinstance(tag, str) else ""  # every client message has a str tag

@@ -30,6 +30,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     durability: Literal["strict", "fast"] = "strict"
     host: str = "127.0.0.1"
     port: int = 8000
+    # The room-socket wire's own port (uvicorn cannot be handed our protocol): None is
+    # the HTTP port + 1 (0 when that is 0: a random free port), -1 is off (room sockets
+    # only on the HTTP port, through uvicorn's websockets and AsgiWire).
+    ws_port: int | None = None
     demo: bool = False
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -67,6 +71,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return self.database_url or f"sqlite:///{self.database_path}"
 
     @property
+    def wire_port(self) -> int | None:
+        """The port the room-socket wire listens on; None when it is off."""
+        if self.ws_port == WS_PORT_OFF:
+            return None
+        if self.ws_port is None:
+            return self.port + 1 if self.port else 0
+        return self.ws_port
+
+    @property
     def external_redis(self) -> bool:
         return bool(self.redis_url or self.redis_cluster)
 
@@ -78,6 +91,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return frozenset(o.strip().rstrip("/") for o in self.allowed_origins.split(",") if o)
 
 
+WS_PORT_OFF = -1
 _FIELDS = {name: f"LIVESHOP_{name.upper()}" for name in Settings.__struct_fields__}
 # Variables that are read elsewhere on purpose: the CLI's worker bookkeeping, the tests'.
 _NOT_SETTINGS = {
@@ -96,6 +110,13 @@ def _check(settings: Settings) -> None:
         raise ConfigError(f"{_FIELDS['secret']}: use at least 32 bytes (HS256 key length)")
     if settings.port < 0 or settings.port > 65535:
         raise ConfigError(f"{_FIELDS['port']}: {settings.port} is not a TCP port")
+    ws = settings.ws_port
+    if ws is not None and ws != WS_PORT_OFF and not 0 <= ws <= 65535:
+        raise ConfigError(f"{_FIELDS['ws_port']}: {ws} is not a TCP port (or -1 for off)")
+    if ws is None and settings.port == 65535:
+        raise ConfigError(f"{_FIELDS['ws_port']}: the HTTP port + 1 is not a port; set one")
+    if settings.port and settings.wire_port == settings.port:
+        raise ConfigError(f"{_FIELDS['ws_port']}: must differ from {_FIELDS['port']}")
     for name in (
         "coalesce_ms",
         "max_queue",
@@ -145,6 +166,8 @@ def load(environ: Mapping[str, str] | None = None, **overrides: object) -> Setti
         try:
             if kind == "bool":
                 raw[name] = _BOOL[value.strip().lower()]
+            elif kind == "int | None":
+                raw[name] = int(value) if value.strip() else None
             elif kind == "int":
                 raw[name] = int(value)
             elif kind == "float":

@@ -21,7 +21,7 @@ from liveshop.core.errors import TokenError, TokenExpired, TokenForbidden
 class Identity:
     """Who is on the socket. Anonymous viewers have `user=None`."""
 
-    role: str
+    role: Literal["viewer", "broadcaster", "staff", "hq"]
     user: str | None
     room: str
 

@@ -449,14 +449,14 @@ class Hub:
         room = self.rooms.get(room_id)
         return dict(room.names) if room is not None else {}
 
-    def to_consoles(self, room_id: str, render: Callable[[str], str]) -> None:
+    def to_consoles(self, room_id: str, render: Callable[[p.Lang], str]) -> None:
         """Send `render(lang)` to the room's consoles here, encoded once per language."""
         room = self.rooms.get(room_id)
         if room is None:
             return
         frames: dict[str, Frame] = {}
         for sink in tuple(room.consoles):
-            lang = getattr(sink, "lang", "zh-CN")
+            lang: p.Lang = getattr(sink, "lang", "zh-CN")  # RoomSocket.lang, set at hello
             frame = frames.get(lang)
             if frame is None:
                 frame = frames[lang] = Frame.of(None, render(lang))

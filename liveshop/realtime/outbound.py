@@ -19,7 +19,8 @@ import structlog
 
 from liveshop.core import protocol as p
 from liveshop.core.errors import BYE_CLOSE_CODES, ByeReason
-from liveshop.realtime.wire import Frame, Wire
+from liveshop.realtime.frames import Frame
+from liveshop.realtime.wire import Wire
 
 log = structlog.get_logger("liveshop.realtime.outbound")
 
@@ -200,7 +201,9 @@ class RoomSocket:
             self._mark_closed()
             return
         while wire.can_write and (self._replies or self._queue):
-            frame = (self._replies or self._queue).popleft()  # type: ignore[union-attr]
+            waiting = self._replies or self._queue
+            assert waiting is not None  # the loop condition: one of them has frames
+            frame = waiting.popleft()
             wire.write(frame)
         if not self._replies:
             self._replies = None

@@ -67,7 +67,9 @@ async def sigkill_mid_sale(data: Path, database_url: str) -> None:
 
     # Restart on the same data directory: the engine replays its AOF, the persister
     # takes over what the dead one had read but not stored.
-    server = ServerProcess(data, demo=True, port=server.port, extra_env=env).start()
+    server = ServerProcess(
+        data, demo=True, port=server.port, wire_port=server.wire_port, extra_env=env
+    ).start()
     try:
 
         async def all_acked_stored() -> list[tuple[str, int]] | None:

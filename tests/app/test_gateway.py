@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 import structlog
 import websockets
 
+from liveshop.app.gateway import client_ip
 from liveshop.commerce.purchases import PurchaseGate
 from tests.conftest import ROOM, seeded_server
 from tests.support import Client, RunningServer, eventually, settings_for, token
@@ -271,12 +273,12 @@ async def test_foreign_origin_is_refused_when_origins_are_configured(
 async def test_plain_asgi_server_speaks_the_same_protocol(
     redis: object, redis_url: str, tmp_path: Path
 ) -> None:
-    """Under another server than `liveshop serve` (here uvicorn's stock websockets-sansio,
-    no direct wire) the gateway falls back to ASGI sends: same messages, same order."""
+    """On the HTTP port (uvicorn's stock websockets-sansio, as under any other ASGI
+    server) the gateway speaks through `AsgiWire`: same messages, same order."""
     settings = settings_for(redis_url, tmp_path)
-    async with seeded_server(settings, ws="websockets-sansio") as srv:
-        buyer = await Client.connect(srv.ws_url(ROOM))
-        watcher = await Client.connect(srv.ws_url(ROOM))
+    async with seeded_server(settings) as srv:
+        buyer = await Client.connect(srv.http_ws_url(ROOM))
+        watcher = await Client.connect(srv.http_ws_url(ROOM))
         await buyer.hello(token(user="u1"))
         seq0 = (await watcher.hello())["seq"]
         ack = await buyer.request(
@@ -295,10 +297,15 @@ async def test_plain_asgi_server_speaks_the_same_protocol(
 
 
 async def test_other_websocket_paths_are_refused(server: RunningServer) -> None:
+    """Starlette refuses them on the HTTP port (403), the wire with a JSON 404."""
     for path in ("/ws/other", "/ws/rooms/", f"/ws/rooms/{ROOM}/x"):
         with pytest.raises(websockets.InvalidStatus) as refused:
             await websockets.connect(f"ws://127.0.0.1:{server.port}{path}", open_timeout=5)
         assert refused.value.response.status_code == 403
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            await websockets.connect(f"ws://127.0.0.1:{server.wire_port}{path}", open_timeout=5)
+        assert refused.value.response.status_code == 404
+        assert json.loads(refused.value.response.body)["error"]["code"] == "not_found"
 
 
 BUY_MANGO = {"type": "buy", "sku": "mango-2pc"}
@@ -352,3 +359,11 @@ async def test_sold_out_taps_are_logged_as_one_count_a_second(server: RunningSer
     assert [(e["room"], e["sku"]) for e in counts] == [(ROOM, "mango-2pc")] * len(counts)
     assert sum(e["taps"] for e in counts) == 5
     assert not [e for e in logs if e["event"] == "purchase"]  # none of them one by one
+
+
+def test_the_wire_trusts_x_forwarded_for_only_from_listed_proxies() -> None:
+    assert client_ip("10.0.0.5", "1.2.3.4", "127.0.0.1") == "10.0.0.5"  # not a proxy
+    assert client_ip("127.0.0.1", "1.2.3.4", "127.0.0.1") == "1.2.3.4"
+    assert client_ip("127.0.0.1", "6.6.6.6, 1.2.3.4, 10.0.0.2", "127.0.0.1,10.0.0.2") == "1.2.3.4"
+    assert client_ip("127.0.0.1", None, "127.0.0.1") == "127.0.0.1"
+    assert client_ip("10.1.1.1", "1.2.3.4, 10.0.0.2", "*") == "1.2.3.4"

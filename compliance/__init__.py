@@ -1,0 +1,1 @@
+"""Autobahn|Testsuite conformance of the room-socket wire (`python -m compliance`)."""
