@@ -9,9 +9,11 @@ import asyncio
 import contextlib
 import os
 import secrets
+import shutil
 import signal
 import socket
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -19,7 +21,7 @@ import uvicorn
 
 from liveshop.app import logs
 from liveshop.core import identity
-from liveshop.core.config import Settings, describe, load
+from liveshop.core.config import Settings, describe, load, unknown_variables
 from liveshop.core.errors import ConfigError, LiveshopError
 from liveshop.realtime.wire import WireOptions, WireServer
 
@@ -163,13 +165,29 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
     return load(**overrides)
 
 
+def demo_secret(settings: Settings) -> str:
+    """The demo's secret, made once and kept in the data dir (mode 0600), so yesterday's
+    tokens still verify after a restart on the same data."""
+    path = Path(settings.data_dir) / "demo-secret"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(secret + "\n")
+    return secret
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args, demo=True if args.demo else None)
     if not settings.secret:
         if not settings.demo:
             raise ConfigError("LIVESHOP_SECRET: required to verify tokens (or run with --demo)")
-        settings = load(**{**_overrides(settings), "secret": secrets.token_urlsafe(24)})
+        settings = load(**{**_overrides(settings), "secret": demo_secret(settings)})
     logs.configure(settings.log_format, settings.log_level)
+    for line in unknown_variables():
+        print(f"liveshop: warning: {line}", file=sys.stderr)
     if args.workers > 1:
         return supervise(settings, args.workers, no_persister=args.no_persister)
     from liveshop.app.factory import create_app
@@ -209,6 +227,12 @@ def supervise(settings: Settings, workers: int, *, no_persister: bool) -> int:
             if k not in ("host", "port", "ws_port", "data_dir")
         }
     )
+    # One /metrics scrape sums every worker: prometheus-client's multiprocess files,
+    # made anew at each start (old pids' files would count as live workers).
+    metrics_dir = Path(settings.data_dir) / "metrics"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    env["PROMETHEUS_MULTIPROC_DIR"] = env["LIVESHOP_METRICS_DIR"] = str(metrics_dir)
     engine = None
     if not settings.external_redis:
         engine = EmbeddedEngine(settings.data_dir, durability=settings.durability)
@@ -333,7 +357,15 @@ def listen_socket(
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     if settings.socket_sndbuf:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, settings.socket_sndbuf)
-    sock.bind((settings.host, settings.port if port is None else port))
+    where = (settings.host, settings.port if port is None else port)
+    try:
+        sock.bind(where)
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(
+            f"cannot listen on {where[0]}:{where[1]}: {exc.strerror} "
+            "(is another liveshop running? choose another --port / --ws-port)"
+        ) from None
     sock.listen(socket.SOMAXCONN)  # reconnect storms: let the kernel queue handshakes
     sock.set_inheritable(True)
     return sock
@@ -388,6 +420,8 @@ def cmd_persist(args: argparse.Namespace) -> int:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
+    if args.ttl <= 0:
+        raise ConfigError(f"--ttl: {args.ttl} s would issue a token that has already expired")
     settings = load()
     if not settings.secret:
         raise ConfigError("LIVESHOP_SECRET: required to sign tokens")
@@ -401,6 +435,9 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    problems = unknown_variables()
+    if not settings.secret:
+        problems.append("LIVESHOP_SECRET is missing: `serve` refuses to start without it")
     for name in Settings.__struct_fields__:
         value = getattr(settings, name)
         if name == "secret":
@@ -419,7 +456,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         from liveshop.engine.embedded import engine_binary
 
         print(f"redis: embedded engine {engine_binary()} in {settings.data_dir}/engine")
-    return 0
+    for line in problems:
+        print(f"problem: {line}")
+    return 1 if problems else 0
 
 
 def parser() -> argparse.ArgumentParser:

@@ -20,6 +20,7 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route
@@ -42,6 +43,7 @@ from liveshop.commerce.rooms import Rooms
 from liveshop.commerce.stats import Broadcasters
 from liveshop.core import metrics
 from liveshop.core.config import Settings
+from liveshop.core.errors import ErrorCode
 from liveshop.engine.connections import (
     check_persistence,
     connect_cluster,
@@ -125,6 +127,21 @@ async def supervised(
             if on_restart is not None:
                 on_restart()
             await asyncio.sleep(delay_s)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own refusals (no such path, method not allowed) in the API's JSON
+    error format, not plain text."""
+    assert isinstance(exc, HTTPException)
+    code = ErrorCode.NOT_FOUND if exc.status_code == 404 else ErrorCode.BAD_MESSAGE
+    message = {404: f"no such path {request.url.path}", 405: f"{request.method} is not allowed"}
+    body = {"error": {"code": code.value, "message": message.get(exc.status_code, exc.detail)}}
+    return Response(
+        msgspec.json.encode(body),
+        exc.status_code,
+        headers=exc.headers,
+        media_type="application/json",
+    )
 
 
 def _json(resp: ApiResponse) -> Response:
@@ -350,7 +367,11 @@ def create_app(settings: Settings, *, run_persister: bool = True) -> LiveshopApp
         async with running():
             yield
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: _http_error},  # JSON errors everywhere
+    )
     app.state.runtime = runtime
     return LiveshopApp(app, gateway_ref, running)
 

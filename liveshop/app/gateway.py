@@ -23,6 +23,7 @@ from typing import Any
 
 import msgspec
 import structlog
+from prometheus_client import Counter
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -32,7 +33,7 @@ from liveshop.commerce.offers import Offers
 from liveshop.commerce.purchases import Purchases
 from liveshop.commerce.rooms import Rooms, now_ms
 from liveshop.commerce.stats import record_interaction
-from liveshop.core import identity
+from liveshop.core import identity, metrics
 from liveshop.core import protocol as p
 from liveshop.core.config import Settings
 from liveshop.core.errors import ByeReason, ErrorCode, Rejected, TokenError
@@ -93,9 +94,13 @@ class Gateway:
     def admit(self, ip: str, origin: str | None) -> Denied | None:
         """The handshake's decision: None takes one of `ip`'s socket slots, which
         `serve_socket` gives back; a `Denied` is answered with its HTTP status."""
-        if not self.accepting:
-            return Denied(503, ErrorCode.UNAVAILABLE.value, "server is shutting down")
-        return self.admission.admit(ip, origin, asyncio.get_running_loop().time())
+        denied = (
+            Denied(503, ErrorCode.UNAVAILABLE.value, "server is shutting down")
+            if not self.accepting
+            else self.admission.admit(ip, origin, asyncio.get_running_loop().time())
+        )
+        metrics.connects.labels("accepted" if denied is None else denied.code).inc()
+        return denied
 
     def upgrade(self, request: Upgrade) -> Refusal | Accept:
         """The wire server's handler: refuse with a JSON error, or serve the room."""
@@ -151,6 +156,7 @@ class Gateway:
                 await self._serve(room_id, sock, inbound)
             finally:
                 self.sockets.discard(sock)
+                metrics.disconnects.labels(sock.close_reason or "client_closed").inc()
                 sock.close(1000)
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(sock.wait_closed(), 5.0)  # a paused transport
@@ -182,16 +188,21 @@ class Gateway:
         sock.lang = hello.lang
         structlog.contextvars.bind_contextvars(user_id=who.user)
         viewer_id = (who.user or f"anon:{sock.conn_id}") if who.role == "viewer" else None
-        async with self.s.hub.join(room_id, sock, viewer_id=viewer_id) as room:
-            if who.role in ("broadcaster", "hq"):
-                room.consoles.add(sock)
-            try:
-                if not await self._welcome(room, sock, who, hello):
-                    return
-                state.welcomed()
-                await self._read(state, room, sock, who, inbound)
-            finally:
-                room.consoles.discard(sock)
+        open_sockets = metrics.connections.labels(who.role)
+        open_sockets.inc()
+        try:
+            async with self.s.hub.join(room_id, sock, viewer_id=viewer_id) as room:
+                if who.role in ("broadcaster", "hq"):
+                    room.consoles.add(sock)
+                try:
+                    if not await self._welcome(room, sock, who, hello):
+                        return
+                    state.welcomed()
+                    await self._read(state, room, sock, who, inbound)
+                finally:
+                    room.consoles.discard(sock)
+        finally:
+            open_sockets.dec()
 
     async def _await_hello(
         self, state: ConnectionState, sock: RoomSocket, inbound: Inbound, deadline: float
@@ -206,6 +217,7 @@ class Gateway:
             if data is None:
                 return None
             decision = state.receive(data, loop.time())
+            _count_received(decision)
             if isinstance(decision, Handle):
                 assert isinstance(decision.message, p.Hello)
                 return decision.message
@@ -230,6 +242,8 @@ class Gateway:
             sock.reply(p.error(ErrorCode.UNAVAILABLE, "store temporarily unavailable"))
             sock.close(1013, "try again later")
             return False
+        if hello.resume_from is not None:
+            metrics.resumes.labels("resumed" if snap.resumed else "fresh").inc()
         room.seed(snap.seq, {pr.sku: pr.name for pr in snap.state.products})
         self.s.purchases.gate(room.room_id).seed(
             snap.seq, {pr.sku: pr.stock for pr in snap.state.products}
@@ -264,6 +278,7 @@ class Gateway:
                 state.closed()
                 return
             decision = state.receive(data, loop.time())
+            _count_received(decision)
             if not isinstance(decision, Handle):
                 if not self._apply(decision, sock):
                     return
@@ -422,3 +437,17 @@ def _ref(msg: p.ClientMessage) -> str:
         return msg.request_id
     tag = type(msg).__struct_config__.tag
     return tag if isinstance(tag, str) else ""  # every client message has a str tag
+
+
+_received: dict[str, Counter] = {}  # message type -> its counter (a tap must not look it up)
+
+
+def _count_received(decision: Handle | Reply | Close) -> None:
+    kind = "invalid"  # refused by the session's rules: not counted as its claimed type
+    if isinstance(decision, Handle):
+        tag = type(decision.message).__struct_config__.tag
+        kind = tag if isinstance(tag, str) else kind
+    counter = _received.get(kind)
+    if counter is None:
+        counter = _received[kind] = metrics.messages_received.labels(kind)
+    counter.inc()

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import msgspec
 import structlog
 
+from liveshop.core import metrics
 from liveshop.core import protocol as p
 from liveshop.core.errors import BYE_CLOSE_CODES, ByeReason
 from liveshop.realtime.frames import Frame
@@ -120,7 +121,9 @@ class RoomSocket:
     # Used by the gateway
     def reply(self, message: msgspec.Struct) -> None:
         if self._close is None:
-            self._reply(Frame.of(None, p.encode(message)))
+            frame = Frame.of(None, p.encode(message))
+            _count_sent(frame)
+            self._reply(frame)
 
     def _reply(self, frame: Frame) -> None:
         if not self._replies and self._wire.can_write:
@@ -163,6 +166,8 @@ class RoomSocket:
         must not hold its goodbye back); without it, after what is queued."""
         if self._close is not None:
             return
+        if reason is ByeReason.SLOW_CONSUMER:
+            metrics.slow_consumer_drops.inc()
         if not drop_queue:
             self.close(BYE_CLOSE_CODES[reason], reason.value)
             return
@@ -183,6 +188,11 @@ class RoomSocket:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def close_reason(self) -> str | None:
+        """Why this side closed (a bye reason or an error code), None if it did not."""
+        return self._close[1] or str(self._close[0]) if self._close is not None else None
 
     async def wait_closed(self) -> None:
         if not self._closed:
@@ -221,3 +231,8 @@ class RoomSocket:
         self._closed = True
         if self._closed_waiter is not None and not self._closed_waiter.done():
             self._closed_waiter.set_result(None)
+
+
+def _count_sent(frame: Frame) -> None:
+    metrics.messages_sent.labels(metrics.message_type(frame.text)).inc()
+    metrics.bytes_sent.inc(len(frame.data))

@@ -98,6 +98,14 @@ async def test_metrics_after_a_small_sale(server: RunningServer) -> None:
     assert delta(before, after, "liveshop_fanout_lag_seconds_count") >= 1
     assert delta(before, after, "liveshop_persist_batch_size_sum") >= 5
     assert value(after, "liveshop_build_info", version=_version()) == 1
+    assert delta(before, after, "liveshop_messages_received_total", type="buy") == n
+    assert delta(before, after, "liveshop_messages_received_total", type="hello") >= n
+    assert delta(before, after, "liveshop_connects_total", outcome="accepted") >= n
+    assert delta(before, after, "liveshop_disconnects_total", reason="client_closed") >= n
+    assert delta(before, after, "liveshop_messages_sent_total", type="order_ack") == n
+    assert value(after, "liveshop_connections", role="viewer") == value(
+        before, "liveshop_connections", role="viewer"
+    )  # every one of them closed again
 
 
 def _version() -> str:
