@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Awaitable
 from pathlib import Path
 
+import httpx
 import pytest
 import websockets
 from redis.asyncio import Redis
@@ -259,6 +260,10 @@ async def test_workers_share_one_port_and_one_engine(tmp_path: Path) -> None:
                 if len(reporting) == 3:
                     break
             assert len(reporting) == 3 and sum(int(n) for n in reporting) == 30
+            # one scrape of any worker sums every worker (prometheus multiprocess mode)
+            async with httpx.AsyncClient() as http:
+                scrape = (await http.get(f"http://127.0.0.1:{server.port}/metrics")).text
+            assert 'liveshop_connections{role="viewer"} 30.0' in scrape
         finally:
             await redis.aclose()
         buyer = await Client.connect(server.ws_url(ROOM))
