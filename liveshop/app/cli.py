@@ -489,7 +489,7 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     serve.set_defaults(func=cmd_serve)
 
-    persist = sub.add_parser("persist", help="run only the outbox → SQLite persister")
+    persist = sub.add_parser("persist", help="run only the outbox → database persister")
     persist.add_argument("--data-dir")
     persist.set_defaults(func=cmd_persist)
 

@@ -1,4 +1,4 @@
-"""The room socket around `connection.ConnectionState`, with two entries: `upgrade()`
+"""The room socket around `realtime.session.ConnectionState`, with two entries: `upgrade()`
 for our own wire (a typed request in, a `Refusal` or a coroutine that gets the wire
 out, then `serve_socket`) and `__call__`, plain ASGI over `AsgiWire` for any ASGI
 server. Explicit rather than a fake ASGI scope: no wire smuggled through a dict, no
@@ -6,9 +6,10 @@ event dict per message on the fast path; both entries share `admit` and `serve_s
 
 Owns the socket's I/O only: the handshake (origin check, room lookup), the hello
 deadline, the bounded outbound queue (a hub `Sink`), and carrying out decisions by
-calling the domain services. Protocol rules live in `connection`; state lives in
-Redis. Contract: every reply to one client and every room message go through one
-ordered queue per socket; a socket whose queue overflows is closed `slow_consumer`.
+calling the domain services, one call per message. Protocol rules live in
+`realtime.session`; state lives in Redis. Contract (realtime.outbound): replies and room
+messages are written in order, queued only while the transport is paused; a socket
+whose room-frame queue overflows is closed `slow_consumer`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """Settings, loaded once from `LIVESHOP_*` variables into a frozen, validated object.
 
-Base module: nothing else in liveshop reads `os.environ`. CLI flags override the
-environment through `load(..., overrides)`. Errors name the variable at fault.
+Base module: the one reader of `LIVESHOP_*` settings (the CLI's `--workers` supervisor
+only copies the environment to its workers; prometheus-client reads its own
+PROMETHEUS_MULTIPROC_DIR). CLI flags override the environment through `load(...,
+overrides)`. Errors name the variable at fault.
 """
 
 from __future__ import annotations

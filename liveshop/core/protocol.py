@@ -1,4 +1,4 @@
-"""Room socket protocol v1 (../shared/PROTOCOL.md) as msgspec Structs.
+"""The room socket protocol (docs/protocol.md) as msgspec Structs.
 
 Base module: pure data and codecs, no I/O, imports only `errors`. Client messages are
 a tagged union on `type`; decoding validates types and ranges in one pass. Unknown
