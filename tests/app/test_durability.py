@@ -48,6 +48,9 @@ async def sigkill_mid_sale(data: Path, database_url: str) -> None:
                     return
                 if ack.get("status") == "accepted":
                     acked.append(ack["order_id"])
+                    # Paced: the 200 units must outlast the moment of the kill (fast
+                    # buyers once sold them all before it: nothing was killed mid-sale).
+                    await asyncio.sleep(0.05)
                 elif ack["type"] != "order_ack" or ack.get("reason") == "sold_out":
                     return
 
