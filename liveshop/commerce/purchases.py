@@ -166,7 +166,7 @@ class Purchases:
                 gate.release(msg.sku, msg.qty)
         ack = outcome.ack(msg.request_id)
         metrics.purchase_seconds.observe(time.perf_counter() - started)
-        metrics.purchases.labels(ack.status, ack.reason or "none").inc()
+        metrics.count(metrics.purchases, ack.status, ack.reason or "none")
         if not admitted and not outcome.repeat:
             self._count_sold_out(room_id, msg.sku)
         else:

@@ -133,6 +133,19 @@ engine_round_trip = Histogram(
 )
 
 
+_children: dict[tuple[int, tuple[str, ...]], Counter] = {}
+
+
+def count(counter: Counter, *labels: str, amount: float = 1) -> None:
+    """`counter.labels(*labels).inc(amount)` without prometheus-client's per-call label
+    validation and lock: the children are made once (every tap of a flash sale counts)."""
+    key = (id(counter), labels)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = counter.labels(*labels)
+    child.inc(amount)
+
+
 def render(metrics_dir: str) -> tuple[bytes, str]:
     """The exposition text and its content type: this process's, or with
     `metrics_dir` every worker's, summed (prometheus-client's multiprocess collector)."""

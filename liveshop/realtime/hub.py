@@ -212,7 +212,7 @@ def _measure(frames: list[Frame], sockets: int) -> None:
     written_ms = time.time() * 1000
     for frame in frames:
         kind = metrics.message_type(frame.text)
-        metrics.messages_sent.labels(kind).inc(sockets)
+        metrics.count(metrics.messages_sent, kind, amount=sockets)
         metrics.bytes_sent.inc(len(frame.data) * sockets)
         ts = metrics.message_ts_ms(frame.text)
         if ts is not None:

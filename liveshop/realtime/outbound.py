@@ -234,5 +234,5 @@ class RoomSocket:
 
 
 def _count_sent(frame: Frame) -> None:
-    metrics.messages_sent.labels(metrics.message_type(frame.text)).inc()
+    metrics.count(metrics.messages_sent, metrics.message_type(frame.text))
     metrics.bytes_sent.inc(len(frame.data))
