@@ -171,21 +171,21 @@ def create_app(settings: Settings, *, run_persister: bool = True) -> LiveshopApp
     api_ref: dict[str, Api] = {}
     admin_ref: dict[str, AdminApi] = {}
 
-    def api(name: str) -> Callable[..., Any]:
+    def bound(handlers: dict[str, Any], key: str, name: str) -> Callable[..., Any]:
+        """A route to the handler `name` of the object the lifespan puts in `handlers`
+        (the handlers exist only once the engine and database are up)."""
+
         async def call(req: ApiRequest) -> ApiResponse:
-            handler: Callable[[ApiRequest], Awaitable[ApiResponse]] = getattr(api_ref["api"], name)
+            handler: Callable[[ApiRequest], Awaitable[ApiResponse]] = getattr(handlers[key], name)
             return await handler(req)
 
         return _endpoint(call)
+
+    def api(name: str) -> Callable[..., Any]:
+        return bound(api_ref, "api", name)
 
     def admin(name: str) -> Callable[..., Any]:
-        async def call(req: ApiRequest) -> ApiResponse:
-            handler: Callable[[ApiRequest], Awaitable[ApiResponse]] = getattr(
-                admin_ref["admin"], name
-            )
-            return await handler(req)
-
-        return _endpoint(call)
+        return bound(admin_ref, "admin", name)
 
     async def metrics_endpoint(request: Request) -> Response:
         body, content_type = metrics.render(settings.metrics_dir)

@@ -340,7 +340,7 @@ class Persister:
                 self.health.passed(loop.time())
                 backoff = 0.1
             except Exception as exc:
-                self.health.failed(loop.time(), exc)
+                self.health.failed(exc)
                 log.warning(
                     "persister pass failed; retrying",
                     error=repr(exc),
@@ -367,7 +367,7 @@ class PersisterHealth:
         self.failures = 0
         self.last_error = None
 
-    def failed(self, now: float, exc: BaseException) -> None:
+    def failed(self, exc: BaseException) -> None:
         self.failures += 1
         self.last_error = repr(exc)[:300]
 
