@@ -45,9 +45,10 @@ function expired(token) {
 }
 
 /**
- * Token source for one page. `get()` resolves to {token, from} where `from` is "link",
- * "demo" or "none" (anonymous). It throws only on network failure, which the socket
- * treats like a failed connection attempt (retry with backoff).
+ * Token source for one page; `role` is viewer, broadcaster, staff (the store page) or hq.
+ * `get()` resolves to {token, from} where `from` is "link", "demo" or "none" (anonymous).
+ * It throws on network failure, which the socket treats like a failed connection attempt
+ * (retry with backoff), and on a refusal of the demo endpoint (the error's `status`).
  */
 export class TokenSource {
   constructor({ role, room }) {
@@ -89,7 +90,13 @@ export class TokenSource {
       this.from = "none";
       return { token: null, from: "none" };
     }
-    if (!res.ok) throw new Error(`token endpoint answered ${res.status}`);
+    if (!res.ok) {
+      // `status` lets a page tell "this server hands out no such token" (400/403: say so)
+      // from "the server is down" (5xx: try again).
+      const err = new Error(`token endpoint answered ${res.status}`);
+      err.status = res.status;
+      throw err;
+    }
     const body = await res.json();
     writeStored(this.key, body.token);
     writeStored(`${this.key}:from`, "demo");

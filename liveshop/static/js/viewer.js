@@ -1,11 +1,13 @@
 // The viewer page (/rooms/{room_id}): watch, see live stock and flash deals, buy, chat, like.
 // Owns the viewer's DOM; room state comes from room.js, the connection from socket.js,
-// purchases (request ids, resend, pickup codes) from buy.js.
+// purchases (request ids, resend) from buy.js, the buyer's orders after the tap from myorders.js.
 
 import { Purchases } from "./buy.js";
 import { TokenSource } from "./auth.js";
 import { count, countdown, money, nickname } from "./format.js";
 import { getLang, onLangChange, t } from "./i18n.js";
+import { MyOrders } from "./myorders.js";
+import { SHOW_CODE, methodOf, orderTotal, pickupCode, stateLabel } from "./orders.js";
 import {
   apply,
   emptyState,
@@ -32,6 +34,7 @@ import {
 
 const CHAT_KEEP = 100;
 const REJECT_SHOW_MS = 6_000;
+const CLOSED = new Set(["cancelled", "expired", "uncollected", "delivery_failed"]);
 
 const room = roomFromPath();
 let state = emptyState();
@@ -66,21 +69,39 @@ const socket = new RoomSocket({
   },
 });
 const purchases = new Purchases({ socket, room, onChange: () => renderButtons() });
+const myOrders = new MyOrders({
+  socket,
+  room,
+  getToken: () => tokens.get(),
+  productName: (sku) => state.products.get(sku)?.name ?? sku,
+  serverNow: () => serverNow(state),
+  onChange: () => renderConfirm(),
+});
 
 // ---- protocol -------------------------------------------------------------------------
 
 function onWelcome(msg) {
   state = msg.resumed && welcomed ? keepOnResume(state, msg) : fromWelcome(state, msg);
+  if (typeof msg.ts === "number") apply(state, { ts: msg.ts }); // apply() notes the server clock
   welcomed = true;
   if (state.user) purchases.setUser(state.user);
+  myOrders.welcome(msg, purchases.orders);
   renderAll();
   purchases.resendAll();
 }
 
 function onMessage(msg) {
+  // First, for every type: apply() also keeps the server-clock estimate from each `ts`.
+  const changed = apply(state, msg);
   switch (msg.type) {
     case "order_ack":
       onOrderAck(msg);
+      return;
+    case "order":
+      myOrders.order(msg);
+      return;
+    case "cancel_ack":
+      myOrders.cancelAck(msg);
       return;
     case "chat":
       chat.push({ user: msg.user, text: msg.text });
@@ -93,7 +114,6 @@ function onMessage(msg) {
     default:
       break;
   }
-  const changed = apply(state, msg);
   if (changed.has("live")) renderHeader();
   if (changed.has("viewers")) renderHeader();
   if (changed.has("products") || changed.has("pinned")) renderProducts();
@@ -106,9 +126,9 @@ function onOrderAck(ack) {
   const target = settled.entry.target;
   if (ack.status === "accepted") {
     confirmOrderId = ack.order_id;
+    myOrders.confirmId = confirmOrderId;
     rowMessages.delete(target);
-    renderConfirm();
-    renderMyOrders();
+    myOrders.ack(ack, settled.entry); // renders the panel and, through onChange, the card
     $("#order-confirm").scrollIntoView({ block: "nearest", behavior: "smooth" });
   } else {
     const text = rejectText(ack.reason);
@@ -119,6 +139,7 @@ function onOrderAck(ack) {
 }
 
 function onError(msg) {
+  if (msg.ref && myOrders.error(msg)) return; // a refused cancel: shown on its order
   const entry = msg.ref ? purchases.fail(msg.ref) : null;
   const text = errorText(msg.code, msg.message, msg.ref);
   if (entry) rowMessages.set(entry.target, { text, until: Date.now() + REJECT_SHOW_MS });
@@ -169,7 +190,7 @@ function renderAll() {
   renderOffers();
   renderProducts();
   renderConfirm();
-  renderMyOrders();
+  myOrders.render();
   renderChat();
   banner.redraw();
 }
@@ -419,15 +440,29 @@ function renderButtons() {
   }
 }
 
-function orderCard(order, big) {
+/** The big card right after a buy: what to do next with the order just placed (pay, or
+ * show the code), kept current by the order's pushes. The panel has the same order with its
+ * buttons; this card carries data-order (not data-order-id) so each order has one such node. */
+function confirmCard(order) {
   const p = state.products.get(order.sku);
-  const total = typeof order.unit_price === "number" ? order.unit_price * order.qty : null;
+  const total = orderTotal(order);
+  const code = pickupCode(order);
+  const unpaid = order.state === "awaiting_payment";
+  const showCode = methodOf(order) === "pickup" && SHOW_CODE.has(order.state);
+  // An order that closed while its card is up (cancelled, expired…) says so instead of "ok".
+  const closed = CLOSED.has(order.state);
   return el(
     "div",
-    { class: big ? "confirm card" : "order-line", dataset: { order: order.order_id } },
-    big ? el("div", { class: "confirm-ok", text: `✓ ${t("order.ok")}` }) : null,
-    el("div", { class: "pickup-label", text: t("order.pickup") }),
-    el("div", { class: "pickup-code num", text: order.pickup_code ?? "—" }),
+    { class: "confirm card", dataset: { order: order.order_id, state: order.state, closed: String(closed) } },
+    closed
+      ? el("div", { class: "confirm-closed", text: t(`orders.note.${order.state}`) })
+      : el("div", { class: "confirm-ok", text: `✓ ${t("order.ok")}` }),
+    el("span", { class: "order-state", dataset: { state: order.state }, text: stateLabel(order.state) }),
+    unpaid && typeof order.pay_by === "number"
+      ? el("div", { class: "pay-countdown num", dataset: { payBy: String(order.pay_by) } })
+      : null,
+    showCode ? el("div", { class: "pickup-label", text: t("order.pickup") }) : null,
+    showCode ? el("div", { class: "pickup-code num", text: code ?? "—" }) : null,
     el("div", {
       class: "order-item",
       text: [t("order.item", { name: p?.name ?? order.sku, qty: order.qty }),
@@ -435,31 +470,48 @@ function orderCard(order, big) {
         .filter(Boolean)
         .join(" · "),
     }),
-    big ? el("div", { class: "pickup-hint", text: t("order.show") }) : null,
-    big
-      ? el("button", {
-          type: "button",
-          class: "btn ghost",
-          text: t("order.hide"),
-          onclick: () => {
-            confirmOrderId = null;
-            renderConfirm();
-          },
-        })
-      : null,
+    showCode ? el("div", { class: "pickup-hint", text: t("order.show") }) : null,
+    el(
+      "div",
+      { class: "confirm-actions" },
+      unpaid && !myOrders.payOff
+        ? el("button", {
+            type: "button",
+            class: "btn pay",
+            dataset: { confirmAction: "pay", payButton: order.order_id },
+            disabled: myOrders.paying.has(order.order_id),
+            text: t(myOrders.paying.has(order.order_id) ? "orders.paying" : "orders.pay"),
+            onclick: () => myOrders.pay(order.order_id),
+          })
+        : null,
+      el("button", {
+        type: "button",
+        class: "btn ghost",
+        dataset: { confirmAction: "view" },
+        text: t("orders.view"),
+        onclick: () => myOrders.show(order.order_id),
+      }),
+      el("button", {
+        type: "button",
+        class: "btn ghost",
+        dataset: { confirmAction: "hide" },
+        text: t("order.hide"),
+        onclick: () => {
+          confirmOrderId = null;
+          myOrders.confirmId = null;
+          myOrders.render();
+          renderConfirm();
+        },
+      }),
+    ),
   );
 }
 
 function renderConfirm() {
   const box = $("#order-confirm");
-  const order = purchases.orders.find((o) => o.order_id === confirmOrderId);
-  box.replaceChildren(...(order ? [orderCard(order, true)] : []));
-}
-
-function renderMyOrders() {
-  const orders = purchases.orders.filter((o) => o.order_id !== confirmOrderId);
-  $("#my-orders").hidden = orders.length === 0;
-  $("#my-order-list").replaceChildren(...orders.map((o) => el("li", {}, orderCard(o, false))));
+  const order = confirmOrderId ? myOrders.book.get(confirmOrderId) : null;
+  box.replaceChildren(...(order ? [confirmCard(order)] : []));
+  myOrders.tick(); // fill its countdown now rather than at the next tick
 }
 
 function renderChat() {
