@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 import msgspec
 from redis.exceptions import RedisError
@@ -31,6 +31,35 @@ class RoomIn(msgspec.Struct, forbid_unknown_fields=True):
     name: Name
     title: Annotated[str, msgspec.Meta(max_length=100)] = ""
     stream_url: Url = ""
+    # v1.1 room settings (orders after the tap); absent: unchanged (defaults at first)
+    payment: Literal["none", "required"] | None = None
+    hold_s: Annotated[int, msgspec.Meta(ge=60, le=1800)] | None = None
+    offer_hold_s: Annotated[int, msgspec.Meta(ge=60, le=1800)] | None = None
+    pickup_days: Annotated[int, msgspec.Meta(ge=1, le=14)] | None = None
+    lat: Annotated[float, msgspec.Meta(ge=-90, le=90)] | None = None
+    lng: Annotated[float, msgspec.Meta(ge=-180, le=180)] | None = None
+    address: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    region: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    delivery_radius_m: Annotated[int, msgspec.Meta(ge=0, le=20_000)] | None = None
+
+    def settings(self) -> dict[str, str]:
+        """The v1.1 settings given, as the room hash stores them."""
+        values = {
+            "payment": self.payment,
+            "hold_s": self.hold_s,
+            "offer_hold_s": self.offer_hold_s,
+            "pickup_days": self.pickup_days,
+            "lat": self.lat,
+            "lng": self.lng,
+            "address": self.address,
+            "region": self.region,
+            "delivery_radius_m": self.delivery_radius_m,
+        }
+        return {
+            k: repr(v) if isinstance(v, float) else str(v)
+            for k, v in values.items()
+            if v is not None
+        }
 
 
 class ProductIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -46,18 +75,25 @@ class ApiRequest:
     query: Mapping[str, str]
     authorization: str | None
     body: bytes = b""
+    headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
 
 
 @dataclass(frozen=True, slots=True)
 class ApiResponse:
     status: int
     body: Mapping[str, object] = field(default_factory=dict)  # encoded as JSON
+    raw: bytes = b""  # sent as is instead of `body` when not empty
+    content_type: str = "application/json"
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: ErrorCode, message: str) -> None:
+    """An error answer: `{"error": {"code", "message", …details}}`."""
+
+    def __init__(self, status: int, code: ErrorCode, message: str, **details: object) -> None:
         super().__init__(message)
-        self.response = ApiResponse(status, {"error": {"code": code.value, "message": message}})
+        self.response = ApiResponse(
+            status, {"error": {"code": code.value, "message": message, **details}}
+        )
 
 
 Handler = Callable[[ApiRequest], Awaitable[ApiResponse]]
@@ -67,7 +103,7 @@ ReadyCheck = Callable[[], Awaitable[tuple[Mapping[str, bool], Mapping[str, objec
 T = TypeVar("T")
 
 
-def _decode(body: bytes, kind: type[T]) -> T:
+def decode_body(body: bytes, kind: type[T]) -> T:
     try:
         return msgspec.json.decode(body, type=kind)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
@@ -118,8 +154,14 @@ class Api:
         if claims.role != "hq":
             raise ApiError(403, ErrorCode.FORBIDDEN, "only hq creates rooms")
         room_id = self._room_id(req)
-        body = _decode(req.body, RoomIn)
-        await self._rooms.put(room_id, name=body.name, title=body.title, stream_url=body.stream_url)
+        body = decode_body(req.body, RoomIn)
+        await self._rooms.put(
+            room_id,
+            name=body.name,
+            title=body.title,
+            stream_url=body.stream_url,
+            settings=body.settings(),
+        )
         return ApiResponse(200, {"room": room_id})
 
     async def put_product(self, req: ApiRequest) -> ApiResponse:
@@ -130,7 +172,7 @@ class Api:
         sku = req.path_params["sku"]
         if not SKU.match(sku):
             raise ApiError(400, ErrorCode.BAD_MESSAGE, "sku must match [A-Za-z0-9._-]{1,64}")
-        body = _decode(req.body, ProductIn)
+        body = decode_body(req.body, ProductIn)
         await self._inventory.put_product(
             room_id, sku, name=body.name, price=body.price, stock=body.stock, image=body.image
         )
@@ -180,13 +222,15 @@ class Api:
         return ApiResponse(200, {"sessions": await self._rooms.sessions(room_id)})
 
     async def demo_token(self, req: ApiRequest) -> ApiResponse:
-        """Demo only: hand a page a ready token (viewer or broadcaster of one room, or hq
-        of every room for the admin page)."""
+        """Demo only: hand a page a ready token (viewer, broadcaster or store staff of one
+        room, or hq of every room for the admin page)."""
         if not self._settings.demo:
             raise ApiError(404, ErrorCode.BAD_MESSAGE, "demo tokens are off")
         role = req.query.get("role", "viewer")
-        if role not in ("viewer", "broadcaster", "hq"):
-            raise ApiError(400, ErrorCode.BAD_MESSAGE, "role must be viewer, broadcaster or hq")
+        if role not in ("viewer", "broadcaster", "staff", "hq"):
+            raise ApiError(
+                400, ErrorCode.BAD_MESSAGE, "role must be viewer, broadcaster, staff or hq"
+            )
         room_id = "*" if role == "hq" else await self._existing_room(req)
         user = req.query.get("user") or f"u-{secrets.token_hex(4)}"
         if len(user) > 64:

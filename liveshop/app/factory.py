@@ -32,13 +32,17 @@ from liveshop.app.admin import AdminApi, GatewaySockets
 from liveshop.app.api import Api, ApiRequest, ApiResponse, guarded
 from liveshop.app.gateway import Gateway, Services
 from liveshop.app.gcpacer import GcPacer
+from liveshop.app.orders_api import OrdersApi
 from liveshop.commerce.inventory import Inventory
 from liveshop.commerce.offers import Offers
+from liveshop.commerce.order_book import DueSweeper, OrderBook, QrSigner
 from liveshop.commerce.orders import OrderStore, Persister
+from liveshop.commerce.payments import Payments, payment_key
 from liveshop.commerce.presence import Presence
 from liveshop.commerce.processes import Processes
 from liveshop.commerce.purchases import Purchases
 from liveshop.commerce.reconcile import Reconciler
+from liveshop.commerce.refunds import DemoRefundProvider, Refunder, RefundLedger, RefundProvider
 from liveshop.commerce.rooms import Rooms
 from liveshop.commerce.stats import Broadcasters
 from liveshop.core import metrics
@@ -75,6 +79,9 @@ class Runtime:
     processes: Processes | None = None
     broadcasters: Broadcasters | None = None
     gc_pacer: GcPacer | None = None
+    order_book: OrderBook | None = None
+    sweeper: DueSweeper | None = None
+    refunder: Refunder | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     async def shutdown(self) -> None:
@@ -89,6 +96,8 @@ class Runtime:
             self.processes,
             self.broadcasters,
             self.gc_pacer,
+            self.sweeper,
+            self.refunder,
         ):
             if loop is not None:
                 loop.stop()
@@ -145,7 +154,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 def _json(resp: ApiResponse) -> Response:
-    return Response(msgspec.json.encode(resp.body), resp.status, media_type="application/json")
+    body = resp.raw or msgspec.json.encode(resp.body)
+    return Response(body, resp.status, media_type=resp.content_type)
 
 
 def _endpoint(handler: Callable[[ApiRequest], Awaitable[ApiResponse]]) -> Callable[..., Any]:
@@ -155,6 +165,7 @@ def _endpoint(handler: Callable[[ApiRequest], Awaitable[ApiResponse]]) -> Callab
             query=request.query_params,
             authorization=request.headers.get("authorization"),
             body=await request.body(),
+            headers=request.headers,
         )
         return _json(await guarded(handler, req))
 
@@ -164,11 +175,19 @@ def _endpoint(handler: Callable[[ApiRequest], Awaitable[ApiResponse]]) -> Callab
 metrics.build_info.labels(__version__).set(1)
 
 
-def create_app(settings: Settings, *, run_persister: bool = True) -> LiveshopApp:
+def create_app(
+    settings: Settings,
+    *,
+    run_persister: bool = True,
+    refund_provider: RefundProvider | None = None,
+) -> LiveshopApp:
+    """`refund_provider`: what pays refunds back (the demo's stand-in on a demo server;
+    without one, refunds wait as `pending` on the store page)."""
     runtime = Runtime(settings)
     gateway_ref: dict[str, Gateway] = {}
 
     api_ref: dict[str, Api] = {}
+    orders_ref: dict[str, OrdersApi] = {}
     admin_ref: dict[str, AdminApi] = {}
 
     def bound(handlers: dict[str, Any], key: str, name: str) -> Callable[..., Any]:
@@ -186,6 +205,9 @@ def create_app(settings: Settings, *, run_persister: bool = True) -> LiveshopApp
 
     def admin(name: str) -> Callable[..., Any]:
         return bound(admin_ref, "admin", name)
+
+    def orders_api(name: str) -> Callable[..., Any]:
+        return bound(orders_ref, "api", name)
 
     async def metrics_endpoint(request: Request) -> Response:
         body, content_type = metrics.render(settings.metrics_dir)
@@ -230,14 +252,18 @@ def create_app(settings: Settings, *, run_persister: bool = True) -> LiveshopApp
             await rooms.init_schema()
             orders = runtime.orders = OrderStore(db)
             await orders.init_schema()
+            refund_ledger = RefundLedger(db)
+            await refund_ledger.init_schema()
+            order_book = runtime.order_book = OrderBook(scripts, redis, QrSigner(settings.secret))
             inventory = Inventory(
                 redis,
                 scripts,
                 idempotency_ttl_s=settings.idempotency_ttl_s,
                 timeout_s=settings.redis_timeout_s,
+                qr=order_book.qr,
             )
             offers = Offers(redis, scripts)
-            purchases = Purchases(inventory)
+            purchases = Purchases(inventory, redis)
             hub = Hub(
                 redis,
                 coalesce_ms=settings.coalesce_ms,
@@ -246,7 +272,7 @@ def create_app(settings: Settings, *, run_persister: bool = True) -> LiveshopApp
             )
             await hub.start()
             services = runtime.services = Services(
-                settings, rooms, inventory, offers, purchases, hub, redis
+                settings, rooms, inventory, offers, purchases, hub, redis, order_book
             )
             gateway_ref["gateway"] = runtime.gateway = Gateway(services)
 
@@ -268,6 +294,29 @@ def create_app(settings: Settings, *, run_persister: bool = True) -> LiveshopApp
                 return checks, details
 
             api_ref["api"] = Api(settings, rooms, inventory, orders, ready)
+            payments = Payments(
+                order_book,
+                payment_key(
+                    settings.secret, payment_secret=settings.payment_secret, demo=settings.demo
+                ),
+            )
+            orders_ref["api"] = OrdersApi(
+                settings, rooms, order_book, orders, refund_ledger, payments
+            )
+            sweeper = runtime.sweeper = DueSweeper(
+                order_book, rooms.all_ids, interval_s=settings.sweep_interval_s
+            )
+            runtime.tasks.append(
+                asyncio.create_task(supervised("sweeper", sweeper.run), name="sweeper")
+            )
+            provider = refund_provider or (DemoRefundProvider() if settings.demo else None)
+            if provider is not None:
+                refunder = runtime.refunder = Refunder(refund_ledger, provider, order_book)
+                runtime.tasks.append(
+                    asyncio.create_task(supervised("refunder", refunder.run), name="refunder")
+                )
+            else:
+                log.warning("no refund provider: refunds stay pending on the store page")
             if settings.demo:
                 await demo.load(rooms, inventory)
             runtime.presence = Presence(redis, scripts, hub, ttl_ms=settings.presence_ttl_ms)
@@ -345,6 +394,16 @@ def create_app(settings: Settings, *, run_persister: bool = True) -> LiveshopApp
         Route("/api/rooms/{room_id}/products/{sku}", api("put_product"), methods=["PUT"]),
         Route("/api/rooms/{room_id}/sessions", api("list_sessions")),
         Route("/api/orders", api("list_orders")),
+        Route("/api/rooms/{room_id}/orders", orders_api("room_orders")),
+        Route("/api/rooms/{room_id}/refunds", orders_api("room_refunds")),
+        Route("/api/rooms/{room_id}/pickups/verify", orders_api("verify"), methods=["POST"]),
+        Route("/api/orders/{order_id}/undo_verify", orders_api("undo_verify"), methods=["POST"]),
+        Route("/api/orders/{order_id}/state", orders_api("set_state"), methods=["POST"]),
+        Route("/api/me/orders", orders_api("my_orders")),
+        Route("/api/payments/notify", orders_api("payment_notify"), methods=["POST"]),
+        Route("/api/deliveries/notify", orders_api("delivery_notify"), methods=["POST"]),
+        Route("/api/demo/pay", orders_api("demo_pay"), methods=["POST"]),
+        Route("/api/qr.svg", orders_api("qr_svg")),
         Route("/api/demo/token", api("demo_token")),
         Route("/api/admin/processes", admin("processes")),
         Route("/api/admin/rooms", admin("rooms")),
@@ -359,6 +418,7 @@ def create_app(settings: Settings, *, run_persister: bool = True) -> LiveshopApp
         Route("/admin", page("admin.html")),
         Route("/rooms/{room_id}", page("viewer.html")),
         Route("/console/{room_id}", page("console.html")),
+        Route("/store/{room_id}", page("store.html")),
         Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
     ]
 

@@ -31,6 +31,8 @@ from redis.exceptions import RedisError
 from liveshop.commerce.coaching import mentioned_skus
 from liveshop.commerce.inventory import Inventory, RestockRefused
 from liveshop.commerce.offers import Offers
+from liveshop.commerce.order_book import OrderBook, room_of
+from liveshop.commerce.order_states import By, State
 from liveshop.commerce.purchases import Purchases
 from liveshop.commerce.rooms import Rooms, now_ms
 from liveshop.commerce.stats import record_interaction
@@ -74,6 +76,7 @@ class Services:
     purchases: Purchases
     hub: Hub
     redis: Redis
+    order_book: OrderBook
 
 
 class Gateway:
@@ -192,7 +195,7 @@ class Gateway:
         open_sockets = metrics.connections.labels(who.role)
         open_sockets.inc()
         try:
-            async with self.s.hub.join(room_id, sock, viewer_id=viewer_id) as room:
+            async with self.s.hub.join(room_id, sock, viewer_id=viewer_id, user=who.user) as room:
                 if who.role in ("broadcaster", "hq"):
                     room.consoles.add(sock)
                 try:
@@ -245,6 +248,13 @@ class Gateway:
             return False
         if hello.resume_from is not None:
             metrics.resumes.labels("resumed" if snap.resumed else "fresh").inc()
+        state = snap.state
+        if who.user is not None:
+            try:
+                mine = await self.s.order_book.mine(room.room_id, who.user)
+            except RedisError:
+                mine = []
+            state = msgspec.structs.replace(state, my_orders=mine)
         room.seed(snap.seq, {pr.sku: pr.name for pr in snap.state.products})
         self.s.purchases.gate(room.room_id).seed(
             snap.seq, {pr.sku: pr.stock for pr in snap.state.products}
@@ -255,7 +265,7 @@ class Gateway:
                 role=who.role,
                 user=who.user,
                 seq=snap.seq,
-                state=snap.state,
+                state=state,
                 resumed=snap.resumed,
             ),
             snap.missed,
@@ -312,6 +322,9 @@ class Gateway:
             case p.Buy():
                 assert who.user is not None
                 sock.reply(await self.s.purchases.buy(room_id, who.user, msg))
+            case p.Cancel():
+                assert who.user is not None
+                sock.reply(await self._cancel(room_id, who.user, msg))
             case p.Ping():
                 sock.reply(p.Pong(t=msg.t))
             case p.Chat():
@@ -351,6 +364,22 @@ class Gateway:
                     raise Rejected(ErrorCode.BAD_MESSAGE, f"no live offer {msg.offer_id!r}")
             case _:
                 raise Rejected(ErrorCode.BAD_MESSAGE, "unexpected message")
+
+    async def _cancel(self, room_id: str, user: str, msg: p.Cancel) -> p.CancelAck:
+        """The buyer's cancel: one script decides, so a cancel racing the store's `ready`
+        either wins (units back, refund if paid) or is refused."""
+        book = self.s.order_book
+        if room_of(msg.order_id) != room_id:
+            return _cancel_ack(msg, "refused", ErrorCode.NOT_FOUND.value)
+        try:
+            await book.move(msg.order_id, State.CANCELLED, By.BUYER, user, buyer=user)
+        except Rejected as exc:
+            if exc.code is ErrorCode.ILLEGAL_TRANSITION:
+                found = await book.get(msg.order_id)
+                if found is not None and found[0].state == "cancelled" and found[1] == user:
+                    return _cancel_ack(msg, "cancelled")  # a repeat of a cancel that won
+            return _cancel_ack(msg, "refused", exc.code.value)
+        return _cancel_ack(msg, "cancelled")
 
     async def shutdown(self) -> None:
         """Stop accepting; answer in-flight requests, then `bye server_shutdown` to every
@@ -433,8 +462,18 @@ def client_ip(peer: str, forwarded_for: str | None, trusted: str) -> str:
     return hops[0]
 
 
+def _cancel_ack(msg: p.Cancel, status: str, reason: str | None = None) -> p.CancelAck:
+    assert status in ("cancelled", "refused")
+    return p.CancelAck(
+        request_id=msg.request_id,
+        order_id=msg.order_id,
+        status="cancelled" if status == "cancelled" else "refused",
+        reason=reason,
+    )
+
+
 def _ref(msg: p.ClientMessage) -> str:
-    if isinstance(msg, p.Buy):
+    if isinstance(msg, p.Buy | p.Cancel):
         return msg.request_id
     tag = type(msg).__struct_config__.tag
     return tag if isinstance(tag, str) else ""  # every client message has a str tag

@@ -16,6 +16,7 @@ from typing import NamedTuple
 import msgspec
 from redis.asyncio import Redis
 
+from liveshop.commerce.order_book import MAX_UNPAID, QrSigner, new_order_id, order_call
 from liveshop.core import protocol as p
 from liveshop.core.keys import RoomKeys
 from liveshop.engine.connections import is_cluster
@@ -28,10 +29,12 @@ class PurchaseAnswer(msgspec.Struct, frozen=True):
     s: str  # accepted | rejected
     r: str  # reason when rejected
     o: str  # order id
-    p: str  # pickup code
+    p: str  # pickup code ('' for a delivery)
     u: int  # unit price
     k: str  # sku
     q: int  # qty
+    t: str = ""  # the order's first state (v1.1; absent in answers recorded before it)
+    b: int = 0  # pay_by, in a `payment: required` room
 
 
 _answer_decoder = msgspec.json.Decoder(PurchaseAnswer)
@@ -55,8 +58,10 @@ class PurchaseOutcome(NamedTuple):  # a tuple: one is made per tap
                 sku=a.k,
                 qty=a.q,
                 order_id=a.o,
-                pickup_code=a.p,
+                pickup_code=a.p or None,
                 unit_price=a.u,
+                state="awaiting_payment" if a.t == "awaiting_payment" else "accepted",
+                pay_by=a.b or None,
             )
         return p.OrderAck(request_id=request_id, status="rejected", sku=a.k, qty=a.q, reason=a.r)
 
@@ -69,47 +74,49 @@ def buy_call(
     qty: int | str,
     offer_id: str,
     order_id: str,
-    pickup_code: str,
+    pickup_codes: str,
     ttl_s: int | str,
+    *,
+    qr: str = "",
+    delivery: p.DeliveryIn | None = None,
 ) -> tuple[list[str], list[str | int]]:
-    """KEYS and ARGV of `inventory_buy.lua` (also used by the raw-Lua baseline)."""
+    """KEYS and ARGV of `inventory_buy.lua` (also used by the raw-Lua baseline).
+    `pickup_codes`: comma-separated candidates, the first one not in use is taken."""
     keys = RoomKeys.of(room_id)
+    order_keys, order_args = order_call(room_id)
     return (
         [
-            keys.room,
+            *order_keys,
             keys.price,
-            keys.stock,
-            keys.sold,
             keys.idempotency(user, request_id),
-            keys.outbox,
-            keys.seq,
-            keys.history,
             keys.stats,
             keys.buyers,
             keys.offers,
         ],
         [
-            room_id,
+            *order_args,
             user,
             request_id,
             sku,
             qty,
             offer_id,
             order_id,
-            pickup_code,
+            pickup_codes,
             ttl_s,
-            keys.channel,
             keys.offer(""),
+            qr,
+            "delivery" if delivery else "pickup",
+            delivery.address if delivery else "",
+            repr(delivery.lat) if delivery else "",
+            repr(delivery.lng) if delivery else "",
+            (delivery.phone or "") if delivery else "",
+            MAX_UNPAID,
         ],
     )
 
 
-def new_order_id() -> str:
-    return "o_" + secrets.token_urlsafe(12)
-
-
-def new_pickup_code() -> str:
-    return f"{secrets.randbelow(1_000_000):06d}"
+def new_pickup_codes(n: int = 4) -> str:
+    return ",".join(f"{secrets.randbelow(1_000_000):06d}" for _ in range(n))
 
 
 class RestockRefused(Exception):
@@ -128,13 +135,15 @@ class Inventory:
         idempotency_ttl_s: int,
         timeout_s: float = 1.0,
         direct_link: bool = True,
+        qr: QrSigner | None = None,
     ) -> None:
+        self._qr = qr
         self._redis = redis
         self._scripts = scripts
         self._batcher = ScriptBatcher(redis, timeout_s=timeout_s, direct=direct_link)
         self._ttl = idempotency_ttl_s
         # (sku, qty) -> the sold-out answer and its encoding: thousands per flash sale
-        self._sold_out: dict[tuple[str, int], tuple[PurchaseAnswer, bytes]] = {}
+        self._sold_out: dict[tuple[str, int, str], tuple[PurchaseAnswer, bytes]] = {}
 
     async def buy(
         self,
@@ -144,34 +153,41 @@ class Inventory:
         sku: str,
         qty: int,
         offer_id: str | None = None,
+        delivery: p.DeliveryIn | None = None,
     ) -> PurchaseOutcome:
-        keys, args = buy_call(
-            room_id,
-            user,
-            request_id,
-            sku,
-            qty,
-            offer_id or "",
-            new_order_id(),
-            new_pickup_code(),
-            self._ttl,
-        )
-        kind, answer = await self._batcher.call(self._scripts.inventory_buy, keys, args)
-        return PurchaseOutcome(_answer_decoder.decode(answer), repeat=kind == b"repeat")
+        for _ in range(5):
+            order_id = new_order_id(room_id)
+            keys, args = buy_call(
+                room_id,
+                user,
+                request_id,
+                sku,
+                qty,
+                offer_id or "",
+                order_id,
+                "" if delivery else new_pickup_codes(),
+                self._ttl,
+                qr="" if delivery or self._qr is None else self._qr.sign(order_id),
+                delivery=delivery,
+            )
+            kind, answer = await self._batcher.call(self._scripts.inventory_buy, keys, args)
+            if kind != b"retry":  # 'retry': every code candidate was taken; nothing changed
+                return PurchaseOutcome(_answer_decoder.decode(answer), repeat=kind == b"repeat")
+        raise TimeoutError("no free pickup code found in 5 tries")
 
     async def reject_sold_out(
-        self, room_id: str, user: str, request_id: str, sku: str, qty: int
+        self, room_id: str, user: str, request_id: str, sku: str, qty: int, reason: str = "sold_out"
     ) -> PurchaseOutcome:
         """Answer `sold_out` without the script, for a room that knows there are fewer
         than `qty` units left. The answer is recorded as the script would record it, so
         a retry after a restock gets the same answer; a request answered before gets its
         first answer instead. One `SET … NX GET`, batched with the purchases."""
-        cached = self._sold_out.get((sku, qty))
+        cached = self._sold_out.get((sku, qty, reason))
         if cached is None:
             if len(self._sold_out) > 10_000:  # bounded whatever the SKUs and quantities
                 self._sold_out.clear()
-            fresh = PurchaseAnswer(s="rejected", r="sold_out", o="", p="", u=0, k=sku, q=qty)
-            cached = self._sold_out[(sku, qty)] = (fresh, _answer_encoder.encode(fresh))
+            fresh = PurchaseAnswer(s="rejected", r=reason, o="", p="", u=0, k=sku, q=qty)
+            cached = self._sold_out[(sku, qty, reason)] = (fresh, _answer_encoder.encode(fresh))
         answer, encoded = cached
         earlier = await self._batcher.set_if_absent(
             RoomKeys.of(room_id).idempotency(user, request_id), encoded, self._ttl
@@ -190,7 +206,7 @@ class Inventory:
     async def restock(self, room_id: str, sku: str, delta: int) -> int:
         keys = RoomKeys.of(room_id)
         status, left = await self._scripts.inventory_restock(
-            keys=[keys.price, keys.stock, keys.stocked, keys.seq, keys.history],
+            keys=[keys.price, keys.stock, keys.stocked, keys.seq, keys.history, keys.held],
             args=[sku, delta, keys.channel],
         )
         if status != b"ok":
@@ -210,18 +226,32 @@ class Inventory:
         keys = RoomKeys.of(room_id)
         meta = msgspec.json.encode({"name": name, **({"image": image} if image else {})})
         await self._scripts.inventory_put_product(
-            keys=[keys.products, keys.price, keys.stock, keys.stocked, keys.seq, keys.history],
+            keys=[
+                keys.products,
+                keys.price,
+                keys.stock,
+                keys.stocked,
+                keys.seq,
+                keys.history,
+                keys.held,
+            ],
             args=[sku, meta, price, stock, keys.channel],
         )
 
-    async def ledger(self, room_id: str) -> dict[str, tuple[int, int, int]]:
-        """sku -> (stock, sold, stocked): for checks that stock + sold == stocked."""
+    async def ledger(self, room_id: str) -> dict[str, tuple[int, int, int, int]]:
+        """sku -> (stock, held, sold, stocked): for checks that
+        stock + held + sold == stocked."""
         keys = RoomKeys.of(room_id)
         async with self._redis.pipeline(transaction=not is_cluster(self._redis)) as pipe:
-            for key in (keys.stock, keys.sold, keys.stocked):
+            for key in (keys.stock, keys.held, keys.sold, keys.stocked):
                 pipe.hgetall(key)
-            stock, sold, stocked = await pipe.execute()
+            stock, held, sold, stocked = await pipe.execute()
         return {
-            sku.decode(): (int(left), int(sold.get(sku, 0)), int(stocked.get(sku, 0)))
+            sku.decode(): (
+                int(left),
+                int(held.get(sku, 0)),
+                int(sold.get(sku, 0)),
+                int(stocked.get(sku, 0)),
+            )
             for sku, left in stock.items()
         }

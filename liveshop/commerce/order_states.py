@@ -87,6 +87,9 @@ MOVES: tuple[Move, ...] = (
     Move(S.PENDING_GROUP, S.ACCEPTED, frozenset({By.GROUP})),
     Move(S.PENDING_GROUP, S.CANCELLED, frozenset({By.GROUP}), Effect.RELEASE_UNITS),
     Move(S.PAID, S.CANCELLED, frozenset({By.GROUP}), Effect.REFUND_IF_PAID),
+    # "A late payment (after `expired`) ... is re-reserved as `paid` if left >= qty"
+    # (otherwise refunded, and the order stays expired).
+    Move(S.EXPIRED, S.PAID, frozenset({By.PAYMENT})),
 )
 
 # (from, to) -> the moves between them (PAID -> CANCELLED has two: a group's and others')
@@ -94,7 +97,8 @@ _TABLE: dict[tuple[State, State], list[Move]] = {}
 for _move in MOVES:
     _TABLE.setdefault((_move.source, _move.target), []).append(_move)
 
-# No move leaves these (picked_up is not one: a verification may be undone for 15 min).
+# No person moves an order out of these (picked_up is not one: a verification may be
+# undone for 15 min; an expired order takes only a late payment).
 TERMINAL = frozenset({S.UNCOLLECTED, S.DELIVERED, S.DELIVERY_FAILED, S.EXPIRED, S.CANCELLED})
 
 
@@ -122,3 +126,25 @@ def move(source: State, target: State, by: By) -> Move:
 def targets(source: State, by: By) -> list[State]:
     """Where `by` may move an order that is `source` (e.g. the staff's buttons)."""
     return sorted({m.target for m in MOVES if m.source is source and by in m.by})
+
+
+def spec(target: State, by: By, *, sources: frozenset[State] | None = None) -> str:
+    """The moves into `target` made by `by` (only from `sources` when given), as the
+    engine's scripts take them: "<from,from>|<to>|<effects>", R = units back, F = refund
+    if paid. The scripts check the order's state against it: the table stays here."""
+    moves = [
+        m
+        for m in MOVES
+        if m.target is target and by in m.by and (sources is None or m.source in sources)
+    ]
+    if not moves:
+        raise ValueError(f"no move to {target.value} by {by.value}")
+    if len({Effect.RELEASE_UNITS in m.effect for m in moves}) > 1:
+        raise ValueError(f"moves to {target.value} by {by.value} differ in units: split them")
+    effect = Effect.NONE
+    for m in moves:
+        effect |= m.effect  # F only acts on a paid order, so its union is exact
+    flags = ("R" if Effect.RELEASE_UNITS in effect else "") + (
+        "F" if Effect.REFUND_IF_PAID in effect else ""
+    )
+    return f"{','.join(sorted(m.source.value for m in moves))}|{target.value}|{flags}"

@@ -1,10 +1,14 @@
-"""Orders: the outbox → database persister and the orders table.
+"""Orders: the outbox → database persister, the orders and order_events tables.
 
-Owns the `orders` table and the reading side of every room's outbox stream (consumer
-group `persister`). Contract: at least once from the outbox (an entry is XACKed and
-deleted only after the database commit that holds it), exactly once in the database
-(order_id is the primary key, inserts are ON CONFLICT DO NOTHING). Entries left pending
-by a dead consumer are claimed after `claim_idle_ms`, so any number of persisters run.
+Owns the `orders` and `order_events` tables and the reading side of every room's outbox
+stream (consumer group `persister`). Contract: at least once from the outbox (an entry
+is XACKed and deleted only after the database commit that holds it), exactly once in the
+database: an entry is an order's whole state at a `version` plus the event that made it;
+the event's key is (order_id, version), inserted ON CONFLICT DO NOTHING, and the order
+row is upserted only when its version is newer, so redelivered, reclaimed or reordered
+entries leave every order at its latest version with each event stored once. Refund
+entries go to `refunds.RefundLedger`. Entries left pending by a dead consumer are
+claimed after `claim_idle_ms`, so any number of persisters run.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import msgspec
 import structlog
 from redis.exceptions import RedisError
 
+from liveshop.commerce.refunds import NewRefund, RefundLedger
 from liveshop.core import metrics
 from liveshop.core.keys import OUTBOX_GROUP, ROOMS_INDEX, RoomKeys
 from liveshop.core.replies import as_text
@@ -51,7 +56,57 @@ MIGRATIONS = [
         CREATE INDEX IF NOT EXISTS orders_session ON orders (session_id)
         """,
     ),
+    Migration(
+        "orders",
+        2,
+        """
+        ALTER TABLE orders ADD COLUMN state TEXT NOT NULL DEFAULT 'accepted';
+        ALTER TABLE orders ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+        ALTER TABLE orders ADD COLUMN updated_at BIGINT NOT NULL DEFAULT 0;
+        ALTER TABLE orders ADD COLUMN method TEXT NOT NULL DEFAULT 'pickup';
+        ALTER TABLE orders ADD COLUMN address TEXT;
+        ALTER TABLE orders ADD COLUMN lat DOUBLE PRECISION;
+        ALTER TABLE orders ADD COLUMN lng DOUBLE PRECISION;
+        ALTER TABLE orders ADD COLUMN phone TEXT;
+        ALTER TABLE orders ADD COLUMN pay_by BIGINT;
+        ALTER TABLE orders ADD COLUMN paid_at BIGINT;
+        ALTER TABLE orders ADD COLUMN txn_id TEXT;
+        ALTER TABLE orders ADD COLUMN pickup_by BIGINT;
+        ALTER TABLE orders ADD COLUMN verified_at BIGINT;
+        ALTER TABLE orders ADD COLUMN verified_by TEXT;
+        ALTER TABLE orders ADD COLUMN delivery_status TEXT;
+        ALTER TABLE orders ADD COLUMN refund_amount BIGINT;
+        ALTER TABLE orders ADD COLUMN refund_state TEXT;
+        ALTER TABLE orders ADD COLUMN reason TEXT;
+        ALTER TABLE orders ADD COLUMN group_id TEXT;
+        CREATE INDEX IF NOT EXISTS orders_room_state ON orders (room_id, state);
+        CREATE INDEX IF NOT EXISTS orders_user ON orders (user_id, created_at);
+        CREATE TABLE IF NOT EXISTS order_events (
+            order_id    TEXT NOT NULL,
+            version     INTEGER NOT NULL,
+            room_id     TEXT NOT NULL,
+            from_state  TEXT NOT NULL,
+            to_state    TEXT NOT NULL,
+            by_path     TEXT NOT NULL,
+            actor       TEXT NOT NULL,
+            reason      TEXT NOT NULL,
+            at          BIGINT NOT NULL,
+            PRIMARY KEY (order_id, version)
+        )
+        """,
+    ),
 ]
+
+# States whose units are sold (reconciliation sums these against the engine's `sold`).
+SOLD_STATES = (
+    "accepted",
+    "paid",
+    "ready",
+    "out_for_delivery",
+    "picked_up",
+    "delivered",
+    "delivery_failed",
+)
 
 COLUMNS = (
     "order_id",
@@ -65,16 +120,72 @@ COLUMNS = (
     "pickup_code",
     "status",
     "created_at",
+    "state",
+    "version",
+    "updated_at",
+    "method",
+    "address",
+    "lat",
+    "lng",
+    "phone",
+    "pay_by",
+    "paid_at",
+    "txn_id",
+    "pickup_by",
+    "verified_at",
+    "verified_by",
+    "delivery_status",
+    "refund_amount",
+    "refund_state",
+    "reason",
+    "group_id",
 )
-# Exactly once by order id, on both engines: a redelivered outbox entry changes nothing.
-_INSERT = (
+_INTS = frozenset(
+    (
+        "qty",
+        "unit_price",
+        "created_at",
+        "version",
+        "updated_at",
+        "pay_by",
+        "paid_at",
+        "pickup_by",
+        "verified_at",
+        "refund_amount",
+    )
+)
+_FLOATS = frozenset(("lat", "lng"))
+_OPTIONAL = frozenset(COLUMNS[14:]) - {"method"} | {"offer_id"}
+# Exactly once by order id, on both engines: a redelivered entry changes nothing, an
+# older version never overwrites a newer one.
+_UPSERT = (
     f"INSERT INTO orders ({', '.join(COLUMNS)}) "
     f"VALUES ({', '.join(f'${i}' for i in range(1, len(COLUMNS) + 1))}) "
-    "ON CONFLICT (order_id) DO NOTHING"
+    "ON CONFLICT (order_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[11:])
+    + " WHERE orders.version < excluded.version"
+)
+EVENT_COLUMNS = (
+    "order_id",
+    "version",
+    "room_id",
+    "from_state",
+    "to_state",
+    "by_path",
+    "actor",
+    "reason",
+    "at",
+)
+_INSERT_EVENT = (
+    f"INSERT INTO order_events ({', '.join(EVENT_COLUMNS)}) "
+    f"VALUES ({', '.join(f'${i}' for i in range(1, len(EVENT_COLUMNS) + 1))}) "
+    "ON CONFLICT (order_id, version) DO NOTHING"
 )
 
 
 class Order(msgspec.Struct, frozen=True):
+    """A row of `orders`."""
+
     order_id: str
     room_id: str
     session_id: str
@@ -86,27 +197,81 @@ class Order(msgspec.Struct, frozen=True):
     pickup_code: str
     status: str
     created_at: int
+    state: str = "accepted"
+    version: int = 1
+    updated_at: int = 0
+    method: str = "pickup"
+    address: str | None = None
+    lat: float | None = None
+    lng: float | None = None
+    phone: str | None = None
+    pay_by: int | None = None
+    paid_at: int | None = None
+    txn_id: str | None = None
+    pickup_by: int | None = None
+    verified_at: int | None = None
+    verified_by: str | None = None
+    delivery_status: str | None = None
+    refund_amount: int | None = None
+    refund_state: str | None = None
+    reason: str | None = None
+    group_id: str | None = None
 
 
-# One row of `orders`, in COLUMNS order.
-OrderRow = tuple[str, str, str, str, str, int, int, str | None, str, str, int]
+OrderRow = tuple[object, ...]  # one row of `orders`, in COLUMNS order
+EventRow = tuple[object, ...]  # one row of `order_events`, in EVENT_COLUMNS order
 # An outbox entry as read: (stream, entry id, fields).
 OutboxEntry = tuple[str, bytes, dict[bytes, bytes]]
 
 
 def _row(fields: dict[bytes, bytes]) -> OrderRow:
+    """An order's state from an outbox entry (v1.1 'order'/'move', or a v1 order)."""
+    f = {k.decode(): v.decode() for k, v in fields.items()}
+    f.setdefault("state", "accepted")  # a v1 entry: accepted, version 1
+    f.setdefault("version", "1")
+    f.setdefault("updated_at", f["created_at"])
+    f.setdefault("method", "pickup")
+    f["status"] = "accepted"  # v1's column: every stored order was an accepted buy
+    values: list[object] = []
+    for column in COLUMNS:
+        raw = f.get(column, "")
+        if raw == "" and column in _OPTIONAL:
+            values.append(None)
+        elif column in _INTS:
+            values.append(int(raw))
+        elif column in _FLOATS:
+            values.append(float(raw))
+        else:
+            values.append(raw)
+    return tuple(values)
+
+
+def _event(fields: dict[bytes, bytes], row: OrderRow) -> EventRow:
+    f = {k.decode(): v.decode() for k, v in fields.items()}
+    order_id, room_id, user_id = row[0], row[1], row[3]
+    state, version, updated_at = row[11], row[12], row[13]
+    return (
+        order_id,
+        version,
+        room_id,
+        f.get("ev_from", ""),
+        state,
+        f.get("ev_by", "purchase"),
+        f.get("ev_actor") or user_id,
+        f.get("ev_reason", ""),
+        int(f.get("ev_at") or str(updated_at)),
+    )
+
+
+def _new_refund(fields: dict[bytes, bytes]) -> NewRefund:
     f = {k.decode(): v.decode() for k, v in fields.items()}
     return (
         f["order_id"],
+        f["reason"],
         f["room_id"],
-        f["session_id"],
         f["user_id"],
-        f["sku"],
-        int(f["qty"]),
-        int(f["unit_price"]),
-        f["offer_id"] or None,
-        f["pickup_code"],
-        f["status"],
+        int(f["amount"]),
+        f.get("txn_id", ""),
         int(f["created_at"]),
     )
 
@@ -117,18 +282,50 @@ class OrderStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
+    @property
+    def db(self) -> Database:
+        return self._db
+
     async def init_schema(self) -> None:
         await self._db.migrate(MIGRATIONS)
 
-    async def insert(self, rows: Sequence[OrderRow]) -> None:
-        await self._db.execute_many(_INSERT, rows)
+    async def insert(self, rows: Sequence[OrderRow], events: Sequence[EventRow] = ()) -> None:
+        """Upsert order states (a newer version wins), then insert their events."""
+        if rows:
+            await self._db.execute_many(_UPSERT, rows)
+        if events:
+            await self._db.execute_many(_INSERT_EVENT, events)
+
+    async def events(self, order_id: str) -> list[dict[str, object]]:
+        rows = await self._db.fetch(
+            f"SELECT {', '.join(EVENT_COLUMNS)} FROM order_events WHERE order_id = $1 "
+            "ORDER BY version",
+            (order_id,),
+        )
+        return [dict(zip(EVENT_COLUMNS, row, strict=True)) for row in rows]
 
     async def list(
-        self, *, room_id: str | None = None, session_id: str | None = None, limit: int = 100
+        self,
+        *,
+        room_id: str | None = None,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        states: Sequence[str] = (),
+        limit: int = 100,
     ) -> list[Order]:
         where: list[str] = []
         params: list[object] = []
-        for column, value in (("room_id", room_id), ("session_id", session_id)):
+        if states:
+            marks = []
+            for state in states:
+                params.append(state)
+                marks.append(f"${len(params)}")
+            where.append(f"state IN ({', '.join(marks)})")
+        for column, value in (
+            ("room_id", room_id),
+            ("session_id", session_id),
+            ("user_id", user_id),
+        ):
             if value:
                 params.append(value)
                 where.append(f"{column} = ${len(params)}")
@@ -141,9 +338,13 @@ class OrderStore:
         return [msgspec.convert(dict(zip(COLUMNS, row, strict=True)), Order) for row in rows]
 
     async def units_sold(self, room_id: str) -> dict[str, int]:
-        """sku -> units in the database for the room (what reconciliation compares)."""
+        """sku -> units sold in the database for the room: orders in a sold state (what
+        reconciliation compares with the engine's `sold`)."""
+        marks = ", ".join(f"${i}" for i in range(2, len(SOLD_STATES) + 2))
         rows = await self._db.fetch(
-            "SELECT sku, SUM(qty) FROM orders WHERE room_id = $1 GROUP BY sku", [room_id]
+            f"SELECT sku, SUM(qty) FROM orders WHERE room_id = $1 AND state IN ({marks}) "
+            "GROUP BY sku",
+            [room_id, *SOLD_STATES],
         )
         return {str(sku): int(str(units)) for sku, units in rows}
 
@@ -169,7 +370,9 @@ class Persister:
         block_ms: int = 200,
         cold_after_ms: int = 5000,
         cold_poll_ms: int = 1000,
+        refunds: RefundLedger | None = None,
     ) -> None:
+        self._refunds = refunds or RefundLedger(store.db)
         self.consumer = f"{socket.gethostname()}:{os.getpid()}"
         self._redis = redis
         self._sharded = is_cluster(redis)
@@ -210,7 +413,19 @@ class Persister:
         if not entries:
             return 0
         started = time.perf_counter()
-        await self._store.insert([_row(fields) for _, _, fields in entries])
+        rows: list[OrderRow] = []
+        events: list[EventRow] = []
+        refunds: list[NewRefund] = []
+        for _, _, fields in entries:
+            if fields.get(b"kind") == b"refund":
+                refunds.append(_new_refund(fields))
+                continue
+            row = _row(fields)
+            rows.append(row)
+            events.append(_event(fields, row))
+        await self._store.insert(rows, events)
+        if refunds:
+            await self._refunds.record(refunds)
         by_stream: dict[str, list[bytes]] = {}
         for stream, entry_id, _ in entries:
             by_stream.setdefault(stream, []).append(entry_id)

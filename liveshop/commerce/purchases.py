@@ -15,9 +15,11 @@ from collections import deque
 
 import structlog
 
+from liveshop.commerce.delivery import area_of
 from liveshop.commerce.inventory import Inventory
 from liveshop.core import metrics
 from liveshop.core import protocol as p
+from liveshop.engine.connections import AnyRedis
 
 log = structlog.get_logger("liveshop.commerce.purchases")
 
@@ -119,8 +121,9 @@ class PurchaseGate:
 class Purchases:
     """`buy` for every room of this process: gate, script or recorded sold-out, log."""
 
-    def __init__(self, inventory: Inventory) -> None:
+    def __init__(self, inventory: Inventory, redis: AnyRedis | None = None) -> None:
         self._inventory = inventory
+        self._redis = redis
         self._gates: dict[str, PurchaseGate] = {}
         # Sold-out taps answered without the script, counted per (room, sku) and logged
         # once a second: a flash sale brings thousands a second, each alike.
@@ -147,6 +150,14 @@ class Purchases:
 
     async def buy(self, room_id: str, user: str, msg: p.Buy) -> p.OrderAck:
         started = time.perf_counter()
+        delivery = msg.fulfilment if isinstance(msg.fulfilment, p.DeliveryIn) else None
+        if delivery is not None and self._redis is not None:
+            area = await area_of(self._redis, room_id)
+            if not area.covers(delivery.lat, delivery.lng):
+                outcome = await self._inventory.reject_sold_out(
+                    room_id, user, msg.request_id, msg.sku, msg.qty, reason="out_of_range"
+                )
+                return outcome.ack(msg.request_id)
         gate = self.gate(room_id)
         admitted = gate.admit_now(msg.sku, msg.qty)
         if admitted is None:
@@ -160,7 +171,7 @@ class Purchases:
         else:
             try:
                 outcome = await self._inventory.buy(
-                    room_id, user, msg.request_id, msg.sku, msg.qty, msg.offer_id
+                    room_id, user, msg.request_id, msg.sku, msg.qty, msg.offer_id, delivery
                 )
             finally:
                 gate.release(msg.sku, msg.qty)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 from redis.exceptions import ResponseError
+from redis.typing import EncodableT, FieldT
 
 from liveshop.core import protocol as p
 from liveshop.core.keys import OUTBOX_GROUP, ROOMS_INDEX, RoomKeys
@@ -145,12 +146,26 @@ class Rooms:
     async def all_ids(self) -> list[str]:
         return sorted(as_text(m) for m in await self._redis.smembers(ROOMS_INDEX))
 
-    async def put(self, room_id: str, *, name: str, title: str = "", stream_url: str = "") -> None:
-        """Create or update a room; its outbox and consumer group exist from then on."""
+    async def put(
+        self,
+        room_id: str,
+        *,
+        name: str,
+        title: str = "",
+        stream_url: str = "",
+        settings: dict[str, str] | None = None,
+    ) -> None:
+        """Create or update a room; its outbox and consumer group exist from then on.
+        `settings`: v1.1 fields (payment, hold_s, pickup_days, lat, lng, …) the scripts
+        read from the room hash; those not given keep their value."""
         keys = RoomKeys.of(room_id)
-        await self._redis.hset(
-            keys.room, mapping={"name": name, "default_title": title, "stream_url": stream_url}
-        )
+        fields: dict[FieldT, EncodableT] = {
+            "name": name,
+            "default_title": title,
+            "stream_url": stream_url,
+        }
+        fields.update(settings or {})
+        await self._redis.hset(keys.room, mapping=fields)
         await self._redis.hsetnx(keys.room, "live", "0")
         try:
             await self._redis.xgroup_create(keys.outbox, OUTBOX_GROUP, id="0", mkstream=True)

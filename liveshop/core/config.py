@@ -62,6 +62,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     heartbeat_s: float = 2.0  # how often each process writes its heartbeat (admin page)
     heartbeat_ttl_s: float = 10.0  # a process silent this long drops out of the list
     admin_write: bool = False  # /admin may act (disconnect, end an offer); else read-only
+    # HMAC key of POST /api/payments/notify (the payment provider signs with it); empty:
+    # notifications are refused (503), except on a demo server, which makes one.
+    payment_secret: str = ""
+    # HMAC key of POST /api/deliveries/notify (the delivery provider's status callbacks)
+    delivery_secret: str = ""
+    sweep_interval_s: float = 0.5  # how often each process sweeps due holds and pickups
 
     @property
     def database_path(self) -> Path:
@@ -110,6 +116,10 @@ _BOOL = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no":
 def _check(settings: Settings) -> None:
     if settings.secret and len(settings.secret.encode()) < 32:
         raise ConfigError(f"{_FIELDS['secret']}: use at least 32 bytes (HS256 key length)")
+    for name in ("payment_secret", "delivery_secret"):
+        value = getattr(settings, name)
+        if value and len(value.encode()) < 16:
+            raise ConfigError(f"{_FIELDS[name]}: use at least 16 bytes")
     if settings.port < 0 or settings.port > 65535:
         raise ConfigError(f"{_FIELDS['port']}: {settings.port} is not a TCP port")
     ws = settings.ws_port
@@ -128,6 +138,7 @@ def _check(settings: Settings) -> None:
         "max_sockets_per_ip",
         "connects_per_ip_per_s",
         "heartbeat_s",
+        "sweep_interval_s",
     ):
         if getattr(settings, name) <= 0:
             raise ConfigError(f"{_FIELDS[name]}: must be > 0")

@@ -45,8 +45,8 @@ class RoomKeys:
     products: str  # hash sku -> JSON {name, image}
     price: str  # hash sku -> regular unit price (minor units)
     stock: str  # hash sku -> units left
-    stocked: str  # hash sku -> units ever stocked (stock + sold == stocked)
-    sold: str  # hash sku -> units ever sold
+    stocked: str  # hash sku -> units ever stocked (stock + held + sold == stocked)
+    sold: str  # hash sku -> units sold in orders that still hold them
     outbox: str  # stream of accepted orders, consumer group `persister`
     seq: str  # string counter: the room stream's last seq
     history: str  # stream of room messages with id `<seq>-0`, capped
@@ -57,6 +57,13 @@ class RoomKeys:
     offers: str  # hash offer_id -> sku for offers that are live
     presence: str  # hash process_id -> local viewer count
     presence_exp: str  # zset process_id -> expiry (epoch ms)
+    # Orders after the tap (commerce.order_book; the scripts build per-order and
+    # per-user keys from `prefix`: order:<id>, user:<len>:<user>:orders|unpaid, txn:<id>)
+    prefix: str  # "ls:{room}:"
+    held: str  # hash sku -> units in unpaid orders (stocked = stock + held + sold)
+    due: str  # zset "pay:<id>" | "pickup:<id>" | "code:<id>" -> due time (epoch ms)
+    codes: str  # hash pickup code -> order id, for the store's open orders
+    refunds: str  # hash "<order id>|<reason>" -> pending | done | failed
 
     @classmethod
     @functools.lru_cache(maxsize=4096)  # built per purchase: the strings are made once
@@ -80,6 +87,11 @@ class RoomKeys:
             offers=f"{t}:offers",
             presence=f"{t}:presence",
             presence_exp=f"{t}:presence_exp",
+            prefix=f"{t}:",
+            held=f"{t}:held",
+            due=f"{t}:due",
+            codes=f"{t}:codes",
+            refunds=f"{t}:refunds",
         )
 
     def idempotency(self, user: str, request_id: str) -> str:

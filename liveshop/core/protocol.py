@@ -48,11 +48,34 @@ class Hello(_Client, tag="hello", frozen=True):
     lang: Lang = "zh-CN"
 
 
+class PickupIn(msgspec.Struct, tag_field="method", tag="pickup", frozen=True):
+    pass
+
+
+Address = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90)]
+Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180)]
+Phone = Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+
+
+class DeliveryIn(msgspec.Struct, tag_field="method", tag="delivery", frozen=True):
+    address: Address
+    lat: Latitude
+    lng: Longitude
+    phone: Phone | None = None
+
+
 class Buy(_Client, tag="buy", frozen=True):
     request_id: RequestId
     sku: Sku
     qty: Quantity
     offer_id: OfferId | None = None
+    fulfilment: PickupIn | DeliveryIn | None = None  # v1.1; absent = pickup
+
+
+class Cancel(_Client, tag="cancel", frozen=True):
+    request_id: RequestId
+    order_id: Annotated[str, msgspec.Meta(min_length=1, max_length=160)]
 
 
 class Chat(_Client, tag="chat", frozen=True):
@@ -98,11 +121,22 @@ class Restock(_Client, tag="restock", frozen=True):
 
 
 ClientMessage = (
-    Hello | Buy | Chat | Like | Ping | GoLive | EndLive | Pin | OfferStart | OfferStop | Restock
+    Hello
+    | Buy
+    | Cancel
+    | Chat
+    | Like
+    | Ping
+    | GoLive
+    | EndLive
+    | Pin
+    | OfferStart
+    | OfferStop
+    | Restock
 )
 
 CLIENT_TYPES = frozenset(t.__struct_config__.tag for t in get_args(ClientMessage))
-VIEWER_ACTIONS = (Buy, Chat, Like)
+VIEWER_ACTIONS = (Buy, Cancel, Chat, Like)
 BROADCASTER_ACTIONS = (GoLive, EndLive, Pin, OfferStart, OfferStop, Restock)
 
 
@@ -133,6 +167,58 @@ class OfferState(msgspec.Struct, omit_defaults=True, frozen=True):
     status: OfferStatus
 
 
+OrderState = Literal[
+    "awaiting_payment",
+    "accepted",
+    "paid",
+    "ready",
+    "out_for_delivery",
+    "picked_up",
+    "uncollected",
+    "delivered",
+    "delivery_failed",
+    "expired",
+    "cancelled",
+    "pending_group",
+]
+
+
+class Fulfilment(msgspec.Struct, omit_defaults=True, frozen=True):
+    method: Literal["pickup", "delivery"]
+    pickup_code: str | None = None
+    pickup_by: int | None = None
+    address: str | None = None
+    qr: str | None = None  # an addition: the signed QR text, for the buyer's page
+
+
+class Refund(msgspec.Struct, frozen=True):
+    amount: int
+    state: Literal["pending", "done", "failed"]
+
+
+class Order(_Server, tag="order", frozen=True):
+    """An order after the tap: sent to the buyer's sockets on creation and each change
+    (no seq), and the element of `welcome.state.my_orders` and the order REST calls."""
+
+    order_id: str
+    state: OrderState
+    version: int
+    sku: str
+    qty: int
+    unit_price: int
+    fulfilment: Fulfilment
+    updated_at: int
+    pay_by: int | None = None
+    refund: Refund | None = None
+    reason: str | None = None
+    # Additions:
+    created_at: int | None = None
+    group_id: str | None = None
+    verified_at: int | None = None
+    verified_by: str | None = None
+    delivery_status: str | None = None
+
+
 class RoomState(msgspec.Struct, omit_defaults=True, frozen=True):
     live: bool
     viewers: int
@@ -145,6 +231,7 @@ class RoomState(msgspec.Struct, omit_defaults=True, frozen=True):
     name: str | None = None
     stream_url: str | None = None
     peak: int | None = None
+    my_orders: list[Order] | None = None  # v1.1: the user's last 20 orders in the room
 
 
 class Welcome(_Server, tag="welcome", frozen=True):
@@ -164,6 +251,15 @@ class OrderAck(_Server, tag="order_ack", frozen=True):
     order_id: str | None = None
     pickup_code: str | None = None
     unit_price: int | None = None
+    reason: str | None = None
+    state: OrderState | None = None  # v1.1
+    pay_by: int | None = None  # v1.1: in a `payment: required` room
+
+
+class CancelAck(_Server, tag="cancel_ack", frozen=True):
+    request_id: str
+    order_id: str
+    status: Literal["cancelled", "refused"]
     reason: str | None = None
 
 
@@ -235,6 +331,7 @@ class Stock(_Server, tag="stock", frozen=True):
     left: int
     seq: int
     ts: int
+    held: int = 0  # v1.1: sent when not 0
 
 
 class Offer(_Server, tag="offer", frozen=True):
@@ -275,6 +372,8 @@ class ChatOut(_Server, tag="chat", frozen=True):
 ServerMessage = (
     Welcome
     | OrderAck
+    | Order
+    | CancelAck
     | Pong
     | Error
     | Bye

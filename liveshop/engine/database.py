@@ -64,6 +64,10 @@ class Database(Protocol):
 
     async def fetch(self, sql: str, args: Sequence[object] = ()) -> list[Row]: ...
 
+    async def fetch_write(self, sql: str, args: Sequence[object] = ()) -> list[Row]:
+        """A writing statement with RETURNING, committed (e.g. a claim: the rows it took)."""
+        ...
+
     async def ping(self) -> None: ...
 
     async def close(self) -> None: ...
@@ -156,6 +160,17 @@ class SqliteDatabase:
         async with self._db.execute(self._sql(sql), tuple(args)) as cur:
             return [tuple(row) for row in await cur.fetchall()]
 
+    async def fetch_write(self, sql: str, args: Sequence[object] = ()) -> list[Row]:
+        async with self._lock:
+            try:
+                async with self._db.execute(self._sql(sql), tuple(args)) as cur:
+                    rows = [tuple(row) for row in await cur.fetchall()]
+                await self._db.commit()
+            except BaseException:
+                await self._db.rollback()
+                raise
+            return rows
+
     async def ping(self) -> None:
         await self.fetch("SELECT 1")
 
@@ -212,6 +227,9 @@ class PostgresDatabase:
 
     async def fetch(self, sql: str, args: Sequence[object] = ()) -> list[Row]:
         return [tuple(r.values()) for r in await self._pool.fetch(sql, *args)]
+
+    async def fetch_write(self, sql: str, args: Sequence[object] = ()) -> list[Row]:
+        return await self.fetch(sql, args)  # a pooled statement commits on its own
 
     async def ping(self) -> None:
         await self._pool.fetchval("SELECT 1")

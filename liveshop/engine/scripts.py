@@ -1,6 +1,7 @@
 """Loads the Lua scripts in liveshop/lua once and calls them by SHA.
 
-Each `<concept>_<op>.lua` is prefixed with `_prelude.lua` (the room-stream `emit`).
+Each `<concept>_<op>.lua` is prefixed with `_prelude.lua` (the room-stream `emit`), and
+those that create or move orders with `_orders.lua` too.
 A `Script` is ours, not redis-py's: its SHA is the SHA1 of its source (what SCRIPT LOAD
 returns), it runs with the documented `evalsha` command and, when the engine answers
 NOSCRIPT (restarted, failed over, or its cache flushed), loads the source with
@@ -38,12 +39,25 @@ NAMES = (
     "offers_start",
     "offers_close",
     "orders_reconcile",
+    "orders_move",
+    "orders_sweep",
+    "orders_pay",
+    "orders_verify",
+    "orders_refund_state",
+    "orders_delivery",
+    "orders_get",
 )
+# Scripts that create or move orders get _orders.lua's helpers too.
+ORDER_SCRIPTS = frozenset(n for n in NAMES if n.startswith("orders_")) - {"orders_reconcile"} | {
+    "inventory_buy"
+}
 
 
 def source(name: str, *, sharded: bool = False) -> str:
     lua = resources.files("liveshop.engine") / "lua"
     prelude = (lua / "_prelude.lua").read_text()
+    if name in ORDER_SCRIPTS:
+        prelude += "\n" + (lua / "_orders.lua").read_text()
     body = (lua / f"{name}.lua").read_text()
     # Sharded pub/sub keeps a room's messages on the shard that owns its slot.
     return (prelude + "\n" + body).replace("__PUBLISH__", "SPUBLISH" if sharded else "PUBLISH")

@@ -39,6 +39,7 @@ SLICE_S = 0.005  # a large room is written at least this long per loop turn
 KEEPALIVE = "ls:hub:keepalive"  # a standing subscription: the reader always has one
 _KEEPALIVE = KEEPALIVE.encode()  # as messages name it
 LOST = (RedisConnectionError, RedisTimeoutError, OSError)
+TO_USER = b"0 @ "  # lua/_orders.lua's prefix of a message for one user's sockets
 
 
 def _seq(frame: Frame) -> int:
@@ -89,6 +90,7 @@ class LocalRoom:
         self.consoles: set[Sink] = set()  # broadcaster sockets: they also get stats, hints
         self.viewers = 0  # local viewer sockets, reported by presence
         self.viewer_ids: dict[str, int] = {}  # local viewers (user or anon id) -> sockets
+        self.by_user: dict[str, set[Sink]] = {}  # signed-in user -> their sockets here
         self.unreported: set[str] = set()  # viewer ids not yet in the session's audience
         self.subscribed = asyncio.Event()
         self.last_seq = 0
@@ -102,6 +104,17 @@ class LocalRoom:
         self._next_flush = 0.0  # loop time before which frames wait
         self._flush_timer: asyncio.TimerHandle | None = None
         self._sending = False  # a flush is being written, slice by slice
+
+    def to_user(self, data: bytes) -> None:
+        """A message for one user's sockets ("0 @ <len>:<user><json>": an `order`), not
+        part of the room stream: no seq, not coalesced, at most once."""
+        length, _, rest = data[len(TO_USER) :].partition(b":")
+        n = int(length)
+        sinks = self.by_user.get(rest[:n].decode())
+        if sinks:
+            frame = Frame.of(None, rest[n:].decode())
+            for sink in tuple(sinks):
+                sink.deliver(frame)
 
     def seed(self, seq: int, names: dict[str, str]) -> None:
         """Take what a snapshot at `seq` says: product names, and where sockets start."""
@@ -344,6 +357,9 @@ class Hub:
         elif kind in ("message", "smessage"):
             data = message["data"]
             assert isinstance(data, bytes)
+            if data.startswith(TO_USER):
+                room.to_user(data)
+                return
             seq_text, ckey, text = data.split(b" ", 2)
             seq = int(seq_text)
             if room.repairing is None and room.last_seq and seq > room.last_seq + 1:
@@ -464,10 +480,11 @@ class Hub:
 
     @contextlib.asynccontextmanager
     async def join(
-        self, room_id: str, sink: Sink, *, viewer_id: str | None
+        self, room_id: str, sink: Sink, *, viewer_id: str | None, user: str | None = None
     ) -> AsyncIterator[LocalRoom]:
         """Attach `sink` to the room for the duration of the block; subscribed on entry.
-        `viewer_id` (user id, or an id for an anonymous viewer) counts it as a viewer."""
+        `viewer_id` (user id, or an id for an anonymous viewer) counts it as a viewer;
+        `user` (a signed-in user) gets the messages for that user (their orders)."""
         viewer = viewer_id is not None
         async with self._lock:
             room = self.rooms.get(room_id)
@@ -479,6 +496,8 @@ class Hub:
                     with contextlib.suppress(*LOST):
                         await self._subscribe(self._pubsub, room.keys.channel)
             room.sinks.add(sink)
+            if user is not None:
+                room.by_user.setdefault(user, set()).add(sink)
             room.viewers += viewer
             if viewer_id is not None:
                 room.viewer_ids[viewer_id] = room.viewer_ids.get(viewer_id, 0) + 1
@@ -490,6 +509,12 @@ class Hub:
         finally:
             async with self._lock:
                 room.sinks.discard(sink)
+                if user is not None:
+                    mine = room.by_user.get(user)
+                    if mine is not None:
+                        mine.discard(sink)
+                        if not mine:
+                            del room.by_user[user]
                 room.viewers -= viewer
                 if viewer_id is not None:
                     left = room.viewer_ids.pop(viewer_id) - 1

@@ -76,7 +76,7 @@ async def python_driver(url: str, seconds: float, concurrency: int) -> dict[str,
 
 def benchmark_command(socket_path: str, sha: str, clients: int, requests: int) -> list[str]:
     rand = "__rand_int__"  # redis-benchmark puts a random number here per call
-    key_list, args = buy_call(ROOM, "bench-user", rand, SKU, 1, "", f"o_{rand}", "123456", 86400)
+    key_list, args = buy_call(ROOM, "bench-user", rand, SKU, 1, "", f"o_{rand}.{ROOM}", rand, 86400)
     return [
         benchmark_binary(),
         "-s",

@@ -58,7 +58,7 @@ async def flash_sale_50_of_500(server: RunningServer) -> None:
             assert last["left"] == 0
             seqs = [m["seq"] for m in c.received if "seq" in m]
             assert seqs == sorted(set(seqs)), "room messages out of order or duplicated"
-    assert (await services.inventory.ledger(ROOM))["flash"] == (0, 50, 50)
+    assert (await services.inventory.ledger(ROOM))["flash"] == (0, 0, 50, 50)
     stored = await eventually(lambda: _orders_in_db(server, 50), timeout=10)
     assert sorted(o.order_id for o in stored) == sorted(a["order_id"] for a in accepted)
 
@@ -74,7 +74,7 @@ async def test_same_request_five_times_at_once_over_sockets(server: RunningServe
     assert all(a == acks[0] for a in acks) and acks[0]["status"] == "accepted"
     services = server.runtime.services
     assert services is not None
-    assert (await services.inventory.ledger(ROOM))["lychee-500g"] == (197, 3, 200)
+    assert (await services.inventory.ledger(ROOM))["lychee-500g"] == (197, 0, 3, 200)
     await c.close()
 
 

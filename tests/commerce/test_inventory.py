@@ -22,12 +22,12 @@ async def test_accepts_decrements_and_writes_the_outbox(
     out = await inv.buy(ROOM, "u1", "r-1", "lychee-500g", 3)
     assert out.accepted and not out.repeat
     assert out.answer.u == 1990 and out.answer.q == 3 and len(out.answer.p) == 6
-    assert (await inv.ledger(ROOM))["lychee-500g"] == (197, 3, 200)
+    assert (await inv.ledger(ROOM))["lychee-500g"] == (197, 0, 3, 200)
     entries = await redis.xrange(RoomKeys.of(ROOM).outbox)
     assert len(entries) == 1
     fields = {k.decode(): v.decode() for k, v in entries[0][1].items()}
     assert fields["order_id"] == out.answer.o and fields["qty"] == "3"
-    assert fields["user_id"] == "u1" and fields["status"] == "accepted"
+    assert fields["user_id"] == "u1" and fields["state"] == "accepted"
 
 
 async def test_rejections_name_their_reason_and_change_nothing(
@@ -54,7 +54,7 @@ async def test_same_request_five_times_at_once_decrements_once(
     assert len({o.answer for o in outs}) == 1  # five identical answers
     assert sum(not o.repeat for o in outs) == 1
     assert outs[0].accepted
-    assert (await inv.ledger(ROOM))["lychee-500g"] == (198, 2, 200)
+    assert (await inv.ledger(ROOM))["lychee-500g"] == (198, 0, 2, 200)
     # A repeat with other content still gets the first answer.
     again = await inv.buy(ROOM, "u1", "same", "mango-2pc", 9)
     assert again.repeat and again.answer == outs[0].answer
@@ -75,7 +75,7 @@ async def test_stock_never_oversold_under_concurrency(domain: tuple[Rooms, Inven
     )
     sold = sum(o.answer.q for o in outs if o.accepted)
     assert sold <= 7 and sold >= 6  # the last unit may be unsellable to qty-2 buyers only
-    left, units, stocked = (await inv.ledger(ROOM))["durian"]
+    left, _held, units, stocked = (await inv.ledger(ROOM))["durian"]
     assert left + units == stocked == 7 and units == sold
 
 
@@ -89,7 +89,7 @@ async def test_restock_corrects_but_never_below_zero(domain: tuple[Rooms, Invent
         raise AssertionError("expected a refusal")
     except RestockRefused as exc:
         assert exc.reason == "negative" and exc.left == 100
-    assert (await inv.ledger(ROOM))["mango-2pc"] == (100, 0, 100)
+    assert (await inv.ledger(ROOM))["mango-2pc"] == (100, 0, 0, 100)
 
 
 async def test_offer_price_units_and_per_user_limit(
@@ -128,7 +128,7 @@ async def test_purchase_after_ends_at_is_refused_by_the_scripts_own_clock(
     late = await inv.buy(ROOM, "u1", "late", "mango-2pc", 1, offer_id)
     assert late.answer.r == "offer_ended"
     assert await redis.hget(key, "status") == b"ended"
-    assert (await inv.ledger(ROOM))["mango-2pc"] == (120, 0, 120)
+    assert (await inv.ledger(ROOM))["mango-2pc"] == (120, 0, 0, 120)
 
 
 async def test_offer_start_validation(
@@ -181,6 +181,6 @@ async def test_both_engine_paths_survive_a_flushed_script_cache(
             assert not fresh.repeat and fresh.answer.r == "sold_out"
             retry = await inv.buy(ROOM, f"u{n}", "r-2", "lychee-500g", 2)  # recorded
             assert retry.repeat and retry.answer == fresh.answer
-        assert (await linked.ledger(ROOM))["lychee-500g"] == (196, 4, 200)
+        assert (await linked.ledger(ROOM))["lychee-500g"] == (196, 0, 4, 200)
     finally:
         await plain.aclose()

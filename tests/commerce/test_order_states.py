@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from liveshop.commerce.order_states import MOVES, TERMINAL, By, Effect, State, move, targets
+from liveshop.commerce.order_states import MOVES, TERMINAL, By, Effect, State, move, spec, targets
 from liveshop.core.errors import ErrorCode, Rejected
 
 S = State
@@ -30,6 +30,8 @@ PROTOCOL = {
     (S.PICKED_UP, S.READY): {By.UNDO_VERIFY},
     (S.PENDING_GROUP, S.ACCEPTED): {By.GROUP},
     (S.PENDING_GROUP, S.CANCELLED): {By.GROUP},
+    # "A late payment (after expired) ... is re-reserved as paid if left >= qty"
+    (S.EXPIRED, S.PAID): {By.PAYMENT},
 }
 
 
@@ -69,8 +71,24 @@ def test_what_moves_give_back_and_refund() -> None:
 
 def test_terminal_states_have_no_way_out_and_staff_buttons_follow_the_table() -> None:
     for state in TERMINAL:
-        assert all(not targets(state, by) for by in By)
+        ways_out = {by: targets(state, by) for by in By if targets(state, by)}
+        # an expired order takes a late payment, and nothing else
+        assert ways_out == ({By.PAYMENT: [S.PAID]} if state is S.EXPIRED else {})
     assert targets(S.PAID, By.STAFF) == [S.CANCELLED, S.OUT_FOR_DELIVERY, S.READY]
     assert targets(S.PICKED_UP, By.STAFF) == []  # only undo_verify goes back
     with pytest.raises(Rejected, match="only by undo_verify"):
         move(S.PICKED_UP, S.READY, By.STAFF)
+
+
+def test_specs_for_the_scripts_come_from_the_table() -> None:
+    """The engine's scripts check orders against specs made here, never a copy."""
+    assert spec(S.CANCELLED, By.BUYER) == "accepted,awaiting_payment,paid|cancelled|RF"
+    assert spec(S.EXPIRED, By.CLOCK) == "awaiting_payment|expired|R"
+    assert spec(S.UNCOLLECTED, By.CLOCK) == "ready|uncollected|RF"
+    assert spec(S.PAID, By.PAYMENT, sources=frozenset({S.EXPIRED})) == "expired|paid|"
+    assert spec(S.READY, By.STAFF) == "accepted,paid|ready|"
+    with pytest.raises(ValueError, match="no move"):
+        spec(S.PICKED_UP, By.STAFF)
+    for m in MOVES:  # every row has a spec that names its source
+        for by in m.by:
+            assert m.source.value in spec(m.target, by, sources=frozenset({m.source}))

@@ -186,7 +186,7 @@ async def test_a_primary_killed_mid_sale_loses_no_acked_order(
         await asyncio.gather(*buyers)
         sold = 0
         for room in rooms:
-            sold += (await shop.inventory.ledger(room))["mango-2pc"][1]
+            sold += (await shop.inventory.ledger(room))["mango-2pc"][2]
 
         # (not persister.stored: a commit whose XACK reply the kill cut off is stored and
         # acknowledged, but not counted by the persister)

@@ -30,6 +30,8 @@ def test_the_doc_has_an_example_of_every_message_type() -> None:
         "live",
         "chat",
         "order_ack",
+        "order",
+        "cancel_ack",
         "hint",
         "stats",
         "pong",

@@ -29,8 +29,14 @@ local function emit(seq_key, history_key, channel, ckey, body, ts)
   return tonumber(seq)
 end
 
-local function stock_body(sku, left)
-  return '{"type":"stock","sku":' .. jstr(sku) .. ',"left":' .. jint(left)
+-- `held` (units in unpaid orders and groups' shelves) is sent only when it is not 0,
+-- so a v1 room's stock messages are byte for byte what they were.
+local function stock_body(sku, left, held)
+  local body = '{"type":"stock","sku":' .. jstr(sku) .. ',"left":' .. jint(left)
+  if held and held ~= 0 then
+    body = body .. ',"held":' .. jint(held)
+  end
+  return body
 end
 
 local OFFER_FIELDS = {'sku', 'price', 'qty', 'left', 'per_user_limit', 'starts_at', 'ends_at', 'status'}

@@ -1,40 +1,47 @@
--- inventory_buy.lua: one purchase, atomically: checks, decrement, order into the outbox.
+-- inventory_buy.lua: one purchase, atomically: checks, decrement (or hold), the order
+-- created and appended to the outbox, room and buyer messages.
 --
--- KEYS[1] room hash         KEYS[2] price hash       KEYS[3] stock hash
--- KEYS[4] sold hash         KEYS[5] idempotency key  KEYS[6] outbox stream
--- KEYS[7] seq counter       KEYS[8] history stream   KEYS[9] stats hash
--- KEYS[10] buyers set       KEYS[11] live offers hash
--- ARGV[1] room_id   ARGV[2] user_id   ARGV[3] request_id   ARGV[4] sku   ARGV[5] qty
--- ARGV[6] offer_id or ''    ARGV[7] order_id for a new order   ARGV[8] pickup code
--- ARGV[9] idempotency ttl (s)   ARGV[10] channel   ARGV[11] offer key prefix
+-- KEYS[1..10] and ARGV[1..3]: the order keys of _orders.lua, then
+-- KEYS[11] price hash  KEYS[12] idempotency key  KEYS[13] stats hash  KEYS[14] buyers set
+-- KEYS[15] live offers hash
+-- ARGV[4] user_id  ARGV[5] request_id  ARGV[6] sku  ARGV[7] qty  ARGV[8] offer_id or ''
+-- ARGV[9] order_id for a new order  ARGV[10] pickup code candidates 'c1,c2,...'
+-- ARGV[11] idempotency ttl (s)  ARGV[12] offer key prefix  ARGV[13] the order's QR text
+-- ARGV[14] 'pickup' or 'delivery'  ARGV[15] address  ARGV[16] lat  ARGV[17] lng
+-- ARGV[18] phone  ARGV[19] most unpaid orders per user
 --
--- Reply: {kind, answer} where kind is 'new' or 'repeat' and answer is the JSON
--- {"s": status, "r": reason, "o": order_id, "p": pickup, "u": unit_price, "k": sku,
---  "q": qty}. A repeat of (user, request_id) returns the first answer, changes nothing.
--- Checks come before every write, so a rejection writes only its idempotency record.
+-- Reply: {kind, answer} where kind is 'new', 'repeat' or 'retry' (every code candidate
+-- is taken by an open order: nothing changed, call again with others) and answer the
+-- JSON {"s": status, "r": reason, "o": order_id, "p": pickup, "u": unit_price, "k": sku,
+--  "q": qty, "t": state, "b": pay_by}. A repeat of (user, request_id) returns the first
+-- answer, changes nothing. Checks come before every write, so a rejection writes only
+-- its idempotency record. In a `payment: required` room the units go left -> held and the
+-- order waits for payment until pay_by (a due item 'pay:<id>' for the sweep).
 
-local cached = redis.call('GET', KEYS[5])
+local cached = redis.call('GET', KEYS[12])
 if cached then
   return {'repeat', cached}
 end
 
 local ts = now_ms()
-local user, sku, qty, offer_id = ARGV[2], ARGV[4], tonumber(ARGV[5]), ARGV[6]
+local user, sku, qty, offer_id = ARGV[4], ARGV[6], tonumber(ARGV[7]), ARGV[8]
 
-local function answer(status, reason, order_id, pickup, unit_price)
-  local a = cjson.encode({s = status, r = reason, o = order_id, p = pickup, u = unit_price, k = sku, q = qty})
-  redis.call('SET', KEYS[5], a, 'EX', ARGV[9])
+local function answer(status, reason, order_id, pickup, unit_price, state, pay_by)
+  local a = '{"s":' .. jstr(status) .. ',"r":' .. jstr(reason) .. ',"o":' .. jstr(order_id)
+    .. ',"p":' .. jstr(pickup) .. ',"u":' .. jint(unit_price) .. ',"k":' .. jstr(sku)
+    .. ',"q":' .. jint(qty) .. ',"t":' .. jstr(state) .. ',"b":' .. jint(pay_by) .. '}'
+  redis.call('SET', KEYS[12], a, 'EX', ARGV[11])
   return {'new', a}
 end
 local function reject(reason)
-  return answer('rejected', reason, '', '', 0)
+  return answer('rejected', reason, '', '', 0, '', 0)
 end
 
-local room = redis.call('HMGET', KEYS[1], 'live', 'session_id')
+local room = redis.call('HMGET', O.room, 'live', 'session_id', 'payment', 'hold_s', 'offer_hold_s')
 if room[1] ~= '1' then
   return reject('not_live')
 end
-local price = redis.call('HGET', KEYS[2], sku)
+local price = redis.call('HGET', KEYS[11], sku)
 if not price then
   return reject('unknown_sku')
 end
@@ -42,7 +49,7 @@ local unit_price = tonumber(price)
 
 local offer_key, offer_left
 if offer_id ~= '' then
-  offer_key = ARGV[11] .. offer_id
+  offer_key = ARGV[12] .. offer_id
   local o = redis.call('HMGET', offer_key, 'sku', 'price', 'left', 'per_user_limit', 'starts_at', 'ends_at', 'status')
   if o[1] ~= sku then
     return reject('offer_ended')  -- no such offer, or an offer on another SKU
@@ -55,7 +62,7 @@ if offer_id ~= '' then
   end
   if ts >= tonumber(o[6]) then
     -- The clock, not a timer, decides the end: close it now and tell the room.
-    close_offer(KEYS[11], ARGV[11], offer_id, 'ended', KEYS[7], KEYS[8], ARGV[10], ts)
+    close_offer(KEYS[15], ARGV[12], offer_id, 'ended', O.seq, O.history, O.channel, ts)
     return reject('offer_ended')
   end
   if tonumber(o[3]) < qty then
@@ -69,39 +76,81 @@ if offer_id ~= '' then
   offer_left = tonumber(o[3]) - qty
 end
 
-local left = tonumber(redis.call('HGET', KEYS[3], sku) or '0')
+local left = tonumber(redis.call('HGET', O.stock, sku) or '0')
 if left < qty then
   return reject('sold_out')
 end
+local holds = room[3] == 'required'
+if holds and redis.call('SCARD', user_key(user, 'unpaid')) >= tonumber(ARGV[19]) then
+  return reject('too_many_unpaid')
+end
+local order_id, pickup = ARGV[9], ''
+if ARGV[14] == 'pickup' then
+  -- A pickup code is unique among the store's open orders.
+  for code in string.gmatch(ARGV[10], '[^,]+') do
+    if redis.call('HSETNX', O.codes, code, order_id) == 1 then
+      pickup = code
+      break
+    end
+  end
+  if pickup == '' then
+    return {'retry', ''}
+  end
+end
 
 -- Accept: the order enters the outbox first; from here on it is never lost.
-local order_id, pickup = ARGV[7], ARGV[8]
-local session_id = room[2] or ''
-redis.call('XADD', KEYS[6], '*',
-  'order_id', order_id, 'room_id', ARGV[1], 'session_id', session_id, 'user_id', user,
-  'sku', sku, 'qty', jint(qty), 'unit_price', jint(unit_price), 'offer_id', offer_id,
-  'pickup_code', pickup, 'status', 'accepted', 'created_at', jint(ts))
+local state, pay_by = 'accepted', 0
+local o = {
+  order_id = order_id, room_id = O.room_id, session_id = room[2] or '', user_id = user,
+  sku = sku, qty = jint(qty), unit_price = jint(unit_price), offer_id = offer_id,
+  method = ARGV[14], pickup_code = pickup, qr = ARGV[13], address = ARGV[15],
+  lat = ARGV[16], lng = ARGV[17], phone = ARGV[18], version = '1',
+  created_at = jint(ts), updated_at = jint(ts),
+}
 left = left - qty
-redis.call('HSET', KEYS[3], sku, jint(left))
-redis.call('HINCRBY', KEYS[4], sku, qty)
+redis.call('HSET', O.stock, sku, jint(left))
+local held
+if holds then
+  state = 'awaiting_payment'
+  local hold_s  -- an offer's units are held for less time (offer_hold_s)
+  if offer_key then
+    hold_s = tonumber(room[5] or '') or 300
+  else
+    hold_s = tonumber(room[4] or '') or 900
+  end
+  pay_by = ts + hold_s * 1000
+  o.pay_by = jint(pay_by)
+  held = redis.call('HINCRBY', O.held, sku, qty)
+  redis.call('SADD', user_key(user, 'unpaid'), order_id)
+  redis.call('ZADD', O.due, pay_by, 'pay:' .. order_id)
+else
+  redis.call('HINCRBY', O.sold, sku, qty)
+end
+o.state = state
+record(o, '', 'purchase', user, '', ts, holds and 0 or qty, 'order')
+redis.call('ZADD', user_key(user, 'orders'), ts, order_id)
+redis.call('EXPIRE', user_key(user, 'orders'), ORDER_TTL_S)
 local gmv = unit_price * qty
-redis.call('HINCRBY', KEYS[9], 'orders', 1)
-redis.call('HINCRBY', KEYS[9], 'units', qty)
-redis.call('HINCRBY', KEYS[9], 'gmv', gmv)
-redis.call('HINCRBY', KEYS[9], 'u:' .. sku, qty)
-redis.call('HINCRBY', KEYS[9], 'g:' .. sku, gmv)
-redis.call('HSET', KEYS[9], 'last_order_at', jint(ts))
-redis.call('SADD', KEYS[10], user)
-local reply = answer('accepted', '', order_id, pickup, unit_price)
+redis.call('HINCRBY', KEYS[13], 'orders', 1)
+redis.call('HINCRBY', KEYS[13], 'units', qty)
+redis.call('HINCRBY', KEYS[13], 'gmv', gmv)
+redis.call('HINCRBY', KEYS[13], 'u:' .. sku, qty)
+redis.call('HINCRBY', KEYS[13], 'g:' .. sku, gmv)
+redis.call('HSET', KEYS[13], 'last_order_at', jint(ts))
+redis.call('SADD', KEYS[14], user)
+local reply = answer('accepted', '', order_id, pickup, unit_price, state, pay_by)
 
-emit(KEYS[7], KEYS[8], ARGV[10], 'stock:' .. sku, stock_body(sku, left), ts)
+if held == nil then
+  held = tonumber(redis.call('HGET', O.held, sku) or '0')
+end
+emit(O.seq, O.history, O.channel, 'stock:' .. sku, stock_body(sku, left, held), ts)
 if offer_key then
   redis.call('HSET', offer_key, 'left', jint(offer_left))
   redis.call('HINCRBY', offer_key .. ':buyers', user, qty)
   if offer_left == 0 then
-    close_offer(KEYS[11], ARGV[11], offer_id, 'sold_out', KEYS[7], KEYS[8], ARGV[10], ts)
+    close_offer(KEYS[15], ARGV[12], offer_id, 'sold_out', O.seq, O.history, O.channel, ts)
   else
-    emit(KEYS[7], KEYS[8], ARGV[10], 'offer:' .. offer_id, offer_body(offer_key, offer_id), ts)
+    emit(O.seq, O.history, O.channel, 'offer:' .. offer_id, offer_body(offer_key, offer_id), ts)
   end
 end
 return reply

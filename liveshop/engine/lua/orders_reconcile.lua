@@ -1,6 +1,6 @@
 -- orders_reconcile.lua: one room's side of the reconciliation, read atomically: the
 -- units the engine sold per SKU, and the units of accepted orders still in the outbox
--- (not yet stored: the persister deletes what it has stored).
+-- (not yet stored: the persister deletes what it has stored), net of later moves.
 --
 -- KEYS[1] sold hash  KEYS[2] outbox stream
 -- ARGV[1] at most this many outbox entries are read (a long outbox: see `complete`)
@@ -16,10 +16,16 @@ local entries = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', limit)
 local units = {}
 for _, entry in ipairs(entries) do
   local fields = entry[2]
-  local sku, qty
+  -- an entry's `sold` is the units it moved into (or out of, < 0) sold; a v1 entry
+  -- (no `sold`) sold its qty; refunds have no sku
+  local sku, qty, sold_delta
   for i = 1, #fields, 2 do
-    if fields[i] == 'sku' then sku = fields[i + 1] elseif fields[i] == 'qty' then qty = fields[i + 1] end
+    local f = fields[i]
+    if f == 'sku' then sku = fields[i + 1]
+    elseif f == 'qty' then qty = fields[i + 1]
+    elseif f == 'sold' then sold_delta = fields[i + 1] end
   end
+  qty = sold_delta or qty
   if sku and qty then units[sku] = (units[sku] or 0) + tonumber(qty) end
 end
 local unstored = {}

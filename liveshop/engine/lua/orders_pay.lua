@@ -1,0 +1,60 @@
+-- orders_pay.lua: a payment notification (already signature-checked) applied once per
+-- txn_id.
+--
+-- KEYS[1..10], ARGV[1..3]: the order keys of _orders.lua.
+-- ARGV[4] order_id  ARGV[5] txn_id  ARGV[6] amount  ARGV[7] paid_at
+-- ARGV[8] spec awaiting_payment -> paid  ARGV[9] spec of the pay_by move (-> expired)
+-- ARGV[10] spec of the late payment (expired -> paid)  ARGV[11] txn record ttl (s)
+--
+-- Reply: {'repeat', answer} | {'new', answer} | {'not_found'} | {'amount_mismatch', total}
+-- answer: '{"status": "paid"|"refunded", "order": {...}}', recorded under the txn only
+-- when the signature and amount were right (refusals record nothing).
+-- Paid in time: awaiting_payment -> paid. Paid after pay_by: the order expires first
+-- (the clock's move, if no sweeper made it yet), then it is re-reserved as `paid` if
+-- left >= qty, else refunded once (reason 'late_payment'). A payment for an order that
+-- is neither (cancelled, or paid already by another txn) is refunded once per txn.
+
+local txn_key = O.prefix .. 'txn:' .. ARGV[5]
+local earlier = redis.call('GET', txn_key)
+if earlier then
+  return {'repeat', earlier}
+end
+local ts = now_ms()
+local id = ARGV[4]
+local o = load_order(id)
+if o == nil then
+  return {'not_found'}
+end
+local total = tonumber(o.qty) * tonumber(o.unit_price)
+if tonumber(ARGV[6]) ~= total then
+  return {'amount_mismatch', jint(total)}
+end
+local pay, expire, late = parse_spec(ARGV[8]), parse_spec(ARGV[9]), parse_spec(ARGV[10])
+local status, json = 'paid', nil
+if o.state == 'awaiting_payment' and ts >= tonumber(o.pay_by) then
+  change(o, expire, 'clock', 'clock', 'pay_by', ts)
+end
+if pay.sources[o.state] then
+  o.paid_at, o.txn_id = ARGV[7], ARGV[5]
+  json = change(o, pay, 'payment', ARGV[5], '', ts)
+elseif late.sources[o.state] and not set(o.txn_id) then
+  o.paid_at, o.txn_id = ARGV[7], ARGV[5]
+  if tonumber(redis.call('HGET', O.stock, o.sku) or '0') >= tonumber(o.qty) then
+    json = change(o, late, 'payment', ARGV[5], 'late_payment', ts)
+  else
+    status = 'refunded'
+    create_refund(o, 'late_payment', ts)
+    json = touch(o, 'payment', ARGV[5], 'late_payment', ts)
+  end
+else
+  -- Paid for an order that cannot take it: give this transaction's money back.
+  status = 'refunded'
+  local saved_txn = o.txn_id
+  o.txn_id = ARGV[5]
+  create_refund(o, 'unneeded_payment:' .. ARGV[5], ts)
+  o.txn_id = saved_txn
+  json = touch(o, 'payment', ARGV[5], 'unneeded_payment', ts)
+end
+local answer = '{"status":' .. jstr(status) .. ',"order":' .. json .. '}'
+redis.call('SET', txn_key, answer, 'EX', tonumber(ARGV[11]))
+return {'new', answer}

@@ -1,0 +1,34 @@
+-- orders_sweep.lua: the clock's moves that are due, guarded: an item moves an order only
+-- if the order is still in the move's source state and now >= its own time (pay_by,
+-- pickup_by), so any number of processes may sweep at once, and again after a restart.
+--
+-- KEYS[1..10], ARGV[1..3]: the order keys of _orders.lua.
+-- ARGV[4] most items per call  ARGV[5] spec of the pay_by move (-> expired)
+-- ARGV[6] spec of the pickup_by move (-> uncollected)
+-- Due items (members of the due zset, score = due ms): 'pay:<id>', 'pickup:<id>',
+-- 'code:<id>' (a picked-up order's code is released for reuse).
+--
+-- Reply: {moved, due_left} where due_left counts items still due after this call.
+
+local ts = now_ms()
+local items = redis.call('ZRANGEBYSCORE', O.due, '-inf', ts, 'LIMIT', 0, tonumber(ARGV[4]))
+local pay, pickup = parse_spec(ARGV[5]), parse_spec(ARGV[6])
+local moved = 0
+for _, item in ipairs(items) do
+  redis.call('ZREM', O.due, item)
+  local kind, id = string.match(item, '^(%a+):(.*)$')
+  local o = load_order(id)
+  if o ~= nil then
+    if kind == 'pay' and pay.sources[o.state] and ts >= tonumber(o.pay_by) then
+      change(o, pay, 'clock', 'clock', 'pay_by', ts)
+      moved = moved + 1
+    elseif kind == 'pickup' and pickup.sources[o.state] and ts >= tonumber(o.pickup_by) then
+      change(o, pickup, 'clock', 'clock', 'pickup_by', ts)
+      moved = moved + 1
+    elseif kind == 'code' and o.state == 'picked_up' then
+      drop_code(o)
+      redis.call('EXPIRE', order_key(id), ORDER_TTL_S)
+    end
+  end
+end
+return {moved, redis.call('ZCOUNT', O.due, '-inf', ts)}
