@@ -132,20 +132,24 @@ def print_banner(settings: Settings, port: int, wire_port: int | None) -> None:
     else:
         lines.append(f"  room sockets: ws://{settings.host}:{port}/ws/rooms/<room>")
     if settings.demo:
-        from liveshop.app.demo import DEMO_ROOM
+        from liveshop.app.demo import DEMO_ROOM, PAID_ROOM
 
         viewer = identity.issue(settings.secret, user="demo-viewer", role="viewer", room="*")
         host = identity.issue(settings.secret, user="demo-host", role="broadcaster", room=DEMO_ROOM)
+        staff = identity.issue(settings.secret, user="demo-clerk", role="staff", room="*")
         hq = identity.issue(settings.secret, user="demo-hq", role="hq", room="*")
         lines += [
             "",
             f"  Viewer page:          {base}/rooms/{DEMO_ROOM}",
             f"  Broadcaster console:  {base}/console/{DEMO_ROOM}",
+            f"  Store counter:        {base}/store/{DEMO_ROOM}   (pickup, order board)",
+            f"  Pay-first store:      {base}/rooms/{PAID_ROOM}  and  {base}/store/{PAID_ROOM}",
             f"  Room state (REST):    {base}/api/rooms/{DEMO_ROOM}",
             "",
             f"  LIVESHOP_SECRET={settings.secret}",
             f"  viewer token:       {viewer}",
             f"  broadcaster token:  {host}",
+            f"  staff token:        {staff}",
             f"  hq token:           {hq}",
             "",
             "  Try:  python -m websockets "
