@@ -224,9 +224,20 @@ EventRow = tuple[object, ...]  # one row of `order_events`, in EVENT_COLUMNS ord
 OutboxEntry = tuple[str, bytes, dict[bytes, bytes]]
 
 
+_packed = msgspec.json.Decoder(dict[str, str])
+
+
+def _order_fields(fields: dict[bytes, bytes]) -> dict[str, str]:
+    """A v1.1 entry carries the order as JSON in `o`; a v1 entry as stream fields."""
+    packed = fields.get(b"o")
+    if packed is not None:
+        return _packed.decode(packed)
+    return {k.decode(): v.decode() for k, v in fields.items()}
+
+
 def _row(fields: dict[bytes, bytes]) -> OrderRow:
     """An order's state from an outbox entry (v1.1 'order'/'move', or a v1 order)."""
-    f = {k.decode(): v.decode() for k, v in fields.items()}
+    f = _order_fields(fields)
     f.setdefault("state", "accepted")  # a v1 entry: accepted, version 1
     f.setdefault("version", "1")
     f.setdefault("updated_at", f["created_at"])
@@ -247,19 +258,20 @@ def _row(fields: dict[bytes, bytes]) -> OrderRow:
 
 
 def _event(fields: dict[bytes, bytes], row: OrderRow) -> EventRow:
-    f = {k.decode(): v.decode() for k, v in fields.items()}
+    """The event that made this version (a v1 entry: the purchase)."""
+    e = _packed.decode(fields[b"e"]) if b"e" in fields else {}
     order_id, room_id, user_id = row[0], row[1], row[3]
     state, version, updated_at = row[11], row[12], row[13]
     return (
         order_id,
         version,
         room_id,
-        f.get("ev_from", ""),
+        e.get("from", ""),
         state,
-        f.get("ev_by", "purchase"),
-        f.get("ev_actor") or user_id,
-        f.get("ev_reason", ""),
-        int(f.get("ev_at") or str(updated_at)),
+        e.get("by", "purchase"),
+        e.get("actor") or user_id,
+        e.get("reason", ""),
+        updated_at,
     )
 
 

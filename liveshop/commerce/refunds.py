@@ -155,13 +155,14 @@ class RefundLedger:
             taken += [_refund(row) for row in rows]
         return taken
 
-    async def settle(self, refund: Refund, state: RefundState, now: int, error: str = "") -> None:
-        """The outcome of an attempt; `pending` backs off before the next one."""
-        backoff_ms = min(1000 * 2 ** min(refund.attempts, 10), 10 * 60 * 1000)
+    async def settle(
+        self, refund: Refund, state: RefundState, now: int, error: str = "", retry_in_ms: int = 0
+    ) -> None:
+        """The outcome of an attempt; a `pending` one is tried again in `retry_in_ms`."""
         await self._db.execute(
             "UPDATE refunds SET state = $1, next_at = $2, claim_until = 0, last_error = $3, "
             "updated_at = $4 WHERE order_id = $5 AND reason = $6 AND state = 'pending'",
-            (state, now + backoff_ms, error[:300], now, refund.order_id, refund.reason),
+            (state, now + retry_in_ms, error[:300], now, refund.order_id, refund.reason),
         )
 
 
@@ -199,7 +200,9 @@ class Refunder:
         interval_s: float = 0.5,
         lease_ms: int = 30_000,
         max_attempts: int = 8,
+        backoff_ms: int = 1000,
     ) -> None:
+        self._backoff_ms = backoff_ms  # doubled per attempt, at most 10 min
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         self._ledger = ledger
         self._provider = provider
@@ -236,7 +239,8 @@ class Refunder:
         if outcome != "pending":
             await self._orders.refund_state(refund.order_id, refund.reason, outcome)
             log.info("refund settled", key=refund.key, amount=refund.amount, state=outcome)
-        await self._ledger.settle(refund, outcome, _now_ms(), error)
+        retry_in_ms = min(self._backoff_ms * 2 ** min(refund.attempts - 1, 20), 600_000)
+        await self._ledger.settle(refund, outcome, _now_ms(), error, retry_in_ms)
 
     async def run(self) -> None:
         while not self._stopping.is_set():

@@ -102,6 +102,16 @@ def _session_keys(keys: RoomKeys) -> list[str]:
     return [keys.room, keys.seq, keys.history, keys.stats, keys.buyers, keys.audience, keys.offers]
 
 
+def session_units(stats: dict[str, int]) -> int:
+    """The session's units: the sum of its per-SKU counts (the purchase script keeps
+    only those, one write fewer per purchase; `units` is read from rooms stored before)."""
+    return sum(v for k, v in stats.items() if k.startswith("u:")) or stats.get("units", 0)
+
+
+def session_gmv(stats: dict[str, int]) -> int:
+    return sum(v for k, v in stats.items() if k.startswith("g:")) or stats.get("gmv", 0)
+
+
 def new_session_id() -> str:
     return "ls_" + secrets.token_hex(6)
 
@@ -259,6 +269,7 @@ class Rooms:
             return None
         _, sid, title, started_at, ended_at, peak, buyers, audience, stats_flat = reply
         stats = _pairs(stats_flat)
+        counts = {k: int(v) for k, v in stats.items() if k != "last_order_at"}
         totals = SessionTotals(
             session_id=sid.decode(),
             title=title.decode(),
@@ -266,8 +277,8 @@ class Rooms:
             ended_at=int(ended_at),
             peak=int(peak),
             orders=int(stats.get("orders", 0)),
-            units=int(stats.get("units", 0)),
-            gmv=int(stats.get("gmv", 0)),
+            units=session_units(counts),
+            gmv=session_gmv(counts),
             buyers=int(buyers),
             viewers=int(audience),
         )

@@ -24,7 +24,7 @@ from liveshop.commerce import coaching
 from liveshop.commerce.offers import Offers
 from liveshop.commerce.presence import Presence
 from liveshop.commerce.reconcile import decode_figures
-from liveshop.commerce.rooms import now_ms, offer_from_hash
+from liveshop.commerce.rooms import now_ms, offer_from_hash, session_gmv, session_units
 from liveshop.core import protocol as p
 from liveshop.core.keys import RECONCILE, RoomKeys
 from liveshop.core.replies import as_text
@@ -85,8 +85,8 @@ def compute_stats(
         viewers=viewers,
         peak=max(peak, viewers),
         orders=stats.get("orders", 0),
-        units=stats.get("units", 0),
-        gmv=stats.get("gmv", 0),
+        units=session_units(stats),
+        gmv=session_gmv(stats),
         conversion=round(buyers / audience, 4) if audience else 0.0,
         top=[p.TopProduct(sku=s, units=units[s], gmv=gmv.get(s, 0)) for s in top],
     )

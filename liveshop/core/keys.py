@@ -58,7 +58,8 @@ class RoomKeys:
     presence: str  # hash process_id -> local viewer count
     presence_exp: str  # zset process_id -> expiry (epoch ms)
     # Orders after the tap (commerce.order_book; the scripts build per-order and
-    # per-user keys from `prefix`: order:<id>, user:<len>:<user>:orders|unpaid, txn:<id>)
+    # per-user keys from `prefix`: order:<id> (JSON), user:<len>:<user>:orders (list,
+    # newest first) and :unpaid (set), txn:<id>, verify:<len>:<staff>:misses|lock)
     prefix: str  # "ls:{room}:"
     held: str  # hash sku -> units in unpaid orders (stocked = stock + held + sold)
     due: str  # zset "pay:<id>" | "pickup:<id>" | "code:<id>" -> due time (epoch ms)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 from redis.asyncio import Redis
 
@@ -25,9 +26,10 @@ async def test_accepts_decrements_and_writes_the_outbox(
     assert (await inv.ledger(ROOM))["lychee-500g"] == (197, 0, 3, 200)
     entries = await redis.xrange(RoomKeys.of(ROOM).outbox)
     assert len(entries) == 1
-    fields = {k.decode(): v.decode() for k, v in entries[0][1].items()}
+    fields = json.loads(entries[0][1][b"o"])  # the order at version 1, as JSON
     assert fields["order_id"] == out.answer.o and fields["qty"] == "3"
     assert fields["user_id"] == "u1" and fields["state"] == "accepted"
+    assert fields["version"] == "1" and entries[0][1][b"sold"] == b"3"
 
 
 async def test_rejections_name_their_reason_and_change_nothing(

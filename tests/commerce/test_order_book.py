@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import random
 import time
 from collections.abc import AsyncIterator
@@ -59,7 +60,9 @@ class Shop:
         return (await self.inventory.ledger(ROOM))[SKU]
 
     async def set_order_time(self, order_id: str, field: str, ms: int) -> None:
-        await self.redis.hset(self.keys.prefix + "order:" + order_id, field, str(ms))
+        key = self.keys.prefix + "order:" + order_id
+        order = json.loads(await self.redis.get(key) or b"{}")
+        await self.redis.set(key, json.dumps({**order, field: str(ms)}))
 
     async def pay(self, order_id: str, txn: str, amount: int | None = None) -> bytes:
         found = await self.book.get(order_id)
@@ -246,7 +249,7 @@ async def test_two_staff_verifying_one_code_at_once_one_wins(shop: Shop) -> None
     winner = "staff-a" if a.status == "verified" else "staff-b"
     assert loser.verified_by == winner and loser.verified_at > 0
     entries = await shop.redis.xrange(shop.keys.outbox)
-    picked = [f for _, f in entries if f.get(b"state") == b"picked_up"]
+    picked = [f for _, f in entries if json.loads(f[b"o"])["state"] == "picked_up"]
     assert len(picked) == 1  # one event in the log
 
 

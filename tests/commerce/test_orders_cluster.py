@@ -13,6 +13,8 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ResponseError
 
 from liveshop.commerce.inventory import Inventory
+from liveshop.commerce.order_book import OrderBook, QrSigner
+from liveshop.commerce.order_states import By, State
 from liveshop.commerce.orders import OrderStore, Persister
 from liveshop.commerce.rooms import Rooms
 from liveshop.core.keys import OUTBOX_GROUP, RoomKeys
@@ -27,10 +29,13 @@ pytestmark = pytest.mark.slow
 
 
 class ClusterShop:
-    def __init__(self, redis: RedisCluster, rooms: Rooms, inventory: Inventory) -> None:
+    def __init__(
+        self, redis: RedisCluster, rooms: Rooms, inventory: Inventory, scripts: Scripts
+    ) -> None:
         self.redis = redis
         self.rooms = rooms
         self.inventory = inventory
+        self.inventory_scripts = scripts
 
 
 @pytest.fixture
@@ -44,7 +49,7 @@ async def shop(redis_cluster: LocalCluster, tmp_path: Path) -> AsyncIterator[Clu
     await rooms.init_schema()
     inventory = Inventory(redis, scripts, idempotency_ttl_s=3600)  # type: ignore[arg-type]
     try:
-        yield ClusterShop(redis, rooms, inventory)
+        yield ClusterShop(redis, rooms, inventory, scripts)
     finally:
         await inventory.aclose()
         await db.close()
@@ -206,3 +211,44 @@ async def test_a_primary_killed_mid_sale_loses_no_acked_order(
         await asyncio.gather(*buyers, return_exceptions=True)
         persister.stop()
         await task
+
+
+async def test_orders_after_the_tap_on_every_shard(
+    redis_cluster: LocalCluster, shop: ClusterShop, store: OrderStore
+) -> None:
+    """Holds, payment, ready, verify, expiry and the sweep in rooms on every shard: each
+    script touches its room's slot only; states and events reach the database."""
+    rooms = rooms_on_every_shard(redis_cluster, 6)
+    book = OrderBook(shop.inventory_scripts, shop.redis, QrSigner("cluster"))
+    for room in rooms:
+        await seed_room(shop.rooms, shop.inventory, room)
+        await shop.redis.hset(
+            RoomKeys.of(room).room, mapping={"payment": "required", "hold_s": "1"}
+        )
+    paid, expiring = [], []
+    for room in rooms:
+        for n in range(2):
+            out = await shop.inventory.buy(room, f"u{n}", "r-1", "lychee-500g", 1)
+            assert out.accepted and out.answer.t == "awaiting_payment"
+            (paid if n == 0 else expiring).append(out.answer.o)
+    for order_id in paid:
+        await book.pay(order_id, f"t-{order_id}", 1990, 1)
+        await book.move(order_id, State.READY, By.STAFF, "staff")
+        found = await book.get(order_id)
+        assert found is not None and found[0].fulfilment.pickup_code
+        room = order_id.rpartition(".")[2]
+        code = found[0].fulfilment.pickup_code
+        assert (await book.verify(room, "staff", code=code)).status == "verified"
+    await asyncio.sleep(1.1)
+    assert await book.sweep(rooms) == len(expiring)
+    for room in rooms:
+        assert (await shop.inventory.ledger(room))["lychee-500g"] == (199, 0, 1, 200)
+    await Persister(shop.redis, store).drain()  # type: ignore[arg-type]
+    rows = {o.order_id: o.state for o in await store.list(limit=1000)}
+    assert {rows[o] for o in paid} == {"picked_up"} and {rows[o] for o in expiring} == {"expired"}
+    assert [e["to_state"] for e in await store.events(paid[0])] == [
+        "awaiting_payment",
+        "paid",
+        "ready",
+        "picked_up",
+    ]

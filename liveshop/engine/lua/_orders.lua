@@ -6,7 +6,7 @@
 --   KEYS[5] history     KEYS[6] outbox      KEYS[7] due zset     KEYS[8] codes hash
 --   KEYS[9] refunds hash KEYS[10] room hash
 --   ARGV[1] room_id  ARGV[2] channel  ARGV[3] the room's key prefix 'ls:{room}:'
--- An order is the hash <prefix>order:<id> (fields = the orders table's columns). Every
+-- An order is the string <prefix>order:<id>: JSON, keys = the orders table's columns. Every
 -- change bumps `version`, appends one outbox entry (kind 'move': the whole order plus the
 -- event: from, to, by, actor, reason) and publishes the `order` message to the buyer's
 -- sockets ("0 @ <len>:<user><json>" on the room channel: no seq, not in the history).
@@ -36,15 +36,11 @@ local function user_key(user, what)
 end
 
 local function load_order(id)
-  local flat = redis.call('HGETALL', order_key(id))
-  if #flat == 0 then
+  local packed = redis.call('GET', order_key(id))
+  if not packed then
     return nil
   end
-  local o = {}
-  for i = 1, #flat, 2 do
-    o[flat[i]] = flat[i + 1]
-  end
-  return o
+  return cjson.decode(packed)
 end
 
 local function parse_spec(spec)
@@ -88,17 +84,22 @@ local function publish_to_buyer(o, json)
   redis.call('__PUBLISH__', O.channel, '0 @ ' .. #o.user_id .. ':' .. o.user_id .. json)
 end
 
--- Writes o (after a change) and its event: the order hash, one outbox entry, the message.
+-- Writes o (after a change) and its event: the order (one JSON string: every value a
+-- string, empty ones left out), one outbox entry and the buyer's message. The entry has
+-- the same five fields every time (a stream stores the names once per node then) and
+-- carries the same JSON: the order at this version, and the event.
 local function record(o, from, by, actor, reason, ts, sold_delta, kind)
-  local flat = {}
   for k, v in pairs(o) do
-    flat[#flat + 1] = k
-    flat[#flat + 1] = v
+    if v == '' then
+      o[k] = nil
+    end
   end
-  redis.call('HSET', order_key(o.order_id), unpack(flat))
-  redis.call('XADD', O.outbox, '*', 'kind', kind, 'ev_from', from, 'ev_by', by,
-    'ev_actor', actor, 'ev_reason', reason, 'ev_at', jint(ts), 'sold', jint(sold_delta),
-    unpack(flat))
+  local packed = cjson.encode(o)
+  redis.call('SET', order_key(o.order_id), packed)
+  local event = '{"from":' .. jstr(from) .. ',"by":' .. jstr(by) .. ',"actor":' .. jstr(actor)
+    .. ',"reason":' .. jstr(reason) .. '}'
+  redis.call('XADD', O.outbox, '*', 'kind', kind, 'sku', o.sku, 'sold', jint(sold_delta),
+    'o', packed, 'e', event)
   local json = order_json(o)
   publish_to_buyer(o, json)
   return json
@@ -108,6 +109,17 @@ local function emit_stock(sku, ts)
   local left = tonumber(redis.call('HGET', O.stock, sku) or '0')
   local held = tonumber(redis.call('HGET', O.held, sku) or '0')
   emit(O.seq, O.history, O.channel, 'stock:' .. sku, stock_body(sku, left, held), ts)
+end
+
+-- SKUs whose units moved in this script run: one `stock` message each, at the end
+-- (a sweep that expires a thousand holds says each SKU's new figure once).
+local MOVED = {}
+
+local function flush_stock(ts)
+  for sku in pairs(MOVED) do
+    emit_stock(sku, ts)
+  end
+  MOVED = {}
 end
 
 -- A refund, at most one per (order, reason): the ledger row goes out through the outbox.
@@ -124,6 +136,13 @@ local function create_refund(o, reason, ts)
   return true
 end
 
+-- An order that is over lives ORDER_TTL_S more, and so does its buyer's index from then
+-- (an index entry whose order is gone is skipped by orders_get).
+local function retire(o)
+  redis.call('EXPIRE', order_key(o.order_id), ORDER_TTL_S)
+  redis.call('EXPIRE', user_key(o.user_id, 'orders'), ORDER_TTL_S)
+end
+
 local function drop_code(o)
   if set(o.pickup_code) and redis.call('HGET', O.codes, o.pickup_code) == o.order_id then
     redis.call('HDEL', O.codes, o.pickup_code)
@@ -131,7 +150,7 @@ local function drop_code(o)
 end
 
 -- Moves o to spec.target with the spec's effects; the caller has checked that the move
--- is legal. Returns the order's JSON.
+-- is legal, and calls flush_stock() before it returns. Returns the order's JSON.
 local function change(o, spec, by, actor, reason, ts)
   local from, qty, sku = o.state, tonumber(o.qty), o.sku
   local sold_delta, stock_moved = 0, false
@@ -166,13 +185,13 @@ local function change(o, spec, by, actor, reason, ts)
   o.version = jint(tonumber(o.version) + 1)
   o.updated_at = jint(ts)
   o.reason = reason
+  local json = record(o, from, by, actor, reason, ts, sold_delta, 'move')
   if TERMINAL[o.state] then
     drop_code(o)
-    redis.call('EXPIRE', order_key(o.order_id), ORDER_TTL_S)
+    retire(o)
   end
-  local json = record(o, from, by, actor, reason, ts, sold_delta, 'move')
   if stock_moved then
-    emit_stock(sku, ts)
+    MOVED[sku] = true
   end
   return json
 end

@@ -128,12 +128,9 @@ else
 end
 o.state = state
 record(o, '', 'purchase', user, '', ts, holds and 0 or qty, 'order')
-redis.call('ZADD', user_key(user, 'orders'), ts, order_id)
-redis.call('EXPIRE', user_key(user, 'orders'), ORDER_TTL_S)
+redis.call('LPUSH', user_key(user, 'orders'), order_id)  -- newest first
 local gmv = unit_price * qty
 redis.call('HINCRBY', KEYS[13], 'orders', 1)
-redis.call('HINCRBY', KEYS[13], 'units', qty)
-redis.call('HINCRBY', KEYS[13], 'gmv', gmv)
 redis.call('HINCRBY', KEYS[13], 'u:' .. sku, qty)
 redis.call('HINCRBY', KEYS[13], 'g:' .. sku, gmv)
 redis.call('HSET', KEYS[13], 'last_order_at', jint(ts))

@@ -24,7 +24,9 @@ if ARGV[7] ~= '' then
     return {'stale'}
   end
   o.delivery_status, o.delivery_rank = ARGV[5], jint(rank)
-  return {'ok', change(o, spec, 'delivery', ARGV[8], ARGV[5], ts)}
+  local json = change(o, spec, 'delivery', ARGV[8], ARGV[5], ts)
+  flush_stock(ts)
+  return {'ok', json}
 end
 if TERMINAL[o.state] then
   return {'stale'}

@@ -8,7 +8,7 @@
 
 local ids = {}
 if ARGV[4] ~= '' then
-  ids = redis.call('ZREVRANGE', user_key(ARGV[4], 'orders'), 0, tonumber(ARGV[5]) - 1)
+  ids = redis.call('LRANGE', user_key(ARGV[4], 'orders'), 0, tonumber(ARGV[5]) - 1)
 else
   for i = 6, #ARGV do
     ids[#ids + 1] = ARGV[i]

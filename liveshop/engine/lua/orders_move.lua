@@ -38,4 +38,6 @@ if pickup_ms > 0 then
   o.pickup_by = jint(ts + pickup_ms)
   redis.call('ZADD', O.due, ts + pickup_ms, 'pickup:' .. id)
 end
-return {'ok', change(o, spec, ARGV[6], ARGV[7], ARGV[8], ts)}
+local json = change(o, spec, ARGV[6], ARGV[7], ARGV[8], ts)
+flush_stock(ts)
+return {'ok', json}

@@ -55,6 +55,7 @@ else
   o.txn_id = saved_txn
   json = touch(o, 'payment', ARGV[5], 'unneeded_payment', ts)
 end
+flush_stock(ts)
 local answer = '{"status":' .. jstr(status) .. ',"order":' .. json .. '}'
 redis.call('SET', txn_key, answer, 'EX', tonumber(ARGV[11]))
 return {'new', answer}

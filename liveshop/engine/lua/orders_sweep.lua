@@ -27,8 +27,9 @@ for _, item in ipairs(items) do
       moved = moved + 1
     elseif kind == 'code' and o.state == 'picked_up' then
       drop_code(o)
-      redis.call('EXPIRE', order_key(id), ORDER_TTL_S)
+      retire(o)
     end
   end
 end
+flush_stock(ts)
 return {moved, redis.call('ZCOUNT', O.due, '-inf', ts)}

@@ -46,4 +46,6 @@ if not spec.sources[o.state] then
 end
 o.verified_at, o.verified_by = jint(ts), staff
 redis.call('ZADD', O.due, ts + tonumber(ARGV[10]), 'code:' .. id)
-return {'verified', change(o, spec, 'verify', staff, '', ts)}
+local json = change(o, spec, 'verify', staff, '', ts)
+flush_stock(ts)
+return {'verified', json}
