@@ -35,7 +35,7 @@ from liveshop.app.gcpacer import GcPacer
 from liveshop.app.orders_api import OrdersApi
 from liveshop.commerce.inventory import Inventory
 from liveshop.commerce.offers import Offers
-from liveshop.commerce.order_book import DueSweeper, OrderBook, QrSigner
+from liveshop.commerce.order_book import DueSweeper, OrderBook, OrderIds, QrSigner
 from liveshop.commerce.orders import OrderStore, Persister
 from liveshop.commerce.payments import Payments, payment_key
 from liveshop.commerce.presence import Presence
@@ -261,6 +261,7 @@ def create_app(
                 idempotency_ttl_s=settings.idempotency_ttl_s,
                 timeout_s=settings.redis_timeout_s,
                 qr=order_book.qr,
+                order_ids=OrderIds(settings.secret),
             )
             offers = Offers(redis, scripts)
             purchases = Purchases(inventory, redis)

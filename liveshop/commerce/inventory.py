@@ -16,7 +16,7 @@ from typing import NamedTuple
 import msgspec
 from redis.asyncio import Redis
 
-from liveshop.commerce.order_book import MAX_UNPAID, QrSigner, new_order_id, order_call
+from liveshop.commerce.order_book import MAX_UNPAID, OrderIds, QrSigner, order_call, order_key
 from liveshop.core import protocol as p
 from liveshop.core.keys import RoomKeys
 from liveshop.engine.connections import is_cluster
@@ -66,6 +66,28 @@ class PurchaseOutcome(NamedTuple):  # a tuple: one is made per tap
         return p.OrderAck(request_id=request_id, status="rejected", sku=a.k, qty=a.q, reason=a.r)
 
 
+def answer_of(recorded: bytes) -> PurchaseAnswer:
+    """The first answer to a request, from what its order key holds: a recorded
+    rejection, or the order itself (accepted: the answer is rebuilt as the script does)."""
+    if recorded.startswith(b'{"s":'):
+        return _answer_decoder.decode(recorded)
+    o = _order_fields.decode(recorded)
+    return PurchaseAnswer(
+        s="accepted",
+        r="",
+        o=o["order_id"],
+        p=o.get("pickup_code", ""),
+        u=int(o["unit_price"]),
+        k=o["sku"],
+        q=int(o["qty"]),
+        t="awaiting_payment" if "pay_by" in o else "accepted",
+        b=int(o.get("pay_by", "0")),
+    )
+
+
+_order_fields = msgspec.json.Decoder(dict[str, str])
+
+
 def buy_call(
     room_id: str,
     user: str,
@@ -92,6 +114,7 @@ def buy_call(
             keys.stats,
             keys.buyers,
             keys.offers,
+            order_key(room_id, order_id),
         ],
         [
             *order_args,
@@ -136,8 +159,10 @@ class Inventory:
         timeout_s: float = 1.0,
         direct_link: bool = True,
         qr: QrSigner | None = None,
+        order_ids: OrderIds | None = None,
     ) -> None:
         self._qr = qr
+        self._ids = order_ids or OrderIds("")
         self._redis = redis
         self._scripts = scripts
         self._batcher = ScriptBatcher(redis, timeout_s=timeout_s, direct=direct_link)
@@ -155,8 +180,8 @@ class Inventory:
         offer_id: str | None = None,
         delivery: p.DeliveryIn | None = None,
     ) -> PurchaseOutcome:
+        order_id = self._ids.for_request(room_id, user, request_id)
         for _ in range(5):
-            order_id = new_order_id(room_id)
             keys, args = buy_call(
                 room_id,
                 user,
@@ -189,12 +214,13 @@ class Inventory:
             fresh = PurchaseAnswer(s="rejected", r=reason, o="", p="", u=0, k=sku, q=qty)
             cached = self._sold_out[(sku, qty, reason)] = (fresh, _answer_encoder.encode(fresh))
         answer, encoded = cached
+        order_id = self._ids.for_request(room_id, user, request_id)
         earlier = await self._batcher.set_if_absent(
-            RoomKeys.of(room_id).idempotency(user, request_id), encoded, self._ttl
+            order_key(room_id, order_id), encoded, self._ttl
         )
         if earlier is None:
             return PurchaseOutcome(answer, False)
-        return PurchaseOutcome(_answer_decoder.decode(earlier), True)
+        return PurchaseOutcome(answer_of(earlier), True)
 
     def quiet_for(self) -> float:
         """Seconds since purchases were last sent to the engine."""

@@ -61,9 +61,27 @@ def order_call(room_id: str) -> tuple[list[str], list[str]]:
 
 
 def new_order_id(room_id: str) -> str:
-    """Opaque to clients; carries its room after the dot, so a REST call or a payment
-    notification naming only the order finds the room's keys without a lookup."""
+    """A random order id (orders made by other paths than a buyer's request)."""
     return f"o_{secrets.token_hex(9)}.{room_id}"
+
+
+class OrderIds:
+    """A buy's order id: made from (user, request_id) with a keyed hash, so the order's
+    key is also the request's idempotency record (one write fewer per purchase) and the
+    id reveals neither. Opaque to clients; it carries its room after the dot, so a REST
+    call or a payment notification naming only the order finds its keys directly."""
+
+    def __init__(self, secret: str) -> None:
+        self._key = hmac.new(secret.encode(), b"liveshop order ids", hashlib.sha256).digest()
+
+    def for_request(self, room_id: str, user: str, request_id: str) -> str:
+        mac = hmac.new(self._key, f"{len(user)}:{user}:{request_id}".encode(), hashlib.sha256)
+        return f"o_{mac.hexdigest()[:18]}.{room_id}"
+
+
+def order_key(room_id: str, order_id: str) -> str:
+    """The order's key (lua/_orders.lua `order_key`)."""
+    return f"{RoomKeys.of(room_id).prefix}order:{order_id}"
 
 
 def room_of(order_id: str) -> str | None:

@@ -432,3 +432,19 @@ async def test_stocked_is_left_plus_held_plus_sold_after_every_step(
                 with contextlib.suppress(Rejected):
                     await shop.book.move(order_id, target, By.STAFF, "staff")
         invariant(await shop.units())
+
+
+async def test_a_repeated_buy_gets_its_first_answer_after_the_order_moved(shop: Shop) -> None:
+    """The order's key is the request's idempotency record: a retry after a payment, or
+    one the room answers itself as sold out, still gets the first answer, and buys once."""
+    await require_payment(shop)
+    first = await shop.inventory.buy(ROOM, "u1", "r-same", SKU, 2)
+    assert first.accepted and first.answer.t == "awaiting_payment"
+    await shop.pay(first.answer.o, "t-1")
+    again = await shop.inventory.buy(ROOM, "u1", "r-same", SKU, 2)
+    assert again.repeat and again.answer == first.answer
+    sold_out_path = await shop.inventory.reject_sold_out(ROOM, "u1", "r-same", SKU, 2)
+    assert sold_out_path.repeat and sold_out_path.answer == first.answer
+    assert await shop.units() == (198, 0, 2, 200)
+    other = await shop.inventory.buy(ROOM, "u2", "r-same", SKU, 1)  # another user's request
+    assert other.accepted and not other.repeat and other.answer.o != first.answer.o

@@ -2,8 +2,11 @@
 -- created and appended to the outbox, room and buyer messages.
 --
 -- KEYS[1..10] and ARGV[1..3]: the order keys of _orders.lua, then
--- KEYS[11] price hash  KEYS[12] idempotency key  KEYS[13] stats hash  KEYS[14] buyers set
--- KEYS[15] live offers hash
+-- KEYS[11] price hash  KEYS[12] the v1 idempotency key (read only: answers recorded
+-- before orders had their own key)  KEYS[13] stats hash  KEYS[14] buyers set
+-- KEYS[15] live offers hash  KEYS[16] the order's key: its id is made from (user,
+-- request_id), so the order is its own idempotency record (a rejection is recorded there,
+-- for the idempotency ttl)
 -- ARGV[4] user_id  ARGV[5] request_id  ARGV[6] sku  ARGV[7] qty  ARGV[8] offer_id or ''
 -- ARGV[9] order_id for a new order  ARGV[10] pickup code candidates 'c1,c2,...'
 -- ARGV[11] idempotency ttl (s)  ARGV[12] offer key prefix  ARGV[13] the order's QR text
@@ -14,27 +17,33 @@
 -- is taken by an open order: nothing changed, call again with others) and answer the
 -- JSON {"s": status, "r": reason, "o": order_id, "p": pickup, "u": unit_price, "k": sku,
 --  "q": qty, "t": state, "b": pay_by}. A repeat of (user, request_id) returns the first
--- answer, changes nothing. Checks come before every write, so a rejection writes only
--- its idempotency record. In a `payment: required` room the units go left -> held and the
+-- answer (rebuilt from the order for an accepted one), changes nothing. Checks come
+-- before every write, so a rejection writes only its record. In a `payment: required` room the units go left -> held and the
 -- order waits for payment until pay_by (a due item 'pay:<id>' for the sweep).
 
-local cached = redis.call('GET', KEYS[12])
+local function first_answer(o)
+  local state = o.pay_by and 'awaiting_payment' or 'accepted'
+  return '{"s":"accepted","r":"","o":' .. jstr(o.order_id) .. ',"p":' .. jstr(o.pickup_code or '')
+    .. ',"u":' .. o.unit_price .. ',"k":' .. jstr(o.sku) .. ',"q":' .. o.qty
+    .. ',"t":' .. jstr(state) .. ',"b":' .. (o.pay_by or '0') .. '}'
+end
+
+local cached = redis.call('GET', KEYS[16]) or redis.call('GET', KEYS[12])
 if cached then
-  return {'repeat', cached}
+  if string.sub(cached, 1, 5) == '{"s":' then
+    return {'repeat', cached}  -- a rejection (or a v1 answer)
+  end
+  return {'repeat', first_answer(cjson.decode(cached))}
 end
 
 local ts = now_ms()
 local user, sku, qty, offer_id = ARGV[4], ARGV[6], tonumber(ARGV[7]), ARGV[8]
 
-local function answer(status, reason, order_id, pickup, unit_price, state, pay_by)
-  local a = '{"s":' .. jstr(status) .. ',"r":' .. jstr(reason) .. ',"o":' .. jstr(order_id)
-    .. ',"p":' .. jstr(pickup) .. ',"u":' .. jint(unit_price) .. ',"k":' .. jstr(sku)
-    .. ',"q":' .. jint(qty) .. ',"t":' .. jstr(state) .. ',"b":' .. jint(pay_by) .. '}'
-  redis.call('SET', KEYS[12], a, 'EX', ARGV[11])
-  return {'new', a}
-end
 local function reject(reason)
-  return answer('rejected', reason, '', '', 0, '', 0)
+  local a = '{"s":"rejected","r":' .. jstr(reason) .. ',"o":"","p":"","u":0,"k":' .. jstr(sku)
+    .. ',"q":' .. jint(qty) .. ',"t":"","b":0}'
+  redis.call('SET', KEYS[16], a, 'EX', ARGV[11])
+  return {'new', a}
 end
 
 local room = redis.call('HMGET', O.room, 'live', 'session_id', 'payment', 'hold_s', 'offer_hold_s')
@@ -135,7 +144,7 @@ redis.call('HINCRBY', KEYS[13], 'u:' .. sku, qty)
 redis.call('HINCRBY', KEYS[13], 'g:' .. sku, gmv)
 redis.call('HSET', KEYS[13], 'last_order_at', jint(ts))
 redis.call('SADD', KEYS[14], user)
-local reply = answer('accepted', '', order_id, pickup, unit_price, state, pay_by)
+local reply = {'new', first_answer(o)}
 
 if held == nil then
   held = tonumber(redis.call('HGET', O.held, sku) or '0')
