@@ -33,6 +33,7 @@ from liveshop.app.api import Api, ApiRequest, ApiResponse, guarded
 from liveshop.app.gateway import Gateway, Services
 from liveshop.app.gcpacer import GcPacer
 from liveshop.app.orders_api import OrdersApi
+from liveshop.commerce.groups import Groups
 from liveshop.commerce.inventory import Inventory
 from liveshop.commerce.offers import Offers
 from liveshop.commerce.order_book import DueSweeper, OrderBook, OrderIds, QrSigner
@@ -272,8 +273,14 @@ def create_app(
                 on_room_closed=purchases.on_room_closed,
             )
             await hub.start()
+            groups = Groups(
+                scripts,
+                idempotency_ttl_s=settings.idempotency_ttl_s,
+                qr=order_book.qr,
+                order_ids=OrderIds(settings.secret),
+            )
             services = runtime.services = Services(
-                settings, rooms, inventory, offers, purchases, hub, redis, order_book
+                settings, rooms, inventory, offers, purchases, hub, redis, order_book, groups
             )
             gateway_ref["gateway"] = runtime.gateway = Gateway(services)
 

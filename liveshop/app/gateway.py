@@ -29,6 +29,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from liveshop.commerce.coaching import mentioned_skus
+from liveshop.commerce.groups import Groups
 from liveshop.commerce.inventory import Inventory, RestockRefused
 from liveshop.commerce.offers import Offers
 from liveshop.commerce.order_book import OrderBook, room_of
@@ -77,6 +78,7 @@ class Services:
     hub: Hub
     redis: Redis
     order_book: OrderBook
+    groups: Groups
 
 
 class Gateway:
@@ -359,6 +361,14 @@ class Gateway:
                     raise Rejected(ErrorCode.BAD_MESSAGE, text) from None
             case p.OfferStart():
                 await self.s.offers.start(room_id, msg)
+            case p.GroupStart():
+                await self.s.groups.start(room_id, msg)
+            case p.GroupJoin():
+                assert who.user is not None
+                outcome = await self.s.groups.join(room_id, who.user, msg)
+                sock.reply(outcome.ack(msg.request_id))
+            case p.GroupCancel():
+                await self.s.groups.cancel(room_id, msg.group_id)
             case p.OfferStop():
                 if not await self.s.offers.stop(room_id, msg.offer_id):
                     raise Rejected(ErrorCode.BAD_MESSAGE, f"no live offer {msg.offer_id!r}")
@@ -473,7 +483,7 @@ def _cancel_ack(msg: p.Cancel, status: str, reason: str | None = None) -> p.Canc
 
 
 def _ref(msg: p.ClientMessage) -> str:
-    if isinstance(msg, p.Buy | p.Cancel):
+    if isinstance(msg, p.Buy | p.Cancel | p.GroupJoin):
         return msg.request_id
     tag = type(msg).__struct_config__.tag
     return tag if isinstance(tag, str) else ""  # every client message has a str tag

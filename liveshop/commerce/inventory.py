@@ -35,10 +35,18 @@ class PurchaseAnswer(msgspec.Struct, frozen=True):
     q: int  # qty
     t: str = ""  # the order's first state (v1.1; absent in answers recorded before it)
     b: int = 0  # pay_by, in a `payment: required` room
+    g: str = ""  # the group of a group_join
 
 
-_answer_decoder = msgspec.json.Decoder(PurchaseAnswer)
+answer_decoder = msgspec.json.Decoder(PurchaseAnswer)
 _answer_encoder = msgspec.json.Encoder()
+
+
+_FIRST_STATES: dict[str, p.OrderState] = {
+    "accepted": "accepted",
+    "awaiting_payment": "awaiting_payment",
+    "pending_group": "pending_group",
+}
 
 
 class PurchaseOutcome(NamedTuple):  # a tuple: one is made per tap
@@ -60,17 +68,25 @@ class PurchaseOutcome(NamedTuple):  # a tuple: one is made per tap
                 order_id=a.o,
                 pickup_code=a.p or None,
                 unit_price=a.u,
-                state="awaiting_payment" if a.t == "awaiting_payment" else "accepted",
+                state=_FIRST_STATES.get(a.t, "accepted"),
                 pay_by=a.b or None,
+                group_id=a.g or None,
             )
-        return p.OrderAck(request_id=request_id, status="rejected", sku=a.k, qty=a.q, reason=a.r)
+        return p.OrderAck(
+            request_id=request_id,
+            status="rejected",
+            sku=a.k,
+            qty=a.q,
+            reason=a.r,
+            group_id=a.g or None,
+        )
 
 
 def answer_of(recorded: bytes) -> PurchaseAnswer:
     """The first answer to a request, from what its order key holds: a recorded
     rejection, or the order itself (accepted: the answer is rebuilt as the script does)."""
     if recorded.startswith(b'{"s":'):
-        return _answer_decoder.decode(recorded)
+        return answer_decoder.decode(recorded)
     o = _order_fields.decode(recorded)
     return PurchaseAnswer(
         s="accepted",
@@ -80,8 +96,13 @@ def answer_of(recorded: bytes) -> PurchaseAnswer:
         u=int(o["unit_price"]),
         k=o["sku"],
         q=int(o["qty"]),
-        t="awaiting_payment" if "pay_by" in o else "accepted",
+        t="pending_group"
+        if "group_id" in o
+        else "awaiting_payment"
+        if "pay_by" in o
+        else "accepted",
         b=int(o.get("pay_by", "0")),
+        g=o.get("group_id", ""),
     )
 
 
@@ -197,7 +218,7 @@ class Inventory:
             )
             kind, answer = await self._batcher.call(self._scripts.inventory_buy, keys, args)
             if kind != b"retry":  # 'retry': every code candidate was taken; nothing changed
-                return PurchaseOutcome(_answer_decoder.decode(answer), repeat=kind == b"repeat")
+                return PurchaseOutcome(answer_decoder.decode(answer), repeat=kind == b"repeat")
         raise TimeoutError("no free pickup code found in 5 tries")
 
     async def reject_sold_out(

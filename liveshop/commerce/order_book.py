@@ -47,6 +47,8 @@ EXPIRE = spec(S.EXPIRED, By.CLOCK)
 UNCOLLECT = spec(S.UNCOLLECTED, By.CLOCK)
 VERIFY = spec(S.PICKED_UP, By.VERIFY)
 UNDO = spec(S.READY, By.UNDO_VERIFY)
+GROUP_OK = spec(S.ACCEPTED, By.GROUP, sources=frozenset({S.PENDING_GROUP}))
+GROUP_FAIL = spec(S.CANCELLED, By.GROUP)  # pending_group and paid members alike
 
 _order = msgspec.json.Decoder(p.Order)
 
@@ -247,6 +249,8 @@ class OrderBook:
                 EXPIRE,
                 PAY_LATE,
                 TXN_KEPT_S,
+                GROUP_OK,
+                GROUP_FAIL,
             ],
         )
         status = reply[0]
@@ -285,7 +289,13 @@ class OrderBook:
             calls: list[Call] = []
             for room_id in pending:
                 keys, args = order_call(room_id)
-                calls.append((self._scripts.orders_sweep, keys, [*args, limit, EXPIRE, UNCOLLECT]))
+                calls.append(
+                    (
+                        self._scripts.orders_sweep,
+                        keys,
+                        [*args, limit, EXPIRE, UNCOLLECT, GROUP_OK, GROUP_FAIL],
+                    )
+                )
             replies = await run_many(self._redis, calls)
             moved += sum(int(r[0]) for r in replies)
             pending = [room for room, r in zip(pending, replies, strict=True) if int(r[1]) > 0]

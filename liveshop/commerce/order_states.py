@@ -86,7 +86,14 @@ MOVES: tuple[Move, ...] = (
     Move(S.PICKED_UP, S.READY, frozenset({By.UNDO_VERIFY})),
     Move(S.PENDING_GROUP, S.ACCEPTED, frozenset({By.GROUP})),
     Move(S.PENDING_GROUP, S.CANCELLED, frozenset({By.GROUP}), Effect.RELEASE_UNITS),
-    Move(S.PAID, S.CANCELLED, frozenset({By.GROUP}), Effect.REFUND_IF_PAID),
+    # A paid member's units count as sold while the group runs (the database sees `paid`),
+    # so a failed group gives them back too ("units back, refunds made once").
+    Move(
+        S.PAID,
+        S.CANCELLED,
+        frozenset({By.GROUP}),
+        Effect.RELEASE_UNITS | Effect.REFUND_IF_PAID,
+    ),
     # "A late payment (after `expired`) ... is re-reserved as `paid` if left >= qty"
     # (otherwise refunded, and the order stays expired).
     Move(S.EXPIRED, S.PAID, frozenset({By.PAYMENT})),

@@ -16,6 +16,8 @@ import msgspec
 from redis.exceptions import ResponseError
 from redis.typing import EncodableT, FieldT
 
+from liveshop.commerce.groups import group_from_hash
+from liveshop.commerce.groups import visible as group_visible
 from liveshop.core import protocol as p
 from liveshop.core.keys import OUTBOX_GROUP, ROOMS_INDEX, RoomKeys
 from liveshop.core.replies import as_text
@@ -198,10 +200,19 @@ class Rooms:
                 keys.offers,
                 keys.presence,
                 keys.presence_exp,
+                keys.groups,
             ],
-            args=["" if resume_from is None else resume_from, keys.offer("")],
+            args=["" if resume_from is None else resume_from, keys.offer(""), keys.group("")],
         )
-        seq, room_flat, meta_flat, price_flat, stock_flat, offers, viewers, resumed, missed = reply
+        seq, room_flat, meta_flat, price_flat, stock_flat, offers, viewers, resumed, missed = reply[
+            :9
+        ]
+        now = now_ms()
+        groups = []
+        for flat in reply[9]:
+            fields = _pairs(flat)
+            if group_visible(fields, now):
+                groups.append(group_from_hash(fields["group_id"], fields))
         room = _pairs(room_flat)
         prices = _pairs(price_flat)
         stock = _pairs(stock_flat)
@@ -229,6 +240,7 @@ class Rooms:
             name=room.get("name") or None,
             stream_url=room.get("stream_url") or None,
             peak=int(room.get("peak", 0)) if live else None,
+            groups=sorted(groups, key=lambda g: g.ends_at) or None,
         )
         return Snapshot(
             seq=int(seq),

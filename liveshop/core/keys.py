@@ -65,6 +65,7 @@ class RoomKeys:
     due: str  # zset "pay:<id>" | "pickup:<id>" | "code:<id>" -> due time (epoch ms)
     codes: str  # hash pickup code -> order id, for the store's open orders
     refunds: str  # hash "<order id>|<reason>" -> pending | done | failed
+    groups: str  # hash group id -> ends_at: the room's groups (lua/_groups.lua)
 
     @classmethod
     @functools.lru_cache(maxsize=4096)  # built per purchase: the strings are made once
@@ -93,6 +94,7 @@ class RoomKeys:
             due=f"{t}:due",
             codes=f"{t}:codes",
             refunds=f"{t}:refunds",
+            groups=f"{t}:groups",
         )
 
     def idempotency(self, user: str, request_id: str) -> str:
@@ -110,6 +112,9 @@ class RoomKeys:
 
     def offer(self, offer_id: str) -> str:
         return f"ls:{{{self.room_id}}}:offer:{offer_id}"  # hash: the offer's fields
+
+    def group(self, group_id: str) -> str:
+        return f"ls:{{{self.room_id}}}:group:{group_id}"  # hash: the group's fields
 
     def offer_buyers(self, offer_id: str) -> str:
         return f"ls:{{{self.room_id}}}:offer:{offer_id}:buyers"  # hash user -> units

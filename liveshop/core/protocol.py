@@ -120,6 +120,29 @@ class Restock(_Client, tag="restock", frozen=True):
     qty: StockDelta
 
 
+class GroupStart(_Client, tag="group_start", frozen=True):
+    sku: Sku
+    price: Price
+    threshold: Annotated[int, msgspec.Meta(ge=2, le=10_000)]
+    duration_s: Annotated[int, msgspec.Meta(ge=600, le=259_200)]
+    cap: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
+    per_user_limit: Annotated[int, msgspec.Meta(ge=1, le=999)]
+    metric: Literal["buyers", "units"] = "buyers"
+
+
+GroupId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class GroupJoin(_Client, tag="group_join", frozen=True):
+    request_id: RequestId
+    group_id: GroupId
+    qty: Quantity
+
+
+class GroupCancel(_Client, tag="group_cancel", frozen=True):
+    group_id: GroupId
+
+
 ClientMessage = (
     Hello
     | Buy
@@ -133,11 +156,23 @@ ClientMessage = (
     | OfferStart
     | OfferStop
     | Restock
+    | GroupStart
+    | GroupJoin
+    | GroupCancel
 )
 
 CLIENT_TYPES = frozenset(t.__struct_config__.tag for t in get_args(ClientMessage))
-VIEWER_ACTIONS = (Buy, Cancel, Chat, Like)
-BROADCASTER_ACTIONS = (GoLive, EndLive, Pin, OfferStart, OfferStop, Restock)
+VIEWER_ACTIONS = (Buy, Cancel, Chat, Like, GroupJoin)
+BROADCASTER_ACTIONS = (
+    GoLive,
+    EndLive,
+    Pin,
+    OfferStart,
+    OfferStop,
+    Restock,
+    GroupStart,
+    GroupCancel,
+)
 
 
 # ---- server → client ---------------------------------------------------------------
@@ -219,6 +254,28 @@ class Order(_Server, tag="order", frozen=True):
     delivery_status: str | None = None
 
 
+GroupStatus = Literal["open", "succeeded", "failed", "cancelled"]
+
+
+class GroupState(_Server, tag="group", frozen=True):
+    """A group on the room stream (with seq, ts) and in `welcome.state.groups`."""
+
+    group_id: str
+    sku: str
+    price: int
+    metric: Literal["buyers", "units"]
+    threshold: int
+    value: int
+    cap: int
+    ends_at: int
+    status: GroupStatus
+    left: int | None = None  # additions: units not joined yet, and the per-user limit
+    per_user_limit: int | None = None
+    rooms: list[str] | None = None
+    seq: int | None = None
+    ts: int | None = None
+
+
 class RoomState(msgspec.Struct, omit_defaults=True, frozen=True):
     live: bool
     viewers: int
@@ -232,6 +289,7 @@ class RoomState(msgspec.Struct, omit_defaults=True, frozen=True):
     stream_url: str | None = None
     peak: int | None = None
     my_orders: list[Order] | None = None  # v1.1: the user's last 20 orders in the room
+    groups: list[GroupState] | None = None  # v1.1: open groups, and closed in 10 min
 
 
 class Welcome(_Server, tag="welcome", frozen=True):
@@ -254,6 +312,7 @@ class OrderAck(_Server, tag="order_ack", frozen=True):
     reason: str | None = None
     state: OrderState | None = None  # v1.1
     pay_by: int | None = None  # v1.1: in a `payment: required` room
+    group_id: str | None = None  # v1.1: the answer to a group_join
 
 
 class CancelAck(_Server, tag="cancel_ack", frozen=True):
@@ -374,6 +433,7 @@ ServerMessage = (
     | OrderAck
     | Order
     | CancelAck
+    | GroupState
     | Pong
     | Error
     | Bye

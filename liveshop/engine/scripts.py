@@ -46,11 +46,16 @@ NAMES = (
     "orders_refund_state",
     "orders_delivery",
     "orders_get",
+    "groups_start",
+    "groups_join",
+    "groups_cancel",
 )
 # Scripts that create or move orders get _orders.lua's helpers too.
-ORDER_SCRIPTS = frozenset(n for n in NAMES if n.startswith("orders_")) - {"orders_reconcile"} | {
-    "inventory_buy"
-}
+ORDER_SCRIPTS = frozenset(n for n in NAMES if n.startswith(("orders_", "groups_"))) - {
+    "orders_reconcile"
+} | {"inventory_buy"}
+# ... and _groups.lua's: any move of a member's order may change its group.
+GROUP_SCRIPTS = ORDER_SCRIPTS
 
 
 def source(name: str, *, sharded: bool = False) -> str:
@@ -58,6 +63,8 @@ def source(name: str, *, sharded: bool = False) -> str:
     prelude = (lua / "_prelude.lua").read_text()
     if name in ORDER_SCRIPTS:
         prelude += "\n" + (lua / "_orders.lua").read_text()
+    if name in GROUP_SCRIPTS:
+        prelude += "\n" + (lua / "_groups.lua").read_text()
     body = (lua / f"{name}.lua").read_text()
     # Sharded pub/sub keeps a room's messages on the shard that owns its slot.
     return (prelude + "\n" + body).replace("__PUBLISH__", "SPUBLISH" if sharded else "PUBLISH")

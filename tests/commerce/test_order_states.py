@@ -63,8 +63,10 @@ def test_what_moves_give_back_and_refund() -> None:
     assert move(S.PAID, S.CANCELLED, By.BUYER).effect == (
         Effect.RELEASE_UNITS | Effect.REFUND_IF_PAID
     )
-    # a paid group member's units went back with the group's shelf: only the refund
-    assert move(S.PAID, S.CANCELLED, By.GROUP).effect is Effect.REFUND_IF_PAID
+    # a failed group gives a paid member's units back and refunds them
+    assert move(S.PAID, S.CANCELLED, By.GROUP).effect == (
+        Effect.RELEASE_UNITS | Effect.REFUND_IF_PAID
+    )
     assert move(S.OUT_FOR_DELIVERY, S.DELIVERY_FAILED, By.DELIVERY).effect is Effect.REFUND_IF_PAID
     assert move(S.READY, S.PICKED_UP, By.VERIFY).effect is Effect.NONE
 

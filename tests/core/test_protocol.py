@@ -32,6 +32,7 @@ def test_the_doc_has_an_example_of_every_message_type() -> None:
         "order_ack",
         "order",
         "cancel_ack",
+        "group",
         "hint",
         "stats",
         "pong",

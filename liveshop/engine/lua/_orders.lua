@@ -155,9 +155,26 @@ local function change(o, spec, by, actor, reason, ts)
   local from, qty, sku = o.state, tonumber(o.qty), o.sku
   local sold_delta, stock_moved = 0, false
   if from == 'awaiting_payment' then
-    redis.call('HINCRBY', O.held, sku, -qty)
     redis.call('SREM', user_key(o.user_id, 'unpaid'), o.order_id)
     redis.call('ZREM', O.due, 'pay:' .. o.order_id)
+    if spec.release and O.back_to_group and O.back_to_group(o) then
+      -- an unpaid member's units go back to its group's shelf (still held)
+    elseif spec.release then
+      redis.call('HINCRBY', O.held, sku, -qty)
+      stock_moved = true
+      redis.call('HINCRBY', O.stock, sku, qty)
+    elseif SOLD[spec.target] then
+      redis.call('HINCRBY', O.held, sku, -qty)
+      stock_moved = true
+      redis.call('HINCRBY', O.sold, sku, qty)
+      sold_delta = qty
+    else
+      redis.call('HINCRBY', O.held, sku, -qty)
+      stock_moved = true
+    end
+  elseif from == 'pending_group' then
+    -- a group member's units were held from the group's shelf
+    redis.call('HINCRBY', O.held, sku, -qty)
     stock_moved = true
     if spec.release then
       redis.call('HINCRBY', O.stock, sku, qty)

@@ -5,6 +5,10 @@
 -- ARGV[4] order_id  ARGV[5] txn_id  ARGV[6] amount  ARGV[7] paid_at
 -- ARGV[8] spec awaiting_payment -> paid  ARGV[9] spec of the pay_by move (-> expired)
 -- ARGV[10] spec of the late payment (expired -> paid)  ARGV[11] txn record ttl (s)
+-- ARGV[12] spec pending_group -> accepted  ARGV[13] spec of a failed group's members
+-- A group member's payment counts toward its group (which may succeed with it); paid
+-- after its group failed, it is refunded at once; paid late, refunded (never
+-- re-reserved: the group's units are the group's).
 --
 -- Reply: {'repeat', answer} | {'new', answer} | {'not_found'} | {'amount_mismatch', total}
 -- answer: '{"status": "paid"|"refunded", "order": {...}}', recorded under the txn only
@@ -34,10 +38,26 @@ local status, json = 'paid', nil
 if o.state == 'awaiting_payment' and ts >= tonumber(o.pay_by) then
   change(o, expire, 'clock', 'clock', 'pay_by', ts)
 end
+local group_ok, group_fail = parse_spec(ARGV[12]), parse_spec(ARGV[13])
 if pay.sources[o.state] then
   o.paid_at, o.txn_id = ARGV[7], ARGV[5]
   json = change(o, pay, 'payment', ARGV[5], '', ts)
-elseif late.sources[o.state] and not set(o.txn_id) then
+  if set(o.group_id) then
+    local g = redis.call('HMGET', group_key(o.group_id), 'status', 'closed_at')
+    if g[1] == 'failed' or g[1] == 'cancelled' then
+      status = 'refunded'
+      json = change(o, group_fail, 'group', 'group', 'group_failed', ts)
+    else
+      local _value, succeeded_now = count_member(o.group_id, o.user_id, tonumber(o.qty),
+        group_ok, group_fail, ts)
+      if succeeded_now then
+        emit_group(o.group_id, ts)
+      else
+        emit_progress(o.group_id, ts)
+      end
+    end
+  end
+elseif late.sources[o.state] and not set(o.txn_id) and not set(o.group_id) then
   o.paid_at, o.txn_id = ARGV[7], ARGV[5]
   if tonumber(redis.call('HGET', O.stock, o.sku) or '0') >= tonumber(o.qty) then
     json = change(o, late, 'payment', ARGV[5], 'late_payment', ts)
@@ -46,6 +66,11 @@ elseif late.sources[o.state] and not set(o.txn_id) then
     create_refund(o, 'late_payment', ts)
     json = touch(o, 'payment', ARGV[5], 'late_payment', ts)
   end
+elseif late.sources[o.state] and not set(o.txn_id) then
+  o.paid_at, o.txn_id = ARGV[7], ARGV[5]  -- a group member paid late: refunded
+  status = 'refunded'
+  create_refund(o, 'late_payment', ts)
+  json = touch(o, 'payment', ARGV[5], 'late_payment', ts)
 else
   -- Paid for an order that cannot take it: give this transaction's money back.
   status = 'refunded'

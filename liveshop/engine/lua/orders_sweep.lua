@@ -5,19 +5,36 @@
 -- KEYS[1..10], ARGV[1..3]: the order keys of _orders.lua.
 -- ARGV[4] most items per call  ARGV[5] spec of the pay_by move (-> expired)
 -- ARGV[6] spec of the pickup_by move (-> uncollected)
+-- ARGV[7] spec pending_group -> accepted  ARGV[8] spec pending_group -> cancelled
 -- Due items (members of the due zset, score = due ms): 'pay:<id>', 'pickup:<id>',
--- 'code:<id>' (a picked-up order's code is released for reuse).
+-- 'code:<id>' (a picked-up order's code is released for reuse), 'group:<id>' (a
+-- group's ends_at: failed below threshold, else its joins are over), 'gsettle:<id>'
+-- (a group's members still to move after a batch), 'gemit:<id>' (its latest progress).
 --
 -- Reply: {moved, due_left} where due_left counts items still due after this call.
 
 local ts = now_ms()
 local items = redis.call('ZRANGEBYSCORE', O.due, '-inf', ts, 'LIMIT', 0, tonumber(ARGV[4]))
 local pay, pickup = parse_spec(ARGV[5]), parse_spec(ARGV[6])
+local group_ok, group_fail = parse_spec(ARGV[7]), parse_spec(ARGV[8])
 local moved = 0
 for _, item in ipairs(items) do
   redis.call('ZREM', O.due, item)
   local kind, id = string.match(item, '^(%a+):(.*)$')
-  local o = load_order(id)
+  if kind == 'group' then
+    local g = redis.call('HMGET', group_key(id), 'status', 'ends_at', 'closed_at')
+    if g[1] and not g[3] and ts >= tonumber(g[2]) then  -- guarded: still running, due
+      end_group(id, g[1] == 'open' and 'failed' or '', group_ok, group_fail, ts)
+      moved = moved + 1
+    end
+  elseif kind == 'gsettle' then
+    settle(id, group_ok, group_fail, ts)
+  elseif kind == 'gemit' then
+    if redis.call('HGET', group_key(id), 'dirty') then
+      emit_group(id, ts)
+    end
+  end
+  local o = (kind == 'pay' or kind == 'pickup' or kind == 'code') and load_order(id) or nil
   if o ~= nil then
     if kind == 'pay' and pay.sources[o.state] and ts >= tonumber(o.pay_by) then
       change(o, pay, 'clock', 'clock', 'pay_by', ts)

@@ -3,10 +3,10 @@
 --
 -- KEYS[1] room hash  KEYS[2] products hash  KEYS[3] price hash  KEYS[4] stock hash
 -- KEYS[5] seq        KEYS[6] history        KEYS[7] live offers hash
--- KEYS[8] presence hash  KEYS[9] presence expiry zset
--- ARGV[1] resume_from seq or ''   ARGV[2] offer key prefix
+-- KEYS[8] presence hash  KEYS[9] presence expiry zset  KEYS[10] the room's groups hash
+-- ARGV[1] resume_from seq or ''   ARGV[2] offer key prefix  ARGV[3] group key prefix
 --
--- Reply: {seq, room, products, prices, stock, offers, viewers, resumed, missed}
+-- Reply: {seq, room, products, prices, stock, offers, viewers, resumed, missed, groups}
 -- where room/products/prices/stock are flat HGETALL arrays, offers a list of flat
 -- offer hashes (each with its id appended), resumed 1 when missed holds every message
 -- after resume_from (a list of JSON texts), else 0.
@@ -18,6 +18,14 @@ for _, offer_id in ipairs(redis.call('HKEYS', KEYS[7])) do
   table.insert(o, 'offer_id')
   table.insert(o, offer_id)
   table.insert(offers, o)
+end
+
+local groups = {}
+for _, group_id in ipairs(redis.call('HKEYS', KEYS[10])) do
+  local g = redis.call('HGETALL', ARGV[3] .. group_id)
+  table.insert(g, 'group_id')
+  table.insert(g, group_id)
+  table.insert(groups, g)
 end
 
 local now = now_ms()
@@ -52,4 +60,5 @@ return {
   viewers,
   resumed,
   missed,
+  groups,
 }
