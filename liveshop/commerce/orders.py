@@ -441,11 +441,15 @@ class Persister:
         by_stream: dict[str, list[bytes]] = {}
         for stream, entry_id, _ in entries:
             by_stream.setdefault(stream, []).append(entry_id)
-        # One pipeline: on a Cluster redis-py sends it as one round per shard.
+        # One pipeline: on a Cluster redis-py sends it as one round per shard. XDEL before
+        # XACK: a process killed between the two (a pipeline is not one write) leaves a
+        # pending id whose entry is gone, which the next XAUTOCLAIM drops; the other order
+        # would leave a stored, acknowledged entry in the outbox for ever (counted as
+        # unstored by reconciliation).
         async with self._redis.pipeline(transaction=False) as pipe:
             for stream, ids in by_stream.items():
-                pipe.xack(stream, OUTBOX_GROUP, *ids)
                 pipe.xdel(stream, *ids)
+                pipe.xack(stream, OUTBOX_GROUP, *ids)
             await pipe.execute()
         metrics.persist_commit.observe(time.perf_counter() - started)
         metrics.persist_batch.observe(len(entries))

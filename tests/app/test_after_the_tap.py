@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import random
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,10 +23,15 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from liveshop.commerce.groups import Groups
 from liveshop.commerce.inventory import Inventory
-from liveshop.commerce.refunds import Refund
+from liveshop.commerce.order_book import OrderBook, QrSigner
+from liveshop.commerce.refunds import Refund, RefundLedger
 from liveshop.commerce.rooms import Rooms
+from liveshop.core import protocol as p
 from liveshop.core.keys import RoomKeys
+from liveshop.engine.database import open_database, sqlite_url
+from liveshop.engine.scripts import Scripts
 from tests.conftest import ROOM, seeded_server
 from tests.databases import database_for_test
 from tests.support import (
@@ -388,3 +394,130 @@ async def test_holds_due_while_every_process_was_killed_expire_after_restart(
     finally:
         for proc in restarted:
             proc.stop()
+
+
+async def test_a_group_over_real_sockets(shop: RunningServer) -> None:
+    """The console starts a group, two viewers join over their sockets, everyone in the
+    room hears the progress, the joins reach the threshold and both orders move on."""
+    console = await Client.connect(shop.ws_url(ROOM))
+    await console.hello(token("broadcaster", user="host", room=ROOM))
+    await console.send(
+        {
+            "type": "group_start",
+            "sku": SKU,
+            "price": 1490,
+            "threshold": 2,
+            "duration_s": 600,
+            "cap": 20,
+            "per_user_limit": 2,
+        }
+    )
+    started = await console.wait_for(lambda m: m["type"] == "group" and m["status"] == "open")
+    group_id = started["group_id"]
+    a, b = await buyer(shop, "u1"), await buyer(shop, "u2")
+    welcome_groups = (await (await Client.connect(shop.ws_url(ROOM))).hello())["state"]["groups"]
+    assert [g["group_id"] for g in welcome_groups] == [group_id]
+    join = {"type": "group_join", "group_id": group_id, "qty": 1}
+    ack_a = await a.request({**join, "request_id": "j-1"}, "order_ack")
+    assert (ack_a["status"], ack_a["state"], ack_a["group_id"]) == (
+        "accepted",
+        "pending_group",
+        group_id,
+    )
+    ack_b = await b.request({**join, "request_id": "j-1"}, "order_ack")
+    assert ack_b["status"] == "accepted"
+    done = await console.wait_for(
+        lambda m: m["type"] == "group" and m["status"] == "succeeded", timeout=5 * UNIT
+    )
+    assert (done["value"], done["left"]) == (2, 18)
+    await next_order(a, ack_a["order_id"], "accepted")
+    await next_order(b, ack_b["order_id"], "accepted")
+    over = await a.request({**join, "request_id": "j-2", "qty": 2}, "order_ack")
+    assert (over["status"], over["reason"]) == ("rejected", "limit_exceeded")
+    viewer = await Client.connect(shop.ws_url(ROOM))
+    await viewer.hello()
+    anon = await viewer.request({**join, "request_id": "j-9"}, "error")
+    assert anon["code"] == "unauthorized"
+    forbidden = await a.request({"type": "group_cancel", "group_id": group_id}, "error")
+    assert forbidden["code"] == "forbidden"
+    for client in (console, a, b, viewer):
+        await client.close()
+
+
+@pytest.mark.slow
+async def test_killing_the_process_that_closes_a_group_refunds_each_member_once(
+    domain: tuple[Rooms, Inventory], redis: Redis, redis_url: str, tmp_path: Path
+) -> None:
+    """Ten failed groups of 300 paid members each (a close spans two batches): each
+    group falls due while a process sweeps, and that process is SIGKILLed at a random
+    moment of it; after a last process, every member is cancelled with exactly one
+    refund, in the engine and in the database, and every unit is back."""
+    _, inventory = domain
+    keys = RoomKeys.of(ROOM)
+    await inventory.put_product(ROOM, SKU, name="荔枝", price=1990, stock=3000)
+    await redis.hset(keys.room, mapping={"payment": "required", "hold_s": "900"})
+    scripts = Scripts(redis)
+    book = OrderBook(scripts, redis, QrSigner("k"))
+    groups = Groups(scripts, idempotency_ttl_s=3600)
+    members: list[str] = []
+    group_ids = []
+    for g in range(10):
+        group = await groups.start(
+            ROOM,
+            p.GroupStart(
+                sku=SKU, price=1490, threshold=1000, duration_s=600, cap=300, per_user_limit=1
+            ),
+        )
+        group_ids.append(group.group_id)
+
+        async def member(n: int, gid: str = group.group_id, tag: int = g) -> str:
+            out = await groups.join(
+                ROOM, f"u{tag}-{n}", p.GroupJoin(request_id="j", group_id=gid, qty=1)
+            )
+            await book.pay(out.answer.o, f"t-{tag}-{n}", 1490, 1)
+            return out.answer.o
+
+        members += await asyncio.gather(*(member(n) for n in range(300)))
+    assert (await inventory.ledger(ROOM))[SKU] == (0, 0, 3000, 3000)
+    shared_db = sqlite_url(tmp_path / "orders.db")  # every process stores into one database
+    env = {"LIVESHOP_SWEEP_INTERVAL_S": "0.02", "LIVESHOP_DATABASE_URL": shared_db}
+    rng = random.Random(11)
+    for attempt, group_id in enumerate(group_ids):
+        proc = ServerProcess(tmp_path / f"k{attempt}", redis_url=redis_url, extra_env=env)
+        proc.start()  # returns once ready: its sweeper is running
+        past = int(time.time() * 1000) - 1
+        await redis.hset(keys.group(group_id), "ends_at", str(past))
+        await redis.zadd(keys.due, {f"group:{group_id}": past})
+        await asyncio.sleep(rng.uniform(0.0, 0.06))
+        proc.kill()
+    final = ServerProcess(tmp_path / "final", redis_url=redis_url, extra_env=env).start()
+    try:
+
+        async def all_cancelled() -> bool:
+            return await redis.hlen(keys.refunds) == len(members) and (
+                await inventory.ledger(ROOM)
+            )[SKU] == (3000, 0, 0, 3000)
+
+        await eventually(all_cancelled, timeout=30 * UNIT)
+        refunds = await redis.hgetall(keys.refunds)
+        assert sorted(refunds) == sorted(f"{o}|cancelled".encode() for o in members)
+        for order_id in members[::37]:
+            found = await book.get(order_id)
+            assert found is not None and found[0].state == "cancelled"
+            assert found[0].refund is not None and found[0].refund.amount == 1490
+
+        async def all_stored() -> bool:
+            return await redis.xlen(keys.outbox) == 0
+
+        # every entry stored and deleted: none left acknowledged but undeleted by a kill
+        await eventually(all_stored, timeout=20 * UNIT)
+    finally:
+        final.stop()
+    # what reached the database: one refund row per member, whichever process stored it
+    db = await open_database(shared_db)
+    try:
+        rows = await RefundLedger(db).recent(room_id=ROOM, limit=10_000)
+    finally:
+        await db.close()
+    assert sorted(r.order_id for r in rows) == sorted(members)
+    assert {r.reason for r in rows} == {"cancelled"}
