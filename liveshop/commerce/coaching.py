@@ -24,6 +24,8 @@ CONVERSION_QUIET_MS = 180_000
 LEAVING_WINDOW_MS = 120_000
 LEAVING_DROP = 0.20
 LEAVING_MIN_PEAK = 10
+GROUP_NEAR_MISSING = 3  # a group this close to its threshold ...
+GROUP_NEAR_MS = 5 * 60_000  # ... this close to its end: call for the last joins
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,7 @@ class RoomMetrics:
     offers: tuple[p.OfferState, ...] = ()
     pinned: str | None = None
     names: dict[str, str] = field(default_factory=dict)
+    groups: tuple[p.GroupState, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +101,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "zh-CN": "观众在流失(比峰值少 {drop}%),换个话题或抽个奖留住大家",
         "en": "Viewers are leaving ({drop}% below the peak) — change topic or run a giveaway",
     },
+    "group_almost": {
+        "zh-CN": "「{name}」还差 {need} 人成团,只剩 {mins} 分钟 — 现在喊一声",
+        "en": '"{name}" group needs {need} more buyers with {mins} min left — call it out now',
+    },
+    "group_almost.units": {
+        "zh-CN": "「{name}」还差 {need} 件成团,只剩 {mins} 分钟 — 现在喊一声",
+        "en": '"{name}" group needs {need} more units with {mins} min left — call it out now',
+    },
 }
 
 COOLDOWN_MS: dict[str, int] = {
@@ -108,6 +119,7 @@ COOLDOWN_MS: dict[str, int] = {
     "offer_ending": 60_000,
     "conversion_drop": 300_000,
     "viewers_leaving": 180_000,
+    "group_almost": 120_000,
 }
 
 
@@ -218,6 +230,23 @@ def viewers_leaving(m: RoomMetrics) -> list[Candidate]:
     return [Candidate("viewers_leaving", "info", "room", None, {"drop": str(drop)})]
 
 
+def group_almost(m: RoomMetrics) -> list[Candidate]:
+    """An open group a few joins short of its threshold in its last minutes."""
+    out = []
+    for g in m.groups:
+        need = g.threshold - g.value
+        remaining = g.ends_at - m.now_ms
+        if g.status != "open" or not 0 < need <= GROUP_NEAR_MISSING:
+            continue
+        if not 0 < remaining <= GROUP_NEAR_MS:
+            continue
+        mins = str(max(1, -(-remaining // 60_000)))
+        params = {"name": _name(m, g.sku), "need": str(need), "mins": mins}
+        variant = "units" if g.metric == "units" else ""
+        out.append(Candidate("group_almost", "act_now", g.group_id, g.sku, params, variant))
+    return out
+
+
 RULES: tuple[Callable[[RoomMetrics], list[Candidate]], ...] = (
     focus_product,
     release_offer,
@@ -226,6 +255,7 @@ RULES: tuple[Callable[[RoomMetrics], list[Candidate]], ...] = (
     offer_ending,
     conversion_drop,
     viewers_leaving,
+    group_almost,
 )
 
 

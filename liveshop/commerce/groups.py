@@ -73,6 +73,18 @@ def visible(fields: dict[str, str], now: int) -> bool:
     return closed_at is not None and now - int(closed_at) <= RECENT_MS
 
 
+def group_stats(groups: list[p.GroupState]) -> p.StatsGroups:
+    """The room's groups in the broadcaster's `stats`: how many by status."""
+    by_status = dict.fromkeys(("open", "succeeded", "failed", "cancelled"), 0)
+    for g in groups:
+        by_status[g.status] += 1
+    return p.StatsGroups(
+        open=by_status["open"],
+        succeeded=by_status["succeeded"],
+        failed=by_status["failed"] + by_status["cancelled"],
+    )
+
+
 class Groups:
     def __init__(
         self,

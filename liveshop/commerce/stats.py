@@ -21,6 +21,8 @@ import structlog
 from redis.exceptions import RedisError
 
 from liveshop.commerce import coaching
+from liveshop.commerce.groups import group_from_hash, group_stats
+from liveshop.commerce.groups import visible as group_visible
 from liveshop.commerce.offers import Offers
 from liveshop.commerce.presence import Presence
 from liveshop.commerce.reconcile import decode_figures
@@ -166,6 +168,7 @@ class Broadcasters:
             pipe.hgetall(keys.stocked)
             pipe.hkeys(keys.offers)
             pipe.hget(RECONCILE, room_id)
+            pipe.hkeys(keys.groups)
             for b in buckets:
                 pipe.hgetall(keys.engagement(b))
             res = await pipe.execute()
@@ -188,6 +191,14 @@ class Broadcasters:
             msg = msgspec.structs.replace(
                 msg, reconcile=p.StatsReconcile(delta=figures.delta, alarm=figures.alarm)
             )
+        groups = []
+        for group_id in res[8]:
+            gid = group_id.decode()
+            fields = _ints_or_str(await self._redis.hgetall(keys.group(gid)))
+            if fields and group_visible(fields, now):
+                groups.append(group_from_hash(gid, fields))
+        if groups:
+            msg = msgspec.structs.replace(msg, groups=group_stats(groups))
         text = p.encode(msg)
         self._consoles.to_consoles(room_id, lambda lang: text)
 
@@ -198,7 +209,7 @@ class Broadcasters:
                 offers.append(offer_from_hash({**fields, "offer_id": offer_id.decode()}))
         recent: dict[str, int] = {}
         prior: dict[str, int] = {}
-        for i, h in enumerate(res[8:]):
+        for i, h in enumerate(res[9:]):
             target = recent if i < 60 // BUCKET_S else prior
             for sku, n in _ints(h).items():
                 target[sku] = target.get(sku, 0) + n
@@ -217,6 +228,7 @@ class Broadcasters:
             offers=tuple(offers),
             pinned=room_h.get("pinned") or None,
             names=self._consoles.product_names(room_id),
+            groups=tuple(groups),
         )
         for candidate in await claim_hints(self._redis, room_id, coaching.candidates(metrics)):
             log.info("hint", room=room_id, code=candidate.code, sku=candidate.sku)

@@ -360,6 +360,14 @@ class StatsReconcile(msgspec.Struct, omit_defaults=True, frozen=True):
     alarm: str = ""
 
 
+class StatsGroups(msgspec.Struct, frozen=True):
+    """The room's groups (open, or closed in the last 10 min) in `stats`: an addition."""
+
+    open: int
+    succeeded: int
+    failed: int  # failed or cancelled
+
+
 class Stats(_Server, tag="stats", frozen=True):
     session_id: str
     viewers: int
@@ -370,6 +378,7 @@ class Stats(_Server, tag="stats", frozen=True):
     conversion: float
     top: list[TopProduct]
     reconcile: StatsReconcile | None = None  # an addition: absent when nothing judged it
+    groups: StatsGroups | None = None  # an addition: absent without groups
     seq: int | None = None
     ts: int | None = None
 

@@ -44,6 +44,22 @@ def offer(**kw: object) -> p.OfferState:
     return p.OfferState(**base)  # type: ignore[arg-type]
 
 
+def group(**kw: object) -> p.GroupState:
+    base: dict[str, object] = {
+        "group_id": "g_1",
+        "sku": "lychee",
+        "price": 1490,
+        "metric": "buyers",
+        "threshold": 10,
+        "value": 7,
+        "cap": 50,
+        "ends_at": NOW + 300_000,
+        "status": "open",
+    }
+    base.update(kw)
+    return p.GroupState(**base)  # type: ignore[arg-type]
+
+
 def codes(m: c.RoomMetrics) -> list[str]:
     return [cand.code for rule in c.RULES for cand in rule(m)]
 
@@ -88,6 +104,11 @@ CASES = [
         "viewers_leaving",
         metrics(viewers=39, viewer_history=((NOW - 60_000, 50), (NOW - 1000, 45))),
         metrics(viewers=41, viewer_history=((NOW - 60_000, 50), (NOW - 1000, 45))),
+    ),
+    (
+        "group_almost",  # 3 short with 5 min left; 4 short is not yet the last call
+        metrics(groups=(group(value=7),)),
+        metrics(groups=(group(value=6),)),
     ),
 ]
 
@@ -187,3 +208,15 @@ def test_an_offer_hash_with_an_unknown_status_is_refused() -> None:
     assert offer_from_hash({**fields, "status": "live"}).status == "live"
     with pytest.raises(ValueError, match="unknown status 'paused'"):
         offer_from_hash({**fields, "status": "paused"})
+
+
+def test_group_almost_says_how_many_and_how_long_and_only_for_open_groups() -> None:
+    (cand,) = c.group_almost(metrics(groups=(group(ends_at=NOW + 299_000),)))
+    assert (
+        c.render(cand, "zh-CN", NOW).text
+        == "「岭南荔枝 500g」还差 3 人成团,只剩 5 分钟 — 现在喊一声"
+    )
+    (units,) = c.group_almost(metrics(groups=(group(metric="units", value=8),)))
+    assert "还差 2 件成团" in c.render(units, "zh-CN", NOW).text
+    assert c.group_almost(metrics(groups=(group(ends_at=NOW + 301_000),))) == []  # too early
+    assert c.group_almost(metrics(groups=(group(value=10, status="succeeded"),))) == []
