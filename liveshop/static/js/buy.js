@@ -2,6 +2,7 @@
 // Owns the pending-buy table (kept in sessionStorage, so a reload mid-purchase asks again with
 // the same id and gets the first answer) and the buyer's own confirmed orders.
 // `buy` is idempotent per (user, request_id) on the server, so resending can never buy twice.
+// A group join (`group_join`, 拼团) is the same kind of request and goes through the same table.
 
 const RESEND_AFTER_MS = 6_000;
 
@@ -64,6 +65,11 @@ export class Purchases {
     return offerId ? `offer:${offerId}` : `sku:${sku}`;
   }
 
+  /** The button key of a group's 参团 button. */
+  static groupTarget(groupId) {
+    return `group:${groupId}`;
+  }
+
   isPending(target) {
     for (const p of this.pending.values()) if (p.target === target) return true;
     return false;
@@ -81,10 +87,25 @@ export class Purchases {
     return true;
   }
 
+  /** One tap on 参团. `sku` and `price` are the group's, kept for the order until the
+   * server's own `order` arrives. False if that group already has a join in flight. */
+  join({ groupId, sku, price, qty = 1 }) {
+    const target = Purchases.groupTarget(groupId);
+    if (this.isPending(target)) return false;
+    const id = newRequestId();
+    this.pending.set(id, { sku, qty, group_id: groupId, unit_price: price, target, sentAt: 0 });
+    this.persist();
+    this.send(id);
+    this.onChange();
+    return true;
+  }
+
   send(id) {
     const p = this.pending.get(id);
     if (!p) return;
-    const msg = { type: "buy", request_id: id, sku: p.sku, qty: p.qty };
+    const msg = p.group_id
+      ? { type: "group_join", request_id: id, group_id: p.group_id, qty: p.qty }
+      : { type: "buy", request_id: id, sku: p.sku, qty: p.qty };
     if (p.offer_id) msg.offer_id = p.offer_id;
     // Not connected: stays pending, and goes out after the next welcome.
     if (this.socket.send(msg)) p.sentAt = Date.now();
@@ -111,7 +132,10 @@ export class Purchases {
         pickup_code: ack.pickup_code,
         sku: ack.sku ?? entry.sku,
         qty: ack.qty ?? entry.qty,
-        unit_price: ack.unit_price,
+        unit_price: ack.unit_price ?? entry.unit_price,
+        group_id: ack.group_id ?? entry.group_id,
+        state: ack.state,
+        pay_by: ack.pay_by,
         at: Date.now(),
       });
       this.orders = this.orders.slice(0, 50);
@@ -129,6 +153,23 @@ export class Purchases {
     this.persist();
     this.onChange();
     return entry;
+  }
+
+  /** An `error` whose `ref` is the request type ("group_join") rather than an id ends every
+   * join in flight: there is no telling which one it was about. */
+  failType(type) {
+    if (type !== "group_join") return [];
+    const ended = [];
+    for (const [id, p] of this.pending) {
+      if (!p.group_id) continue;
+      this.pending.delete(id);
+      ended.push(p);
+    }
+    if (ended.length) {
+      this.persist();
+      this.onChange();
+    }
+    return ended;
   }
 
   persist() {

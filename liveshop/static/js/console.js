@@ -1,6 +1,7 @@
 // The broadcaster console (/console/{room_id}): go live, pin, flash deals, restock, and the
 // live numbers and coaching hints that tell a store owner what to do next.
-// Owns the console's DOM; room state comes from room.js, the connection from socket.js.
+// Owns the console's DOM; room state comes from room.js, the connection from socket.js,
+// group buying (拼团: the start form and the list of groups) from groupconsole.js.
 
 import { TokenSource } from "./auth.js";
 import { Series, drawChart } from "./chart.js";
@@ -14,6 +15,7 @@ import {
   percent,
   yuanToMinor,
 } from "./format.js";
+import { GroupPanel } from "./groupconsole.js";
 import { getLang, onLangChange, t } from "./i18n.js";
 import { apply, emptyState, fromWelcome, keepOnResume, offerLeft, offerStatus, serverNow } from "./room.js";
 import { RoomSocket } from "./socket.js";
@@ -80,6 +82,12 @@ const socket = new RoomSocket({
   },
 });
 
+const groups = new GroupPanel({
+  getState: () => state,
+  isReady: () => socket.ready && state.role === "broadcaster",
+  send: (msg) => send(msg),
+});
+
 function fatal(text) {
   const box = $("#fatal");
   box.textContent = text;
@@ -136,6 +144,7 @@ function onMessage(msg) {
         goLiveSentAt = 0; // whatever was refused, do not leave "go live" greyed out
         renderControls();
       }
+      if (groups.error(msg)) return; // group_start / group_cancel: shown by the group form
       toast(refusalText(msg), "error");
       return;
     default:
@@ -153,6 +162,8 @@ function onMessage(msg) {
   if (changed.has("products") || changed.has("pinned")) renderProducts();
   if (changed.has("pinned")) renderHints(); // a "pin this" button may be moot now
   if (changed.has("offers")) renderOffers();
+  if (msg.type === "group") groups.onGroup(msg);
+  if (changed.has("groups") || changed.has("products")) groups.render();
   if (changed.size) expireActNow();
 }
 
@@ -308,6 +319,7 @@ function renderAll() {
   renderStats();
   renderProducts();
   renderOffers();
+  groups.render();
   renderChart();
   renderTop();
   renderHints();
@@ -385,6 +397,7 @@ function renderProducts() {
   fillSelect($("#offer-sku"), products, (p) => `${p.name ?? p.sku} · ${money(p.price)}`);
   fillSelect($("#restock-sku"), products, (p) => p.name ?? p.sku);
   suggestOfferPrice();
+  groups.renderProducts();
   $("#stock-list").replaceChildren(
     ...products.map((p) => {
       const pinned = state.pinned === p.sku;

@@ -145,7 +145,8 @@ export class MyOrders {
 
   /** A change the buyer did not just tap themselves: say it, the phone may be in a pocket. */
   announce(order) {
-    const key = `orders.now.${order.state}`;
+    const why = `orders.now.${order.state}.${order.reason}`; // e.g. a group that did not fill
+    const key = has(why) ? why : `orders.now.${order.state}`;
     if (!has(key)) return;
     toast(t(key, { code: pickupCode(order) ?? "" }), order.state === "delivery_failed" ? "error" : "info");
     if (order.state === "ready") navigator.vibrate?.([100, 60, 100]);
@@ -283,7 +284,7 @@ export class MyOrders {
     return JSON.stringify([
       o.version, o.state, getLang(), this.payOff, this.paying.has(o.order_id),
       this.isCancelling(o.order_id), this.msgs.get(o.order_id)?.text ?? "", this.productName(o.sku),
-      o.fulfilment, o.refund, o.pay_by, o.delivery_status, o.verified_at,
+      o.fulfilment, o.refund, o.pay_by, o.delivery_status, o.verified_at, o.group_id, o.reason,
     ]);
   }
 
@@ -331,7 +332,9 @@ export class MyOrders {
       "li",
       { class: "order-card", dataset: { orderId: id, state: o.state, version: String(o.version ?? "") } },
       el("div", { class: "order-head" },
-        el("span", { class: "order-item", text: item }),
+        el("span", { class: "order-item" },
+          o.group_id ? el("span", { class: "order-tag", text: t("orders.group_tag") }) : null,
+          item),
         el("span", { class: "order-state", dataset: { state: o.state }, text: stateLabel(o.state) })),
       ...lines,
       this.actions(o),

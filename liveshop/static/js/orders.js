@@ -121,16 +121,18 @@ export class OrderBook {
 /** What an accepted order_ack tells about its order, as an unversioned order object. */
 export function orderFromAck(ack, entry) {
   const fulfilment = { method: "pickup" };
+  const group = ack.group_id ?? entry?.group_id; // a 拼团 join: created pending_group
   if (ack.pickup_code) fulfilment.pickup_code = ack.pickup_code;
   const order = {
     order_id: ack.order_id,
-    state: ack.state ?? "accepted",
+    state: ack.state ?? (group ? "pending_group" : "accepted"),
     version: null,
     sku: ack.sku ?? entry?.sku,
     qty: ack.qty ?? entry?.qty,
-    unit_price: ack.unit_price,
+    unit_price: ack.unit_price ?? entry?.unit_price,
     fulfilment,
   };
   if (typeof ack.pay_by === "number") order.pay_by = ack.pay_by;
+  if (group) order.group_id = group;
   return order;
 }

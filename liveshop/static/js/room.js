@@ -19,6 +19,7 @@ export function emptyState() {
     peak: 0,
     products: new Map(), // sku → {sku, name, price, stock, image?}; insertion order = display order
     offers: new Map(), // offer_id → offer object (+ closedAt, local ms, once not live)
+    groups: new Map(), // group_id → group object (+ closedAt, local ms, once failed/cancelled)
     pinned: null,
     clockOffset: 0, // server clock minus ours, ms; estimated from message `ts`
     offsetSamples: [],
@@ -41,6 +42,10 @@ export function fromWelcome(prev, msg) {
   s.peak = st.peak ?? s.viewers;
   for (const p of st.products ?? []) s.products.set(p.sku, { ...p });
   for (const o of st.offers ?? []) s.offers.set(o.offer_id, { ...o });
+  for (const g of st.groups ?? []) {
+    // The previous copy only lends its closedAt, so a closed card does not linger anew.
+    if (g?.group_id) s.groups.set(g.group_id, mergeGroup(prev.groups?.get(g.group_id), g));
+  }
   s.pinned = st.pinned ?? null;
   s.clockOffset = prev.clockOffset;
   s.offsetSamples = prev.offsetSamples;
@@ -56,7 +61,7 @@ export function keepOnResume(state, msg) {
 
 /**
  * Apply one room message in place. Returns the set of parts that changed:
- * "live", "viewers", "products", "offers", "pinned" (empty for other types).
+ * "live", "viewers", "products", "offers", "pinned", "groups" (empty for other types).
  */
 export function apply(state, msg) {
   const changed = new Set();
@@ -87,6 +92,11 @@ export function apply(state, msg) {
       changed.add("offers");
       break;
     }
+    case "group":
+      if (typeof msg.group_id !== "string") break;
+      state.groups.set(msg.group_id, mergeGroup(state.groups.get(msg.group_id), msg));
+      changed.add("groups");
+      break;
     case "pinned":
       state.pinned = msg.sku ?? null;
       changed.add("pinned");
@@ -104,6 +114,18 @@ export function apply(state, msg) {
       break;
   }
   return changed;
+}
+
+/** A `group` message (coalesced: always the whole latest object) over what we had. */
+function mergeGroup(prev, msg) {
+  const group = { ...prev, ...msg };
+  delete group.type;
+  delete group.seq;
+  delete group.ts;
+  if (group.status === "failed" || group.status === "cancelled") {
+    group.closedAt = prev?.closedAt ?? Date.now();
+  }
+  return group;
 }
 
 /**

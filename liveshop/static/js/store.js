@@ -1,13 +1,15 @@
 // The store page (/store/{room_id}) for staff at the counter: the pickup counter on top
 // (counter.js), then the order board, refreshed every 2 s, whose cards move orders on (备好,
 // 出发配送, 已送达 …), and the refunds. Owns the page shell, the staff token and REST calls,
-// the board and the refunds list; no socket. Order labels and times come from orders.js.
+// the board and the refunds list; no socket. Order labels and times come from orders.js,
+// the 拼团 section (group-buy orders by group and outcome) from storegroups.js.
 
 import { TokenSource } from "./auth.js";
 import { Counter } from "./counter.js";
 import { money, nickname } from "./format.js";
 import { onLangChange, t } from "./i18n.js";
 import { dayTime, hhmm, methodOf, orderTotal, pickupCode, stateLabel } from "./orders.js";
+import { groupChip, renderGroupOrders } from "./storegroups.js";
 import { $, bindLangToggle, connectionBanner, el, errorText, roomFromPath, setText, toast } from "./ui.js";
 
 const REFRESH_MS = 2_000;
@@ -239,6 +241,7 @@ function renderAll() {
   renderHeader();
   counter.render();
   renderBoard();
+  renderGroupOrders($("#group-orders"), orders, names);
   renderRefunds();
 }
 
@@ -275,6 +278,7 @@ function renderBoard() {
     ));
     sections.push({ g, list, shown });
   }
+  nav.push(groupChip([...orders.values()]));
   $("#board-nav").replaceChildren(...nav);
   const holder = $("#board-groups");
   for (const { g, list, shown } of sections) {

@@ -128,3 +128,27 @@ export function productThumb(p, size = "") {
     [...(p.name ?? p.sku)][0],
   );
 }
+
+/**
+ * Keyed update of a list: nodes are made once per key (`make`), updated in place
+ * (`update`), put in order and the stale ones removed, so a live number ticking never swaps
+ * a button out from under a finger.
+ */
+export function syncKeyed(list, items, keyOf, make, update) {
+  const existing = new Map([...list.children].map((n) => [n.dataset.key, n]));
+  let prev = null;
+  for (const item of items) {
+    const key = keyOf(item);
+    let node = existing.get(key);
+    if (!node) {
+      node = make(item);
+      node.dataset.key = key;
+    }
+    existing.delete(key);
+    update(node, item);
+    const want = prev ? prev.nextSibling : list.firstChild;
+    if (node !== want) list.insertBefore(node, want);
+    prev = node;
+  }
+  for (const stale of existing.values()) stale.remove();
+}

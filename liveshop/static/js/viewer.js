@@ -1,10 +1,12 @@
 // The viewer page (/rooms/{room_id}): watch, see live stock and flash deals, buy, chat, like.
 // Owns the viewer's DOM; room state comes from room.js, the connection from socket.js,
-// purchases (request ids, resend) from buy.js, the buyer's orders after the tap from myorders.js.
+// purchases (request ids, resend) from buy.js, the buyer's orders after the tap from myorders.js,
+// the group-buy cards (拼团) from groupcard.js.
 
 import { Purchases } from "./buy.js";
 import { TokenSource } from "./auth.js";
 import { count, countdown, money, nickname } from "./format.js";
+import { GroupCards } from "./groupcard.js";
 import { getLang, onLangChange, t } from "./i18n.js";
 import { MyOrders } from "./myorders.js";
 import { SHOW_CODE, methodOf, orderTotal, pickupCode, stateLabel } from "./orders.js";
@@ -68,14 +70,34 @@ const socket = new RoomSocket({
     return true;
   },
 });
-const purchases = new Purchases({ socket, room, onChange: () => renderButtons() });
+const purchases = new Purchases({
+  socket,
+  room,
+  onChange: () => {
+    renderButtons();
+    groupCards.render();
+  },
+});
 const myOrders = new MyOrders({
   socket,
   room,
   getToken: () => tokens.get(),
   productName: (sku) => state.products.get(sku)?.name ?? sku,
   serverNow: () => serverNow(state),
-  onChange: () => renderConfirm(),
+  onChange: () => {
+    renderConfirm();
+    groupCards.render(); // "my status" on a group card follows the buyer's orders
+  },
+});
+const groupCards = new GroupCards({
+  getState: () => state,
+  purchases,
+  orders: () => myOrders.book.sorted(),
+  isAnonymous: () => anonymous,
+  onTap: (target) => {
+    rowMessages.delete(target);
+    if (!socket.ready) toast(t("conn.reconnecting"));
+  },
 });
 
 // ---- protocol -------------------------------------------------------------------------
@@ -118,6 +140,7 @@ function onMessage(msg) {
   if (changed.has("viewers")) renderHeader();
   if (changed.has("products") || changed.has("pinned")) renderProducts();
   if (changed.has("offers")) renderOffers();
+  if (changed.has("groups") || changed.has("products") || changed.has("live")) groupCards.render();
 }
 
 function onOrderAck(ack) {
@@ -143,6 +166,10 @@ function onError(msg) {
   const entry = msg.ref ? purchases.fail(msg.ref) : null;
   const text = errorText(msg.code, msg.message, msg.ref);
   if (entry) rowMessages.set(entry.target, { text, until: Date.now() + REJECT_SHOW_MS });
+  // A refused group_join may name the request type instead of its id: it ends every join.
+  for (const join of entry ? [] : purchases.failType(msg.ref)) {
+    rowMessages.set(join.target, { text, until: Date.now() + REJECT_SHOW_MS });
+  }
   toast(text, "error");
   renderButtons();
 }
@@ -189,6 +216,7 @@ function renderAll() {
   renderVideo();
   renderOffers();
   renderProducts();
+  groupCards.render();
   renderConfirm();
   myOrders.render();
   renderChat();
@@ -456,7 +484,7 @@ function confirmCard(order) {
     { class: "confirm card", dataset: { order: order.order_id, state: order.state, closed: String(closed) } },
     closed
       ? el("div", { class: "confirm-closed", text: t(`orders.note.${order.state}`) })
-      : el("div", { class: "confirm-ok", text: `✓ ${t("order.ok")}` }),
+      : el("div", { class: "confirm-ok", text: `✓ ${t(order.group_id ? "group.join_ok" : "order.ok")}` }),
     el("span", { class: "order-state", dataset: { state: order.state }, text: stateLabel(order.state) }),
     unpaid && typeof order.pay_by === "number"
       ? el("div", { class: "pay-countdown num", dataset: { payBy: String(order.pay_by) } })
@@ -471,6 +499,9 @@ function confirmCard(order) {
         .join(" · "),
     }),
     showCode ? el("div", { class: "pickup-hint", text: t("order.show") }) : null,
+    order.state === "pending_group"
+      ? el("div", { class: "pickup-hint", text: t("orders.note.pending_group") })
+      : null,
     el(
       "div",
       { class: "confirm-actions" },
