@@ -139,10 +139,62 @@ def test_a_buyer_cancels_and_the_units_come_back(tab: Opener) -> None:
     viewer.click("#my-orders-tab")
     card = viewer.locator("#my-orders li.order-card[data-state='awaiting_payment']").first
     expect(card).to_be_visible()
+    order_id = card.get_attribute("data-order-id")  # before the cancel changes its state
     card.locator("[data-action='cancel']").click()
-    order_id = card.get_attribute("data-order-id")
     cancelled = viewer.locator(f"#my-orders li.order-card[data-order-id='{order_id}']")
     expect(cancelled).to_have_attribute("data-state", "cancelled")
     if before >= 0:
         expect(row).to_have_attribute("data-stock", str(before))
     assert viewer_log.all() == []
+
+
+def test_two_viewers_join_a_group_and_everyone_sees_it_succeed(tab: Opener) -> None:
+    """The console starts a group of 2; two phones join; the bar moves on both pages and
+    the console, the group succeeds, both buyers see 已成团 and their orders go through."""
+    console, console_log = tab("/console/s001", "console-group", width=1280)
+    viewer_a, log_a = tab("/rooms/s001", "viewer-group-a")
+    viewer_b, log_b = tab("/rooms/s001", "viewer-group-b")
+    for page in (console, viewer_a, viewer_b):
+        expect(page.locator("body")).to_have_attribute("data-conn", "open", timeout=5 * UNIT_MS)
+    if not console.locator("#live-info").is_visible():
+        console.fill("#golive-title", "拼团之夜")
+        console.click("#golive-btn")
+        expect(console.locator("#live-badge")).to_have_attribute("data-live", "true")
+    before = set(
+        console.locator("#group-list .group-row").evaluate_all(
+            "rows => rows.map(r => r.dataset.groupId)"
+        )
+    )
+    console.select_option("#group-sku", "mango-2pc")
+    console.fill("#group-price", "12.90")
+    console.fill("#group-threshold", "2")
+    console.fill("#group-duration", "30")
+    console.fill("#group-cap", "10")
+    console.fill("#group-limit", "2")
+    console.click("#group-start")
+    handle = console.wait_for_function(
+        """before => [...document.querySelectorAll('#group-list .group-row')]
+                      .map(r => r.dataset.groupId).find(id => !before.includes(id)) || null""",
+        arg=sorted(before),
+    )
+    group_id = str(handle.json_value())
+    row = console.locator(f"#group-list .group-row[data-group-id='{group_id}']")
+    card_a = viewer_a.locator(f".group-card[data-group-id='{group_id}']")
+    card_b = viewer_b.locator(f".group-card[data-group-id='{group_id}']")
+    expect(card_a).to_have_attribute("data-status", "open")
+    expect(card_b.locator(".group-need")).to_contain_text("还差 2 人成团")
+    viewer_a.screenshot(path=str(ARTIFACTS / "group-1-open-375.png"), full_page=True)
+
+    card_a.locator(".group-join").click()
+    expect(card_b).to_have_attribute("data-value", "1")  # the bar moved on the other phone
+    expect(row).to_have_attribute("data-value", "1")
+    expect(card_b.locator(".group-need")).to_contain_text("还差 1 人成团")
+    card_b.locator(".group-join").click()
+    for card in (card_a, card_b):
+        expect(card).to_have_attribute("data-status", "succeeded")
+        expect(card).to_contain_text("已成团")
+        expect(card.locator(".group-mine")).to_have_attribute("data-mine", "succeeded")
+    expect(row).to_have_attribute("data-status", "succeeded")
+    viewer_b.screenshot(path=str(ARTIFACTS / "group-2-succeeded-375.png"), full_page=True)
+    console.screenshot(path=str(ARTIFACTS / "group-3-console-1280.png"), full_page=True)
+    assert log_a.all() + log_b.all() + console_log.all() == []
