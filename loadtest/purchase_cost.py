@@ -21,6 +21,7 @@ import json
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from liveshop.commerce.inventory import buy_call
 from liveshop.core.keys import RoomKeys
@@ -56,9 +57,15 @@ async def measure(mode: str, requests: int, clients: int) -> dict[str, object]:
                 ],
                 args=[SKU, '{"name":"b"}', 990, 1_000_000_000, keys.channel],
             )
-            sha = await redis.script_load(source("inventory_buy"))
             rand = "__rand_int__"
-            key_list, args = buy_call(ROOM, rand, rand, SKU, 1, "", f"o_{rand}.{ROOM}", rand, 86400)
+            members = ""
+            if mode == "group":
+                sha, key_list, args, members = await _group_join_call(scripts, redis, rand)
+            else:
+                sha = await redis.script_load(source("inventory_buy"))
+                key_list, args = buy_call(
+                    ROOM, rand, rand, SKU, 1, "", f"o_{rand}.{ROOM}", rand, 86400
+                )
             cmd = [
                 benchmark_binary(),
                 "-s",
@@ -80,6 +87,7 @@ async def measure(mode: str, requests: int, clients: int) -> dict[str, object]:
                 subprocess.run, cmd, capture_output=True, text=True, timeout=600, check=True
             )
             left = int(await redis.hget(keys.stock, SKU) or 0)
+            joined = int(await redis.llen(members)) if members else 0
             # The engine's own time in the script, per call: what the purchase costs it,
             # apart from the client's and the fsync's share.
             evalsha = (await redis.info("commandstats")).get("cmdstat_evalsha", {})
@@ -92,7 +100,7 @@ async def measure(mode: str, requests: int, clients: int) -> dict[str, object]:
         "mode": mode,
         "clients": clients,
         "requests": requests,
-        "accepted": 1_000_000_000 - left,
+        "accepted": joined if mode == "group" else 1_000_000_000 - left,
         "decisions_per_s": float(row["rps"]),
         "engine_us_per_purchase": float(evalsha.get("usec_per_call", "nan")),
         "p50_ms": float(row.get("p50_latency_ms", "nan")),
@@ -100,9 +108,48 @@ async def measure(mode: str, requests: int, clients: int) -> dict[str, object]:
     }
 
 
+async def _group_join_call(
+    scripts: Scripts, redis: Any, rand: str
+) -> tuple[str, list[str], list[str | int], str]:
+    """A group of half the shelf (threshold 10,000 buyers: it succeeds partway through
+    the run, so both an open group's joins and the later ones are measured) and the
+    KEYS and ARGV of `groups_join.lua` for a random buyer per call."""
+    from liveshop.commerce.groups import Groups
+    from liveshop.commerce.order_book import GROUP_FAIL, GROUP_OK, MAX_UNPAID, order_call
+    from liveshop.core import protocol as p
+
+    group = await Groups(scripts, idempotency_ttl_s=86400).start(
+        ROOM,
+        p.GroupStart(
+            sku=SKU, price=890, threshold=10_000, duration_s=3600, cap=500_000_000, per_user_limit=1
+        ),
+    )
+    order_id = f"o_{rand}.{ROOM}"
+    keys, args = order_call(ROOM)
+    sha = await redis.script_load(source("groups_join"))
+    return (
+        sha,
+        [*keys, f"ls:{{{ROOM}}}:order:{order_id}"],
+        [
+            *args,
+            rand,
+            group.group_id,
+            1,
+            order_id,
+            rand,
+            86400,
+            "",
+            GROUP_OK,
+            GROUP_FAIL,
+            MAX_UNPAID,
+        ],
+        f"ls:{{{ROOM}}}:group:{group.group_id}:orders",
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--mode", choices=["none", "required"], default="none")
+    parser.add_argument("--mode", choices=["none", "required", "group"], default="none")
     parser.add_argument("--requests", type=int, default=100_000)
     parser.add_argument("--clients", type=int, default=64)
     args = parser.parse_args()
