@@ -33,6 +33,7 @@ from liveshop.app.api import Api, ApiRequest, ApiResponse, guarded
 from liveshop.app.gateway import Gateway, Services
 from liveshop.app.gcpacer import GcPacer
 from liveshop.app.orders_api import OrdersApi
+from liveshop.commerce.chain_groups import ChainGroups
 from liveshop.commerce.groups import Groups
 from liveshop.commerce.inventory import Inventory
 from liveshop.commerce.offers import Offers
@@ -83,6 +84,7 @@ class Runtime:
     order_book: OrderBook | None = None
     sweeper: DueSweeper | None = None
     refunder: Refunder | None = None
+    chain_groups: ChainGroups | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     async def shutdown(self) -> None:
@@ -99,6 +101,7 @@ class Runtime:
             self.gc_pacer,
             self.sweeper,
             self.refunder,
+            self.chain_groups,
         ):
             if loop is not None:
                 loop.stop()
@@ -279,8 +282,26 @@ def create_app(
                 qr=order_book.qr,
                 order_ids=OrderIds(settings.secret),
             )
+            chain_groups = runtime.chain_groups = ChainGroups(
+                redis,
+                scripts,
+                order_book,
+                idempotency_ttl_s=settings.idempotency_ttl_s,
+                qr=order_book.qr,
+                order_ids=OrderIds(settings.secret),
+                interval_s=settings.sweep_interval_s,
+            )
             services = runtime.services = Services(
-                settings, rooms, inventory, offers, purchases, hub, redis, order_book, groups
+                settings,
+                rooms,
+                inventory,
+                offers,
+                purchases,
+                hub,
+                redis,
+                order_book,
+                groups,
+                chain_groups,
             )
             gateway_ref["gateway"] = runtime.gateway = Gateway(services)
 
@@ -309,7 +330,10 @@ def create_app(
                 ),
             )
             orders_ref["api"] = OrdersApi(
-                settings, rooms, order_book, orders, refund_ledger, payments
+                settings, rooms, order_book, orders, refund_ledger, payments, chain_groups
+            )
+            runtime.tasks.append(
+                asyncio.create_task(supervised("chain-groups", chain_groups.run), name="chain")
             )
             sweeper = runtime.sweeper = DueSweeper(
                 order_book, rooms.all_ids, interval_s=settings.sweep_interval_s
@@ -412,6 +436,9 @@ def create_app(
         Route("/api/deliveries/notify", orders_api("delivery_notify"), methods=["POST"]),
         Route("/api/demo/pay", orders_api("demo_pay"), methods=["POST"]),
         Route("/api/qr.svg", orders_api("qr_svg")),
+        Route("/api/groups", orders_api("start_chain_group"), methods=["POST"]),
+        Route("/api/groups/{group_id}", orders_api("get_chain_group"), methods=["GET"]),
+        Route("/api/groups/{group_id}/cancel", orders_api("cancel_chain_group"), methods=["POST"]),
         Route("/api/demo/token", api("demo_token")),
         Route("/api/admin/processes", admin("processes")),
         Route("/api/admin/rooms", admin("rooms")),

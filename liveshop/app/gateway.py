@@ -28,6 +28,7 @@ from prometheus_client import Counter
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from liveshop.commerce.chain_groups import ChainGroups, is_chain_group
 from liveshop.commerce.coaching import mentioned_skus
 from liveshop.commerce.groups import Groups
 from liveshop.commerce.inventory import Inventory, RestockRefused
@@ -79,6 +80,7 @@ class Services:
     redis: Redis
     order_book: OrderBook
     groups: Groups
+    chain_groups: ChainGroups
 
 
 class Gateway:
@@ -251,6 +253,12 @@ class Gateway:
         if hello.resume_from is not None:
             metrics.resumes.labels("resumed" if snap.resumed else "fresh").inc()
         state = snap.state
+        try:
+            deals = await self.s.chain_groups.for_room(room.room_id, now_ms())
+        except RedisError:
+            deals = []
+        if deals:
+            state = msgspec.structs.replace(state, groups=[*(state.groups or []), *deals])
         if who.user is not None:
             try:
                 mine = await self.s.order_book.mine(room.room_id, who.user)
@@ -365,7 +373,8 @@ class Gateway:
                 await self.s.groups.start(room_id, msg)
             case p.GroupJoin():
                 assert who.user is not None
-                outcome = await self.s.groups.join(room_id, who.user, msg)
+                joining = self.s.chain_groups if is_chain_group(msg.group_id) else self.s.groups
+                outcome = await joining.join(room_id, who.user, msg)
                 sock.reply(outcome.ack(msg.request_id))
             case p.GroupCancel():
                 await self.s.groups.cancel(room_id, msg.group_id)

@@ -17,6 +17,7 @@ import msgspec
 import segno
 
 from liveshop.app.api import ApiError, ApiRequest, ApiResponse, decode_body
+from liveshop.commerce.chain_groups import ChainGroupIn, ChainGroups, is_chain_group
 from liveshop.commerce.delivery import CALLBACK_STATUSES
 from liveshop.commerce.order_book import OrderBook, room_of
 from liveshop.commerce.order_states import By, State
@@ -126,7 +127,9 @@ class OrdersApi:
         store: OrderStore,
         refunds: RefundLedger,
         payments: Payments,
+        chain_groups: ChainGroups,
     ) -> None:
+        self._chain = chain_groups
         self._settings = settings
         self._rooms = rooms
         self._book = book
@@ -328,6 +331,51 @@ class OrdersApi:
         out = io.BytesIO()
         segno.make(data, error="m").save(out, kind="svg", scale=6, border=2)
         return ApiResponse(200, raw=out.getvalue(), content_type="image/svg+xml")
+
+    # -- HQ's cross-store deals ----------------------------------------------------------
+
+    def _hq(self, req: ApiRequest) -> identity.Claims:
+        claims = self._claims(req)
+        if claims.role != "hq":
+            raise error(ErrorCode.FORBIDDEN, "hq only")
+        return claims
+
+    async def start_chain_group(self, req: ApiRequest) -> ApiResponse:
+        self._hq(req)
+        body = decode_body(req.body, ChainGroupIn)
+        if body.metric == "units" and body.stock < body.threshold:
+            raise error(ErrorCode.BAD_MESSAGE, "stock must be at least the units threshold")
+        for room_id in body.rooms:
+            if not await self._rooms.exists(room_id):
+                raise error(ErrorCode.NOT_FOUND, f"no room {room_id!r}")
+        try:
+            group = await self._chain.start(body)
+        except Rejected as exc:
+            raise error(exc.code, exc.message) from None
+        return ApiResponse(200, {"group": _group_out(group)})
+
+    async def get_chain_group(self, req: ApiRequest) -> ApiResponse:
+        self._claims(req)
+        group_id = req.path_params["group_id"]
+        group = await self._chain.get(group_id) if is_chain_group(group_id) else None
+        if group is None:
+            raise error(ErrorCode.NOT_FOUND, f"no deal {group_id!r}")
+        return ApiResponse(200, {"group": _group_out(group)})
+
+    async def cancel_chain_group(self, req: ApiRequest) -> ApiResponse:
+        self._hq(req)
+        group_id = req.path_params["group_id"]
+        if not is_chain_group(group_id) or await self._chain.get(group_id) is None:
+            raise error(ErrorCode.NOT_FOUND, f"no deal {group_id!r}")
+        if not await self._chain.cancel(group_id):
+            raise error(ErrorCode.ILLEGAL_TRANSITION, "only an open deal can be cancelled")
+        return ApiResponse(200, {"group": _group_out(await self._chain.get(group_id))})
+
+
+def _group_out(group: p.GroupState | None) -> dict[str, object]:
+    body: dict[str, object] = msgspec.to_builtins(group)
+    body.pop("type", None)
+    return body
 
 
 def _limit(req: ApiRequest, default: int) -> int:

@@ -95,6 +95,13 @@ MIGRATIONS = [
         )
         """,
     ),
+    Migration(
+        "orders",
+        3,
+        """
+        ALTER TABLE orders ADD COLUMN pool TEXT
+        """,
+    ),
 ]
 
 # States whose units are sold (reconciliation sums these against the engine's `sold`).
@@ -139,6 +146,7 @@ COLUMNS = (
     "refund_state",
     "reason",
     "group_id",
+    "pool",
 )
 _INTS = frozenset(
     (
@@ -216,6 +224,7 @@ class Order(msgspec.Struct, frozen=True):
     refund_state: str | None = None
     reason: str | None = None
     group_id: str | None = None
+    pool: str | None = None  # "chain": a cross-store deal's own stock, not the room's
 
 
 OrderRow = tuple[object, ...]  # one row of `orders`, in COLUMNS order
@@ -350,12 +359,12 @@ class OrderStore:
         return [msgspec.convert(dict(zip(COLUMNS, row, strict=True)), Order) for row in rows]
 
     async def units_sold(self, room_id: str) -> dict[str, int]:
-        """sku -> units sold in the database for the room: orders in a sold state (what
-        reconciliation compares with the engine's `sold`)."""
+        """sku -> units sold in the database for the room: orders in a sold state from
+        the room's own shelf (what reconciliation compares with the engine's `sold`)."""
         marks = ", ".join(f"${i}" for i in range(2, len(SOLD_STATES) + 2))
         rows = await self._db.fetch(
             f"SELECT sku, SUM(qty) FROM orders WHERE room_id = $1 AND state IN ({marks}) "
-            "GROUP BY sku",
+            "AND pool IS NULL GROUP BY sku",
             [room_id, *SOLD_STATES],
         )
         return {str(sku): int(str(units)) for sku, units in rows}

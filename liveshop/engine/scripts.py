@@ -49,6 +49,11 @@ NAMES = (
     "groups_start",
     "groups_join",
     "groups_cancel",
+    "chain_start",
+    "chain_join",
+    "chain_end",
+    "chain_cursor",
+    "orders_member",
 )
 # Scripts that create or move orders get _orders.lua's helpers too.
 ORDER_SCRIPTS = frozenset(n for n in NAMES if n.startswith(("orders_", "groups_"))) - {

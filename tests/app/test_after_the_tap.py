@@ -521,3 +521,48 @@ async def test_killing_the_process_that_closes_a_group_refunds_each_member_once(
         await db.close()
     assert sorted(r.order_id for r in rows) == sorted(members)
     assert {r.reason for r in rows} == {"cancelled"}
+
+
+async def test_hq_opens_a_deal_across_stores_and_a_viewer_joins_it(
+    shop: RunningServer,
+) -> None:
+    services = shop.runtime.services
+    assert services is not None
+    from tests.conftest import seed_room
+
+    await seed_room(services.rooms, services.inventory, "s002")
+    hq = {"Authorization": f"Bearer {token('hq', user='hq')}"}
+    body = {
+        "rooms": [ROOM, "s002"],
+        "sku": SKU,
+        "price": 1290,
+        "threshold": 2,
+        "duration_s": 600,
+        "stock": 100,
+        "per_user_limit": 1,
+    }
+    refused = await http(shop, "POST", "/api/groups", json=body, headers=STAFF)
+    assert refused.status_code == 403
+    bad = await http(shop, "POST", "/api/groups", json={**body, "rooms": ["nope"]}, headers=hq)
+    assert bad.status_code == 404
+    made = await http(shop, "POST", "/api/groups", json=body, headers=hq)
+    assert made.status_code == 200, made.text
+    deal = made.json()["group"]
+    assert deal["rooms"] == [ROOM, "s002"] and deal["status"] == "open"
+    here = await buyer(shop, "u1")
+    there = await Client.connect(shop.ws_url("s002"))
+    welcome = await there.hello(token("viewer", user="u2", room="s002"))
+    assert [g["group_id"] for g in welcome["state"]["groups"]] == [deal["group_id"]]
+    join = {"type": "group_join", "group_id": deal["group_id"], "qty": 1}
+    a = await here.request({**join, "request_id": "j"}, "order_ack")
+    b = await there.request({**join, "request_id": "j"}, "order_ack")
+    assert a["order_id"].endswith(f".{ROOM}") and b["order_id"].endswith(".s002")
+    await there.wait_for(
+        lambda m: m["type"] == "group" and m["status"] == "succeeded", timeout=5 * UNIT
+    )
+    await next_order(here, a["order_id"], "accepted")
+    await next_order(there, b["order_id"], "accepted")
+    got = await http(shop, "GET", f"/api/groups/{deal['group_id']}", headers=hq)
+    assert got.json()["group"]["value"] == 2
+    for client in (here, there):
+        await client.close()

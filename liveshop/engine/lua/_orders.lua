@@ -154,7 +154,9 @@ end
 local function change(o, spec, by, actor, reason, ts)
   local from, qty, sku = o.state, tonumber(o.qty), o.sku
   local sold_delta, stock_moved = 0, false
-  if from == 'awaiting_payment' then
+  if o.pool == 'chain' then
+    -- a cross-store deal's units are its own stock, not this room's shelf
+  elseif from == 'awaiting_payment' then
     redis.call('SREM', user_key(o.user_id, 'unpaid'), o.order_id)
     redis.call('ZREM', O.due, 'pay:' .. o.order_id)
     if spec.release and O.back_to_group and O.back_to_group(o) then

@@ -1,0 +1,337 @@
+"""Cross-store deals (多店联动集单): one group that HQ opens across many rooms, with its
+own stock; joins from every listed room count together, each member picks up at the
+store of the room where they joined.
+
+Owns the deal's keys, under the deal's own hash tag `ls:{hg_…}:` (so one script decides
+every join, whichever room it comes from, also on a Redis Cluster), the chain-wide index
+`ls:chain_groups` and each room's `ls:{room}:chain_groups`. A member's order lives in its
+room (a different slot), so it is made in a second step: right after the join by the
+joining process, and by the relay (`ChainGroups.run`, every process) from the deal's
+members list, idempotently, for a process that died between the two. The deal's
+outcome reaches the members' orders the same way, in batches, guarded by the order
+state machine; its progress goes to every listed room's stream at most twice a second.
+Contract: a join is decided once; every accepted join gets exactly one order in its
+room; every member's order follows the outcome once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from typing import Annotated, Any, Literal
+
+import msgspec
+import structlog
+
+from liveshop.commerce.inventory import PurchaseAnswer, PurchaseOutcome, new_pickup_codes
+from liveshop.commerce.order_book import (
+    GROUP_OK,
+    OrderBook,
+    OrderIds,
+    QrSigner,
+    order_call,
+    order_key,
+)
+from liveshop.commerce.order_states import By, State
+from liveshop.core import protocol as p
+from liveshop.core.errors import ErrorCode, Rejected
+from liveshop.core.keys import ROOM_ID, RoomKeys
+from liveshop.core.replies import as_text
+from liveshop.engine.scripts import Scripts
+
+log = structlog.get_logger("liveshop.commerce.chain_groups")
+
+CHAIN_GROUPS = "ls:chain_groups"  # set: every cross-store deal still to watch
+BATCH = 250
+RECENT_MS = 10 * 60 * 1000
+
+
+def is_chain_group(group_id: str) -> bool:
+    return group_id.startswith("hg_")
+
+
+def _prefix(group_id: str) -> str:
+    return f"ls:{{{group_id}}}:"
+
+
+def _keys(group_id: str) -> tuple[str, str, str]:
+    t = _prefix(group_id)
+    return f"{t}group", f"{t}members", f"{t}list"
+
+
+def room_index(room_id: str) -> str:
+    """hash group id -> ends_at: the deals a room shows (welcome)."""
+    return f"{RoomKeys.of(room_id).prefix}chain_groups"
+
+
+class ChainGroupIn(msgspec.Struct, forbid_unknown_fields=True):
+    """`POST /api/groups` (HQ)."""
+
+    rooms: Annotated[
+        list[Annotated[str, msgspec.Meta(pattern=ROOM_ID.pattern)]],
+        msgspec.Meta(min_length=1, max_length=1000),
+    ]
+    sku: p.Sku
+    price: p.Price
+    threshold: Annotated[int, msgspec.Meta(ge=2, le=10_000)]
+    duration_s: Annotated[int, msgspec.Meta(ge=600, le=259_200)]
+    stock: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
+    per_user_limit: Annotated[int, msgspec.Meta(ge=1, le=999)]
+    metric: Literal["buyers", "units"] = "buyers"
+
+
+_answer = msgspec.json.Decoder(dict[str, Any])
+
+
+def state_of(group_id: str, fields: dict[str, str]) -> p.GroupState:
+    return msgspec.convert(
+        {
+            "group_id": group_id,
+            "sku": fields["sku"],
+            "price": int(fields["price"]),
+            "metric": fields["metric"],
+            "threshold": int(fields["threshold"]),
+            "value": int(fields["value"]),
+            "cap": int(fields["cap"]),
+            "left": int(fields["left"]),
+            "per_user_limit": int(fields["per_user_limit"]),
+            "ends_at": int(fields["ends_at"]),
+            "status": fields["status"],
+            "rooms": msgspec.json.decode(fields["rooms"]),
+        },
+        p.GroupState,
+    )
+
+
+class ChainGroups:
+    def __init__(
+        self,
+        redis: Any,
+        scripts: Scripts,
+        book: OrderBook,
+        *,
+        idempotency_ttl_s: int,
+        qr: QrSigner | None = None,
+        order_ids: OrderIds | None = None,
+        interval_s: float = 0.5,
+    ) -> None:
+        self._redis = redis
+        self._scripts = scripts
+        self._book = book
+        self._ttl = idempotency_ttl_s
+        self._qr = qr
+        self._ids = order_ids or OrderIds("")
+        self._interval_s = interval_s
+        self._stopping = asyncio.Event()
+
+    async def start(self, body: ChainGroupIn) -> p.GroupState:
+        rooms = sorted(set(body.rooms))
+        for room_id in rooms:  # each member picks up the product at their own store
+            if not await self._redis.hexists(RoomKeys.of(room_id).price, body.sku):
+                raise Rejected(ErrorCode.BAD_MESSAGE, f"room {room_id!r} has no sku {body.sku!r}")
+        group_id = "hg_" + secrets.token_hex(5)
+        group, _, _ = _keys(group_id)
+        ends_at = int(
+            await self._scripts.chain_start(
+                keys=[group],
+                args=[
+                    body.sku,
+                    body.price,
+                    body.metric,
+                    body.threshold,
+                    body.duration_s * 1000,
+                    body.stock,
+                    body.per_user_limit,
+                    msgspec.json.encode(rooms).decode(),
+                ],
+            )
+        )
+        await self._redis.sadd(CHAIN_GROUPS, group_id)
+        for room_id in rooms:
+            await self._redis.hset(room_index(room_id), group_id, ends_at)
+        found = await self.get(group_id)
+        assert found is not None
+        await self._announce(group_id, found)
+        return found
+
+    async def get(self, group_id: str) -> p.GroupState | None:
+        group, _, _ = _keys(group_id)
+        raw = await self._redis.hgetall(group)
+        return state_of(group_id, _text(raw)) if raw else None
+
+    async def for_room(self, room_id: str, now_ms: int) -> list[p.GroupState]:
+        """The deals `welcome.state.groups` shows in a room."""
+        out = []
+        for gid in await self._redis.hkeys(room_index(room_id)):
+            group, _, _ = _keys(as_text(gid))
+            fields = _text(await self._redis.hgetall(group))
+            closed = fields.get("closed_at")
+            if fields and (closed is None or now_ms - int(closed) <= RECENT_MS):
+                out.append(state_of(as_text(gid), fields))
+        return out
+
+    async def join(self, room_id: str, user: str, msg: p.GroupJoin) -> PurchaseOutcome:
+        # Its own namespace of ids: a buy with the same request id is another order.
+        order_id = self._ids.for_request(room_id, user, f"{msg.group_id}:{msg.request_id}")
+        group, members, listed = _keys(msg.group_id)
+        kind, raw = await self._scripts.chain_join(
+            keys=[group, members, listed, f"{_prefix(msg.group_id)}join:{order_id}"],
+            args=[room_id, user, msg.qty, order_id, self._ttl],
+        )
+        a = _answer.decode(raw)
+        repeat = kind == b"repeat"
+        if a["s"] != "accepted":
+            answer = PurchaseAnswer(
+                s="rejected", r=a["r"], o="", p="", u=0, k=a["k"], q=a["q"], g=msg.group_id
+            )
+            return PurchaseOutcome(answer, repeat)
+        order = await self._member_order(
+            room_id, order_id, user, a["k"], int(a["q"]), int(a["u"]), msg.group_id, a["status"]
+        )
+        answer = PurchaseAnswer(
+            s="accepted",
+            r="",
+            o=order_id,
+            p=order.fulfilment.pickup_code or "",
+            u=order.unit_price,
+            k=order.sku,
+            q=order.qty,
+            t="pending_group",
+            g=msg.group_id,
+        )
+        return PurchaseOutcome(answer, repeat)
+
+    async def _member_order(
+        self,
+        room_id: str,
+        order_id: str,
+        user: str,
+        sku: str,
+        qty: int,
+        price: int,
+        group_id: str,
+        status: str,
+    ) -> p.Order:
+        keys, args = order_call(room_id)
+        for _ in range(5):
+            reply = await self._scripts.orders_member(
+                keys=[*keys, order_key(room_id, order_id)],
+                args=[
+                    *args,
+                    order_id,
+                    user,
+                    sku,
+                    qty,
+                    price,
+                    group_id,
+                    new_pickup_codes(),
+                    "" if self._qr is None else self._qr.sign(order_id),
+                    GROUP_OK,
+                    status,
+                ],
+            )
+            if reply[0] != b"retry":
+                return msgspec.json.decode(reply[1], type=p.Order)
+        raise TimeoutError("no free pickup code found in 5 tries")
+
+    async def cancel(self, group_id: str) -> bool:
+        group, _, _ = _keys(group_id)
+        return bool(await self._scripts.chain_end(keys=[group], args=["cancel"]))
+
+    # -- the relay: every process runs it -------------------------------------------
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self.relay_once()
+            except Exception as exc:  # the engine away: the next pass catches up
+                log.warning("chain group relay failed; retrying", error=repr(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self._interval_s)
+
+    async def relay_once(self) -> None:
+        for gid in await self._redis.smembers(CHAIN_GROUPS):
+            await self._relay(as_text(gid))
+
+    async def _relay(self, group_id: str) -> None:
+        group, _, listed = _keys(group_id)
+        await self._scripts.chain_end(keys=[group], args=["clock"])  # guarded: due or not
+        fields = _text(await self._redis.hgetall(group))
+        if not fields:
+            await self._redis.srem(CHAIN_GROUPS, group_id)
+            return
+        # 1. every accepted join has its order in its room
+        created = int(fields["created"])
+        entries = [
+            as_text(e) for e in await self._redis.lrange(listed, created, created + BATCH - 1)
+        ]
+        for entry in entries:
+            room_id, order_id, user, qty = entry.split("|")
+            await self._member_order(
+                room_id,
+                order_id,
+                user,
+                fields["sku"],
+                int(qty),
+                int(fields["price"]),
+                group_id,
+                "open",  # the outcome follows in step 2, through the state machine
+            )
+        if entries:
+            await self._scripts.chain_cursor(
+                keys=[group], args=["created", str(created), str(created + len(entries))]
+            )
+        # 2. the outcome reaches every member's order (only orders already made)
+        status = fields["status"]
+        if status in ("succeeded", "failed", "cancelled"):
+            settled = int(fields["settled"])
+            upto = created + len(entries)
+            batch = (
+                [
+                    as_text(e)
+                    for e in await self._redis.lrange(
+                        listed, settled, min(upto, settled + BATCH) - 1
+                    )
+                ]
+                if upto > settled
+                else []
+            )
+            target = State.ACCEPTED if status == "succeeded" else State.CANCELLED
+            reason = "" if status == "succeeded" else "group_failed"
+            for entry in batch:
+                with contextlib.suppress(Rejected):  # moved already: the guard holds
+                    await self._book.move(
+                        entry.split("|")[1], target, By.GROUP, "group", reason=reason
+                    )
+            if batch:
+                await self._scripts.chain_cursor(
+                    keys=[group], args=["settled", str(settled), str(settled + len(batch))]
+                )
+        # 3. progress to every room, at most twice a second (one process per turn)
+        if fields.get("dirty") and await self._redis.set(
+            f"{_prefix(group_id)}announce", "1", nx=True, px=450
+        ):
+            await self._redis.hdel(group, "dirty")
+            found = await self.get(group_id)
+            if found is not None:
+                await self._announce(group_id, found)
+        closed = fields.get("closed_at")
+        total = await self._redis.llen(listed)
+        if closed and int(fields["settled"]) >= total and int(fields["created"]) >= total:
+            await self._redis.srem(CHAIN_GROUPS, group_id)
+
+    async def _announce(self, group_id: str, state: p.GroupState) -> None:
+        body = p.encode(msgspec.structs.replace(state, seq=None, ts=None))[:-1]
+        for room_id in state.rooms or []:
+            keys = RoomKeys.of(room_id)
+            await self._scripts.rooms_emit(
+                keys=[keys.seq, keys.history], args=[f"group:{group_id}", body, keys.channel]
+            )
+
+
+def _text(raw: dict[Any, Any]) -> dict[str, str]:
+    return {as_text(k): as_text(v) for k, v in raw.items()}
