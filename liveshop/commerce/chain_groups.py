@@ -24,6 +24,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 import structlog
 
+from liveshop.commerce.groups import group_from_hash
 from liveshop.commerce.inventory import PurchaseAnswer, PurchaseOutcome, new_pickup_codes
 from liveshop.commerce.order_book import (
     GROUP_OK,
@@ -85,23 +86,9 @@ _answer = msgspec.json.Decoder(dict[str, Any])
 
 
 def state_of(group_id: str, fields: dict[str, str]) -> p.GroupState:
-    return msgspec.convert(
-        {
-            "group_id": group_id,
-            "sku": fields["sku"],
-            "price": int(fields["price"]),
-            "metric": fields["metric"],
-            "threshold": int(fields["threshold"]),
-            "value": int(fields["value"]),
-            "cap": int(fields["cap"]),
-            "left": int(fields["left"]),
-            "per_user_limit": int(fields["per_user_limit"]),
-            "ends_at": int(fields["ends_at"]),
-            "status": fields["status"],
-            "rooms": msgspec.json.decode(fields["rooms"]),
-        },
-        p.GroupState,
-    )
+    """A deal as a client sees it: a room's group, with its rooms."""
+    rooms: list[str] = msgspec.json.decode(fields["rooms"])
+    return msgspec.structs.replace(group_from_hash(group_id, fields), rooms=rooms)
 
 
 class ChainGroups:
