@@ -135,7 +135,7 @@ async def test_a_deal_across_rooms_on_every_shard_of_the_cluster(
 ) -> None:
     redis_cluster.flush()
     redis = connect_cluster(redis_cluster.nodes)
-    rooms = [f"c{n:03d}" for n in range(12)]
+    rooms = [f"c{n:03d}" for n in range(50)]
     assert len({redis_cluster.shard_of(RoomKeys.of(r).outbox) for r in rooms}) == 3
     try:
         async for c in make_chain(redis, tmp_path, rooms):
