@@ -4,6 +4,7 @@ flood of sockets from one address. Real engine processes, real sockets."""
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -33,7 +34,11 @@ async def own_engine(tmp_path: Path) -> AsyncIterator[EmbeddedEngine]:
 
 async def _ids_in_outbox_or_db(redis: Redis, srv: RunningServer) -> set[str]:
     entries = await redis.xrange(RoomKeys.of(ROOM).outbox)
-    ids = {fields[b"order_id"].decode() for _, fields in entries}
+    # an entry carries the order's JSON in `o` (a refund entry names its order_id)
+    ids = {
+        json.loads(fields[b"o"])["order_id"] if b"o" in fields else fields[b"order_id"].decode()
+        for _, fields in entries
+    }
     assert srv.runtime.orders is not None
     ids |= {o.order_id for o in await srv.runtime.orders.list(room_id=ROOM, limit=100_000)}
     return ids
