@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
-import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -60,11 +59,6 @@ def order_call(room_id: str) -> tuple[list[str], list[str]]:
         [k.stock, k.held, k.sold, k.seq, k.history, k.outbox, k.due, k.codes, k.refunds, k.room],
         [room_id, k.channel, k.prefix],
     )
-
-
-def new_order_id(room_id: str) -> str:
-    """A random order id (orders made by other paths than a buyer's request)."""
-    return f"o_{secrets.token_hex(9)}.{room_id}"
 
 
 class OrderIds:

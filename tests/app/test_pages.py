@@ -19,8 +19,6 @@ import pytest
 
 from tests.pages_support import (
     ARTIFACTS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     ROOM,
     UNIT_MS,
     LiveshopServer,
@@ -34,11 +32,11 @@ from tests.pages_support import (
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-Opener = Callable[..., "tuple[Page, PageLog]"]
+Opener = Callable[..., "tuple[Page, PageLog]"]  # the `tab` fixture (tests/app/conftest.py)
 
 # Missing Playwright is reported by require_browser(): a skip, or a failure in CI.
 with contextlib.suppress(ImportError):
-    from playwright.sync_api import Browser, Page, WebSocketRoute, expect, sync_playwright
+    from playwright.sync_api import Browser, Page, WebSocketRoute, expect
 
 
 @pytest.fixture(scope="module")
@@ -46,30 +44,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveshopServer]
     require_browser()
     with running_server(tmp_path_factory.mktemp("liveshop-pages")) as srv:
         yield srv
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    require_browser()
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def tab(browser: Browser, server: LiveshopServer) -> Iterator[Opener]:
-    """Open a page of the running server (path, name); every tab is closed after the test."""
-    pages: list[Page] = []
-
-    def opener(path: str, name: str, *, width: int = 375) -> tuple[Page, PageLog]:
-        page, log = open_page(browser, server.base_url + path, name, width=width)
-        pages.append(page)
-        return page, log
-
-    yield opener
-    for page in pages:
-        page.context.close()
 
 
 # ---- steps a person takes --------------------------------------------------------------

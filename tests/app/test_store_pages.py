@@ -13,12 +13,9 @@ import pytest
 
 from tests.pages_support import (
     ARTIFACTS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     UNIT_MS,
     LiveshopServer,
     PageLog,
-    open_page,
     require_browser,
     running_server,
 )
@@ -26,10 +23,10 @@ from tests.pages_support import (
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 PAID_ROOM = "s002"  # the demo's pay-first store (liveshop/app/demo.py)
-Opener = Callable[..., "tuple[Page, PageLog]"]
+Opener = Callable[..., "tuple[Page, PageLog]"]  # the `tab` fixture (tests/app/conftest.py)
 
 with contextlib.suppress(ImportError):
-    from playwright.sync_api import Browser, Page, expect, sync_playwright
+    from playwright.sync_api import Page, expect
 
 
 @pytest.fixture(scope="module")
@@ -37,29 +34,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveshopServer]
     require_browser()
     with running_server(tmp_path_factory.mktemp("liveshop-store-pages")) as srv:
         yield srv
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    require_browser()
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def tab(browser: Browser, server: LiveshopServer) -> Iterator[Opener]:
-    pages: list[Page] = []
-
-    def opener(path: str, name: str, *, width: int = 375) -> tuple[Page, PageLog]:
-        page, log = open_page(browser, server.base_url + path, name, width=width)
-        pages.append(page)
-        return page, log
-
-    yield opener
-    for page in pages:
-        page.context.close()
 
 
 def shot(page: Page, name: str) -> None:

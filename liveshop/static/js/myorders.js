@@ -19,7 +19,7 @@ import {
   pickupCode,
   stateLabel,
 } from "./orders.js";
-import { $, el, errorText, setText, toast } from "./ui.js";
+import { $, el, errorText, setText, syncCards, toast } from "./ui.js";
 
 const CANCEL_WAIT_MS = 10_000;
 const PAY_WAIT_MS = 10_000;
@@ -273,8 +273,8 @@ export class MyOrders {
     // #my-order-list keeps meaning "the other orders" as it did before the panel.
     const make = (o) => this.card(o);
     const sig = (o) => this.signature(o);
-    sync($("#my-order-latest"), orders.filter((o) => o.order_id === this.confirmId), make, sig);
-    sync($("#my-order-list"), orders.filter((o) => o.order_id !== this.confirmId), make, sig);
+    syncCards($("#my-order-latest"), orders.filter((o) => o.order_id === this.confirmId), make, sig);
+    syncCards($("#my-order-list"), orders.filter((o) => o.order_id !== this.confirmId), make, sig);
     $("#my-orders-empty").hidden = count > 0;
     this.tick();
   }
@@ -393,26 +393,3 @@ export class MyOrders {
   }
 }
 
-const sigs = new WeakMap(); // card node → the signature it was built from
-
-/** Keyed update of one list: cards whose signature is unchanged stay the same nodes, so a
- * push for one order does not yank a button from under a finger on another. */
-function sync(list, orders, make, signature) {
-  const existing = new Map([...list.children].map((n) => [n.dataset.orderId, n]));
-  let prev = null;
-  for (const o of orders) {
-    let node = existing.get(o.order_id);
-    const sig = signature(o);
-    if (!node || sigs.get(node) !== sig) {
-      const fresh = make(o);
-      sigs.set(fresh, sig);
-      if (node) node.replaceWith(fresh);
-      node = fresh;
-    }
-    existing.delete(o.order_id);
-    const want = prev ? prev.nextSibling : list.firstChild;
-    if (node !== want) list.insertBefore(node, want);
-    prev = node;
-  }
-  for (const stale of existing.values()) stale.remove();
-}

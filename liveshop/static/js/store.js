@@ -10,7 +10,17 @@ import { money, nickname } from "./format.js";
 import { onLangChange, t } from "./i18n.js";
 import { dayTime, hhmm, methodOf, orderTotal, pickupCode, stateLabel } from "./orders.js";
 import { groupChip, renderGroupOrders } from "./storegroups.js";
-import { $, bindLangToggle, connectionBanner, el, errorText, roomFromPath, setText, toast } from "./ui.js";
+import {
+  $,
+  bindLangToggle,
+  connectionBanner,
+  el,
+  errorText,
+  roomFromPath,
+  setText,
+  syncCards,
+  toast,
+} from "./ui.js";
 
 const REFRESH_MS = 2_000;
 const BOARD_LIMIT = 200;
@@ -303,38 +313,14 @@ function renderBoard() {
     const more = section.querySelector(".group-more");
     more.hidden = shown.length === list.length;
     setText(more, t("board.more", { n: list.length - shown.length }));
-    syncCards(section.querySelector(".cards"), shown);
+    syncCards(section.querySelector(".cards"), shown, card, cardSignature);
   }
   renderHeader();
 }
 
-const sigs = new WeakMap();
-
 function cardSignature(o) {
   return JSON.stringify([o.version, o.state, busy.has(o.order_id), names.get(o.sku), document.documentElement.lang,
     o.fulfilment, o.refund, o.pay_by, o.updated_at]);
-}
-
-/** Keyed update: a card is rebuilt only when its order changed, so the 2 s poll never swaps
- * a button out from under a finger. */
-function syncCards(list, items) {
-  const existing = new Map([...list.children].map((n) => [n.dataset.orderId, n]));
-  let prev = null;
-  for (const o of items) {
-    let node = existing.get(o.order_id);
-    const sig = cardSignature(o);
-    if (!node || sigs.get(node) !== sig) {
-      const fresh = card(o);
-      sigs.set(fresh, sig);
-      if (node) node.replaceWith(fresh);
-      node = fresh;
-    }
-    existing.delete(o.order_id);
-    const want = prev ? prev.nextSibling : list.firstChild;
-    if (node !== want) list.insertBefore(node, want);
-    prev = node;
-  }
-  for (const stale of existing.values()) stale.remove();
 }
 
 function card(o) {

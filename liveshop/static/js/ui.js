@@ -134,6 +134,31 @@ export function productThumb(p, size = "") {
  * (`update`), put in order and the stale ones removed, so a live number ticking never swaps
  * a button out from under a finger.
  */
+const cardSigs = new WeakMap(); // order card node → the signature it was built from
+
+/** Keyed update of a list of order cards (`data-order-id`): a card is rebuilt only when
+ * its order's signature changed, so a push or a poll never swaps a button out from under
+ * a finger on another card. */
+export function syncCards(list, orders, make, signature) {
+  const existing = new Map([...list.children].map((n) => [n.dataset.orderId, n]));
+  let prev = null;
+  for (const o of orders) {
+    let node = existing.get(o.order_id);
+    const sig = signature(o);
+    if (!node || cardSigs.get(node) !== sig) {
+      const fresh = make(o);
+      cardSigs.set(fresh, sig);
+      if (node) node.replaceWith(fresh);
+      node = fresh;
+    }
+    existing.delete(o.order_id);
+    const want = prev ? prev.nextSibling : list.firstChild;
+    if (node !== want) list.insertBefore(node, want);
+    prev = node;
+  }
+  for (const stale of existing.values()) stale.remove();
+}
+
 export function syncKeyed(list, items, keyOf, make, update) {
   const existing = new Map([...list.children].map((n) => [n.dataset.key, n]));
   let prev = null;
