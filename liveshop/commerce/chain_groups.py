@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import time
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -46,6 +47,9 @@ log = structlog.get_logger("liveshop.commerce.chain_groups")
 CHAIN_GROUPS = "ls:chain_groups"  # set: every cross-store deal still to watch
 BATCH = 250
 RECENT_MS = 10 * 60 * 1000
+# The longest hold of an unpaid order (PROTOCOL: hold_s ≤ 1800), and a minute to spare:
+# past it no member of a closed deal can still pay in time.
+MAX_HOLD_MS = (1800 + 60) * 1000
 
 
 def is_chain_group(group_id: str) -> bool:
@@ -59,6 +63,18 @@ def _prefix(group_id: str) -> str:
 def _keys(group_id: str) -> tuple[str, str, str]:
     t = _prefix(group_id)
     return f"{t}group", f"{t}members", f"{t}list"
+
+
+def _count_keys(group_id: str) -> list[str]:
+    """chain_count.lua's keys: group, members, counted, done."""
+    t = _prefix(group_id)
+    return [f"{t}group", f"{t}members", f"{t}counted", f"{t}done"]
+
+
+def chain_events(room_id: str) -> str:
+    """list: what deals must learn of their members' orders in this room ('paid',
+    'release'; see _orders.lua chain_event), replayed by the relay until acknowledged."""
+    return f"{RoomKeys.of(room_id).prefix}chain_events"
 
 
 def room_index(room_id: str) -> str:
@@ -162,9 +178,12 @@ class ChainGroups:
         # Its own namespace of ids: a buy with the same request id is another order.
         order_id = self._ids.for_request(room_id, user, f"{msg.group_id}:{msg.request_id}")
         group, members, listed = _keys(msg.group_id)
+        # In a `payment: required` room a member counts once paid (the relay learns it).
+        pay_first = await self._redis.hget(RoomKeys.of(room_id).room, "payment") == b"required"
+        counted = _count_keys(msg.group_id)[2]
         kind, raw = await self._scripts.chain_join(
-            keys=[group, members, listed, f"{_prefix(msg.group_id)}join:{order_id}"],
-            args=[room_id, user, msg.qty, order_id, self._ttl],
+            keys=[group, members, listed, f"{_prefix(msg.group_id)}join:{order_id}", counted],
+            args=[room_id, user, msg.qty, order_id, self._ttl, "1" if pay_first else ""],
         )
         a = _answer.decode(raw)
         repeat = kind == b"repeat"
@@ -174,8 +193,17 @@ class ChainGroups:
             )
             return PurchaseOutcome(answer, repeat)
         order = await self._member_order(
-            room_id, order_id, user, a["k"], int(a["q"]), int(a["u"]), msg.group_id, a["status"]
+            room_id,
+            order_id,
+            user,
+            a["k"],
+            int(a["q"]),
+            int(a["u"]),
+            msg.group_id,
+            a["status"],
+            pay_first=pay_first,
         )
+        first = State.AWAITING_PAYMENT if order.pay_by else State.PENDING_GROUP
         answer = PurchaseAnswer(
             s="accepted",
             r="",
@@ -184,7 +212,8 @@ class ChainGroups:
             u=order.unit_price,
             k=order.sku,
             q=order.qty,
-            t="pending_group",
+            t=first.value,
+            b=order.pay_by or 0,
             g=msg.group_id,
         )
         return PurchaseOutcome(answer, repeat)
@@ -199,6 +228,8 @@ class ChainGroups:
         price: int,
         group_id: str,
         status: str,
+        *,
+        pay_first: bool,
     ) -> p.Order:
         keys, args = order_call(room_id)
         for _ in range(5):
@@ -216,6 +247,7 @@ class ChainGroups:
                     "" if self._qr is None else self._qr.sign(order_id),
                     GROUP_OK,
                     status,
+                    "1" if pay_first else "",
                 ],
             )
             if reply[0] != b"retry":
@@ -241,23 +273,50 @@ class ChainGroups:
                 await asyncio.wait_for(self._stopping.wait(), self._interval_s)
 
     async def relay_once(self) -> None:
-        for gid in await self._redis.smembers(CHAIN_GROUPS):
-            await self._relay(as_text(gid))
+        deals = [as_text(g) for g in await self._redis.smembers(CHAIN_GROUPS)]
+        rooms: set[str] = set()
+        for gid in deals:
+            rooms.update(await self._relay(gid))
+        await self._replay_events(sorted(rooms))
 
-    async def _relay(self, group_id: str) -> None:
+    async def _replay_events(self, rooms: list[str]) -> None:
+        """The members' payments and unpaid ends in these rooms reach their deals (once
+        per order and kind: chain_count.lua remembers), then leave the rooms' lists. A
+        payment the deal cannot take (it failed) is refunded by the state machine."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for room_id in rooms:
+                pipe.lrange(chain_events(room_id), 0, BATCH - 1)
+            found = await pipe.execute()
+        for room_id, raw in zip(rooms, found, strict=True):
+            for entry in (as_text(e) for e in raw):
+                kind, group_id, order_id, user, qty = entry.split("|")
+                outcome = as_text(
+                    await self._scripts.chain_count(
+                        keys=_count_keys(group_id), args=[kind, order_id, user, qty]
+                    )
+                )
+                if outcome == "refund":
+                    with contextlib.suppress(Rejected):  # moved already: the guard holds
+                        await self._book.move(
+                            order_id, State.CANCELLED, By.GROUP, "group", reason="group_failed"
+                        )
+                await self._redis.lrem(chain_events(room_id), 1, entry)
+
+    async def _relay(self, group_id: str) -> list[str]:
+        """One pass over a deal; returns its rooms (their events are replayed next)."""
         group, _, listed = _keys(group_id)
         await self._scripts.chain_end(keys=[group], args=["clock"])  # guarded: due or not
         fields = _text(await self._redis.hgetall(group))
         if not fields:
             await self._redis.srem(CHAIN_GROUPS, group_id)
-            return
+            return []
         # 1. every accepted join has its order in its room
         created = int(fields["created"])
         entries = [
             as_text(e) for e in await self._redis.lrange(listed, created, created + BATCH - 1)
         ]
         for entry in entries:
-            room_id, order_id, user, qty = entry.split("|")
+            room_id, order_id, user, qty, *flags = entry.split("|")
             await self._member_order(
                 room_id,
                 order_id,
@@ -267,6 +326,7 @@ class ChainGroups:
                 int(fields["price"]),
                 group_id,
                 "open",  # the outcome follows in step 2, through the state machine
+                pay_first=flags == ["p"],
             )
         if entries:
             await self._scripts.chain_cursor(
@@ -308,8 +368,17 @@ class ChainGroups:
                 await self._announce(group_id, found)
         closed = fields.get("closed_at")
         total = await self._redis.llen(listed)
-        if closed and int(fields["settled"]) >= total and int(fields["created"]) >= total:
+        rooms: list[str] = msgspec.json.decode(fields["rooms"])
+        # Done watching once every member's order has its outcome, and (a member who
+        # pays before their pay_by is still counted or refunded) the last pay_by passed.
+        done = (
+            closed is not None
+            and int(fields["settled"]) >= total
+            and int(fields["created"]) >= total
+        )
+        if done and closed is not None and int(closed) + MAX_HOLD_MS < time.time() * 1000:
             await self._redis.srem(CHAIN_GROUPS, group_id)
+        return rooms
 
     async def _announce(self, group_id: str, state: p.GroupState) -> None:
         body = p.encode(msgspec.structs.replace(state, seq=None, ts=None))[:-1]

@@ -53,6 +53,7 @@ NAMES = (
     "chain_join",
     "chain_end",
     "chain_cursor",
+    "chain_count",
     "orders_member",
 )
 # Scripts that create or move orders get _orders.lua's helpers too.
@@ -61,6 +62,8 @@ ORDER_SCRIPTS = frozenset(n for n in NAMES if n.startswith(("orders_", "groups_"
 } | {"inventory_buy"}
 # ... and _groups.lua's: any move of a member's order may change its group.
 GROUP_SCRIPTS = ORDER_SCRIPTS
+# A cross-store deal's scripts run on the deal's own slot, with _chain.lua's helpers.
+CHAIN_SCRIPTS = frozenset(n for n in NAMES if n.startswith("chain_"))
 
 
 def source(name: str, *, sharded: bool = False) -> str:
@@ -70,6 +73,8 @@ def source(name: str, *, sharded: bool = False) -> str:
         prelude += "\n" + (lua / "_orders.lua").read_text()
     if name in GROUP_SCRIPTS:
         prelude += "\n" + (lua / "_groups.lua").read_text()
+    if name in CHAIN_SCRIPTS:
+        prelude += "\n" + (lua / "_chain.lua").read_text()
     body = (lua / f"{name}.lua").read_text()
     # Sharded pub/sub keeps a room's messages on the shard that owns its slot.
     return (prelude + "\n" + body).replace("__PUBLISH__", "SPUBLISH" if sharded else "PUBLISH")

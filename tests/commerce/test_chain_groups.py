@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
-from liveshop.commerce.chain_groups import ChainGroupIn, ChainGroups, _keys
+from liveshop.commerce.chain_groups import ChainGroupIn, ChainGroups, _keys, chain_events
 from liveshop.commerce.inventory import Inventory
 from liveshop.commerce.order_book import OrderBook, QrSigner
+from liveshop.commerce.order_states import By, State
 from liveshop.commerce.rooms import Rooms
 from liveshop.core import protocol as p
 from liveshop.core.keys import RoomKeys
@@ -59,6 +60,16 @@ class Chain:
             **kw,
         }
         return await self.chain.start(ChainGroupIn(**body))
+
+    async def deal(self, gid: str) -> p.GroupState:
+        found = await self.chain.get(gid)
+        assert found is not None
+        return found
+
+    async def state(self, order_id: str) -> str:
+        found = await self.book.get(order_id)
+        assert found is not None
+        return found[0].state
 
     async def join(self, gid: str, room: str, user: str) -> str:
         out = await self.chain.join(room, user, p.GroupJoin(request_id="j", group_id=gid, qty=1))
@@ -150,8 +161,14 @@ async def test_a_join_whose_order_was_never_made_gets_it_from_the_relay(chain: C
     order_id = "o_crashedbetween00.s007"
     # step 1 only, as if the joining process died before making the order
     await chain.chain._scripts.chain_join(
-        keys=[group, members, listed, f"ls:{{{deal.group_id}}}:join:{order_id}"],
-        args=["s007", "u-crash", 1, order_id, 3600],
+        keys=[
+            group,
+            members,
+            listed,
+            f"ls:{{{deal.group_id}}}:join:{order_id}",
+            f"ls:{{{deal.group_id}}}:counted",
+        ],
+        args=["s007", "u-crash", 1, order_id, 3600, ""],
     )
     assert await chain.book.get(order_id) is None
     await chain.chain.relay_once()
@@ -181,3 +198,75 @@ async def test_a_short_deal_fails_at_its_deadline_once(chain: Chain) -> None:
         assert found is not None
         assert (found[0].state, found[0].reason) == ("cancelled", "group_failed")
     assert await chain.join(deal.group_id, chain.rooms[5], "u5") == "group_closed"
+
+
+async def test_in_pay_first_rooms_members_count_once_paid(tmp_path: Path, redis: Any) -> None:
+    """A deal over two rooms that take payment first and two that do not: a pay-first
+    member takes units at the join and counts once paid (the relay tells the deal); an
+    unpaid member who cancels gives the units back; the payment that reaches the
+    threshold makes the deal succeed, and nobody is refunded."""
+    async for c in make_chain(redis, tmp_path, ["s001", "s002", "s003", "s004"]):
+        for room in ("s003", "s004"):
+            await c.redis.hset(RoomKeys.of(room).room, mapping={"payment": "required"})
+        deal = await c.start(threshold=4, stock=10)
+        _, members, _ = _keys(deal.group_id)
+        a = await c.join(deal.group_id, "s001", "ua")
+        b = await c.join(deal.group_id, "s003", "ub")
+        found = await c.book.get(b)
+        assert found is not None and found[0].state == "awaiting_payment"
+        assert found[0].pay_by is not None
+        gone = await c.join(deal.group_id, "s004", "ugone")
+        await c.chain.relay_once()
+        assert (await c.deal(deal.group_id)).value == 1
+        await c.book.pay(b, "t-b", 990, 1)
+        await c.chain.relay_once()
+        assert (await c.deal(deal.group_id)).value == 2
+        await c.book.move(gone, State.CANCELLED, By.BUYER, "ugone", buyer="ugone")
+        await c.chain.relay_once()
+        after = await c.chain.get(deal.group_id)
+        assert after is not None and after.left == 10 - 2  # ugone's unit is back
+        assert await c.redis.hget(members, "ugone") == b"0"  # and may join again
+        d = await c.join(deal.group_id, "s004", "ud")
+        await c.join(deal.group_id, "s002", "uc")
+        assert (await c.deal(deal.group_id)).value == 3
+        await c.book.pay(d, "t-d", 990, 1)
+        await c.book.pay(d, "t-d", 990, 1)  # the notification again: applied once
+        await c.chain.relay_once()
+        await c.chain.relay_once()
+        final = await c.chain.get(deal.group_id)
+        assert final is not None and (final.status, final.value) == ("succeeded", 4)
+        assert [await c.state(o) for o in (a, b, d)] == ["accepted", "paid", "paid"]
+        for room in ("s003", "s004"):
+            assert await c.redis.hlen(RoomKeys.of(room).refunds) == 0
+            assert await c.redis.llen(chain_events(room)) == 0  # every event acknowledged
+
+
+async def test_a_pay_first_member_of_a_failed_deal_is_refunded_once(
+    tmp_path: Path, redis: Any
+) -> None:
+    """Paid before the deadline: refunded when the deal fails. Paid after it (still in
+    its pay_by) with no relay having closed the deal yet: the count closes it, failed,
+    and the payment is refunded. Relays racing change nothing twice."""
+    async for c in make_chain(redis, tmp_path, ["s001", "s002"]):
+        await c.redis.hset(RoomKeys.of("s002").room, mapping={"payment": "required"})
+        deal = await c.start(threshold=3, stock=10)
+        group, _, _ = _keys(deal.group_id)
+        early = await c.join(deal.group_id, "s002", "u1")
+        late = await c.join(deal.group_id, "s002", "u2")
+        free = await c.join(deal.group_id, "s001", "u3")
+        await c.book.pay(early, "t-1", 990, 1)
+        await c.chain.relay_once()
+        assert (await c.deal(deal.group_id)).value == 2
+        await c.redis.hset(group, "ends_at", str(time.time_ns() // 1_000_000 - 1))
+        await c.book.pay(late, "t-2", 990, 1)  # before any relay saw the deadline
+        await asyncio.gather(*(c.chain.relay_once() for _ in range(3)))
+        await c.chain.relay_once()
+        final = await c.chain.get(deal.group_id)
+        assert final is not None and (final.status, final.value) == ("failed", 2)
+        for order_id in (early, late, free):
+            found = await c.book.get(order_id)
+            assert found is not None
+            assert (found[0].state, found[0].reason) == ("cancelled", "group_failed")
+        refunds = await c.redis.hgetall(RoomKeys.of("s002").refunds)
+        assert sorted(refunds) == sorted(f"{o}|cancelled".encode() for o in (early, late))
+        assert await c.redis.hlen(RoomKeys.of("s001").refunds) == 0  # u3 never paid

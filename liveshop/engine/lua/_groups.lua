@@ -147,3 +147,15 @@ local function end_group(id, status, ok_spec, fail_spec, ts)
   emit_group(id, ts)
   settle(id, ok_spec, fail_spec, ts)
 end
+
+-- The guarded end at the deadline (the sweep's 'group:<id>' item, and a payment that
+-- comes after the deadline before any sweep did): only if still running and
+-- now >= ends_at. True when it ended the group now.
+local function close_group_if_due(id, ok_spec, fail_spec, ts)
+  local g = redis.call('HMGET', group_key(id), 'status', 'ends_at', 'closed_at')
+  if not g[1] or g[3] or ts < tonumber(g[2]) then
+    return false
+  end
+  end_group(id, g[1] == 'open' and 'failed' or '', ok_spec, fail_spec, ts)
+  return true
+end

@@ -149,13 +149,29 @@ local function drop_code(o)
   end
 end
 
+-- What a cross-store deal must learn of its members' orders in this room ('paid',
+-- 'release'): "<kind>|<group_id>|<order_id>|<user>|<qty>", replayed by the relay
+-- (commerce.chain_groups) into the deal's slot until acknowledged.
+local function chain_event(kind, o)
+  redis.call('RPUSH', O.prefix .. 'chain_events',
+    kind .. '|' .. o.group_id .. '|' .. o.order_id .. '|' .. o.user_id .. '|' .. o.qty)
+end
+
 -- Moves o to spec.target with the spec's effects; the caller has checked that the move
 -- is legal, and calls flush_stock() before it returns. Returns the order's JSON.
 local function change(o, spec, by, actor, reason, ts)
   local from, qty, sku = o.state, tonumber(o.qty), o.sku
   local sold_delta, stock_moved = 0, false
   if o.pool == 'chain' then
-    -- a cross-store deal's units are its own stock, not this room's shelf
+    -- A cross-store deal's units are its own stock, not this room's shelf; an unpaid
+    -- member's end is told to the deal (another slot) through the room's chain events.
+    if from == 'awaiting_payment' then
+      redis.call('SREM', user_key(o.user_id, 'unpaid'), o.order_id)
+      redis.call('ZREM', O.due, 'pay:' .. o.order_id)
+      if spec.release then
+        chain_event('release', o)
+      end
+    end
   elseif from == 'awaiting_payment' then
     redis.call('SREM', user_key(o.user_id, 'unpaid'), o.order_id)
     redis.call('ZREM', O.due, 'pay:' .. o.order_id)

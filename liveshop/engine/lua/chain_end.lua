@@ -6,19 +6,12 @@
 -- Reply: the status after it, or '' when nothing changed.
 
 local ts = now_ms()
-local g = redis.call('HMGET', KEYS[1], 'status', 'ends_at', 'closed_at')
-if not g[1] or g[3] then
+if ARGV[1] == 'clock' then
+  return close_chain_if_due(KEYS[1], ts) and redis.call('HGET', KEYS[1], 'status') or ''
+end
+local g = redis.call('HMGET', KEYS[1], 'status', 'closed_at')
+if g[1] ~= 'open' or g[2] then
   return ''
 end
-if ARGV[1] == 'cancel' then
-  if g[1] ~= 'open' then
-    return ''
-  end
-  redis.call('HSET', KEYS[1], 'status', 'cancelled')
-elseif ts < tonumber(g[2]) then
-  return ''
-elseif g[1] == 'open' then
-  redis.call('HSET', KEYS[1], 'status', 'failed')
-end
-redis.call('HSET', KEYS[1], 'closed_at', jint(ts), 'dirty', '1')
-return redis.call('HGET', KEYS[1], 'status')
+redis.call('HSET', KEYS[1], 'status', 'cancelled', 'closed_at', jint(ts), 'dirty', '1')
+return 'cancelled'

@@ -3,9 +3,12 @@
 -- is created next in the room (orders_member.lua), by the joining process and, should it
 -- die in between, by any process's relay from the members list.
 --
--- KEYS[1] group hash  KEYS[2] members hash (user -> units)  KEYS[3] members list
--- ("<room>|<order_id>|<user>|<qty>", in join order)  KEYS[4] the join's record
+-- KEYS[1] group hash  KEYS[2] members hash (user -> units joined)  KEYS[3] members list
+-- ("<room>|<order_id>|<user>|<qty>|<'p' if pay-first>", in join order)  KEYS[4] the
+-- join's record  KEYS[5] counted hash (user -> units that count: joined, or paid)
 -- ARGV[1] room  ARGV[2] user  ARGV[3] qty  ARGV[4] order_id  ARGV[5] record ttl (s)
+-- ARGV[6] '1' when the room requires payment: the join takes its units from the deal's
+-- stock now and counts once paid (chain_count.lua, by the relay), as in a room's group.
 --
 -- Reply: {'new' | 'repeat', answer} where answer is JSON {"s", "r", "o", "k", "q", "u",
 -- "g", "status"}: accepted (with the group's status after it) or rejected (group_closed,
@@ -42,21 +45,14 @@ end
 if tonumber(redis.call('HGET', KEYS[2], user) or '0') + qty > tonumber(g[6]) then
   return answer('rejected', 'limit_exceeded', g[8])
 end
-local left = redis.call('HINCRBY', KEYS[1], 'left', -qty)
+redis.call('HINCRBY', KEYS[1], 'left', -qty)
 redis.call('HINCRBY', KEYS[2], user, qty)
-local units = redis.call('HINCRBY', KEYS[1], 'counted_units', qty)
-local value = units
-if g[3] ~= 'units' then
-  value = redis.call('HLEN', KEYS[2])
-end
+local pay_first = ARGV[6] == '1'
 local status = g[8]
-if status == 'open' and value >= tonumber(g[4]) then
-  status = 'succeeded'
-  redis.call('HSET', KEYS[1], 'status', status, 'succeeded_at', jint(ts))
+if not pay_first then
+  status = count_chain_member(KEYS[1], KEYS[5], user, qty, ts)
 end
-if left == 0 and status == 'succeeded' then
-  redis.call('HSET', KEYS[1], 'closed_at', jint(ts))  -- full: its joins are over
-end
-redis.call('HSET', KEYS[1], 'value', jint(value), 'dirty', '1')
-redis.call('RPUSH', KEYS[3], room .. '|' .. order_id .. '|' .. user .. '|' .. jint(qty))
+redis.call('HSET', KEYS[1], 'dirty', '1')
+redis.call('RPUSH', KEYS[3], room .. '|' .. order_id .. '|' .. user .. '|' .. jint(qty)
+  .. '|' .. (pay_first and 'p' or ''))
 return answer('accepted', '', status)

@@ -7,6 +7,8 @@
 -- ARGV[4] order_id  ARGV[5] user  ARGV[6] sku  ARGV[7] qty  ARGV[8] unit price
 -- ARGV[9] group_id  ARGV[10] code candidates  ARGV[11] QR text
 -- ARGV[12] spec pending_group -> accepted, applied at once when ARGV[13] is 'succeeded'
+-- ARGV[14] '1' when the member joined pay-first (the room requires payment): the order is
+-- `awaiting_payment` until its pay_by (the room's hold_s), and counts once paid.
 --
 -- Reply: {'new' | 'exists', order json} | {'retry'} (every code candidate taken)
 
@@ -33,9 +35,16 @@ local o = {
   pickup_code = pickup, qr = ARGV[11], group_id = ARGV[9], pool = 'chain', version = '1',
   state = 'pending_group', created_at = jint(ts), updated_at = jint(ts),
 }
+if ARGV[14] == '1' then
+  local hold_s = tonumber(redis.call('HGET', O.room, 'hold_s') or '') or 900
+  local pay_by = ts + hold_s * 1000
+  o.state, o.pay_by = 'awaiting_payment', jint(pay_by)
+  redis.call('SADD', user_key(user, 'unpaid'), order_id)
+  redis.call('ZADD', O.due, pay_by, 'pay:' .. order_id)
+end
 local json = record(o, '', 'group_join', user, '', ts, 0, 'order')
 redis.call('LPUSH', user_key(user, 'orders'), order_id)
-if ARGV[13] == 'succeeded' then
+if ARGV[13] == 'succeeded' and ARGV[14] ~= '1' then
   json = change(o, parse_spec(ARGV[12]), 'group', 'group', '', ts)
 end
 flush_stock(ts)

@@ -7,8 +7,9 @@
 -- ARGV[10] spec of the late payment (expired -> paid)  ARGV[11] txn record ttl (s)
 -- ARGV[12] spec pending_group -> accepted  ARGV[13] spec of a failed group's members
 -- A group member's payment counts toward its group (which may succeed with it); paid
--- after its group failed, it is refunded at once; paid late, refunded (never
--- re-reserved: the group's units are the group's).
+-- after its group failed (or after its deadline, when the group fails first), it is
+-- refunded at once; paid late, refunded (never re-reserved: the group's units are the
+-- group's). A cross-store deal's member is counted by the relay (chain_count.lua).
 --
 -- Reply: {'repeat', answer} | {'new', answer} | {'not_found'} | {'amount_mismatch', total}
 -- answer: '{"status": "paid"|"refunded", "order": {...}}', recorded under the txn only
@@ -39,10 +40,16 @@ if o.state == 'awaiting_payment' and ts >= tonumber(o.pay_by) then
   change(o, expire, 'clock', 'clock', 'pay_by', ts)
 end
 local group_ok, group_fail = parse_spec(ARGV[12]), parse_spec(ARGV[13])
+if o.state == 'awaiting_payment' and set(o.group_id) and o.pool ~= 'chain' then
+  -- A group past its deadline ends first (its settle leaves this unpaid order alone).
+  close_group_if_due(o.group_id, group_ok, group_fail, ts)
+end
 if pay.sources[o.state] then
   o.paid_at, o.txn_id = ARGV[7], ARGV[5]
   json = change(o, pay, 'payment', ARGV[5], '', ts)
-  if set(o.group_id) then
+  if o.pool == 'chain' then
+    chain_event('paid', o)  -- counted (or refunded) on the deal's slot by the relay
+  elseif set(o.group_id) then
     local g = redis.call('HMGET', group_key(o.group_id), 'status', 'closed_at')
     if g[1] == 'failed' or g[1] == 'cancelled' then
       status = 'refunded'

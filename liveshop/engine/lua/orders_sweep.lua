@@ -22,9 +22,7 @@ for _, item in ipairs(items) do
   redis.call('ZREM', O.due, item)
   local kind, id = string.match(item, '^(%a+):(.*)$')
   if kind == 'group' then
-    local g = redis.call('HMGET', group_key(id), 'status', 'ends_at', 'closed_at')
-    if g[1] and not g[3] and ts >= tonumber(g[2]) then  -- guarded: still running, due
-      end_group(id, g[1] == 'open' and 'failed' or '', group_ok, group_fail, ts)
+    if close_group_if_due(id, group_ok, group_fail, ts) then
       moved = moved + 1
     end
   elseif kind == 'gsettle' then
