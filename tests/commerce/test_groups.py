@@ -317,3 +317,21 @@ async def test_in_a_pay_first_room_payments_make_the_group_succeed(shop: Shop) -
     await shop.deadline_now(group.group_id)
     await shop.sweep_all()
     assert await shop.units() == (197, 0, 3, 200)  # the 7 unjoined units are back
+
+
+async def test_a_payment_after_the_deadline_cannot_make_the_group_succeed(shop: Shop) -> None:
+    """One payment short at the deadline, and the last member pays before any sweep ran:
+    the group fails first (the payment closes it), the payment is refunded."""
+    await shop.redis.hset(shop.keys.room, mapping={"payment": "required", "hold_s": "900"})
+    group = await shop.start(threshold=2, cap=10)
+    first, last = [await shop.join(group.group_id, f"u{n}") for n in range(2)]
+    await shop.book.pay(first, "t-1", 1490, 1)
+    await shop.deadline_now(group.group_id)
+    paid = await shop.book.pay(last, "t-2", 1490, 1)
+    assert b'"status":"refunded"' in paid.body
+    g = await shop.group(group.group_id)
+    assert (g["status"], g["value"]) == ("failed", "1")
+    assert {await shop.state(o) for o in (first, last)} == {"cancelled"}
+    refunds = await shop.redis.hgetall(shop.keys.refunds)
+    assert sorted(refunds) == sorted(f"{o}|cancelled".encode() for o in (first, last))
+    assert await shop.units() == (200, 0, 0, 200)
