@@ -46,6 +46,15 @@ MIGRATIONS = [
         CREATE INDEX IF NOT EXISTS sessions_room ON sessions (room_id, started_at)
         """,
     ),
+    Migration(
+        "rooms",
+        2,
+        """
+        ALTER TABLE sessions ADD COLUMN group_joins INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE sessions ADD COLUMN groups_succeeded INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE sessions ADD COLUMN groups_failed INTEGER NOT NULL DEFAULT 0
+        """,
+    ),
 ]
 SESSION_COLUMNS = (
     "session_id",
@@ -59,6 +68,9 @@ SESSION_COLUMNS = (
     "gmv",
     "buyers",
     "viewers",
+    "group_joins",
+    "groups_succeeded",
+    "groups_failed",
 )
 
 
@@ -97,6 +109,11 @@ class SessionTotals:
     gmv: int
     buyers: int
     viewers: int
+    # group buying in the session: joins (every accepted join, a room's group or an HQ
+    # deal), and the room's groups that succeeded / failed or were cancelled in it
+    group_joins: int = 0
+    groups_succeeded: int = 0
+    groups_failed: int = 0
 
 
 def _session_keys(keys: RoomKeys) -> list[str]:
@@ -293,6 +310,9 @@ class Rooms:
             gmv=session_gmv(counts),
             buyers=int(buyers),
             viewers=int(audience),
+            group_joins=counts.get("group_joins", 0),
+            groups_succeeded=counts.get("groups_succeeded", 0),
+            groups_failed=counts.get("groups_failed", 0),
         )
         await self.store_session(room_id, totals)
         return totals
@@ -300,11 +320,14 @@ class Rooms:
     async def store_session(self, room_id: str, t: SessionTotals) -> None:
         await self._db.execute(
             "INSERT INTO sessions (session_id, room_id, title, started_at, ended_at, peak, "
-            "orders, units, gmv, buyers, viewers) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
+            "orders, units, gmv, buyers, viewers, group_joins, groups_succeeded, "
+            "groups_failed) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) "
             "ON CONFLICT (session_id) DO UPDATE SET ended_at=excluded.ended_at, "
             "peak=excluded.peak, orders=excluded.orders, units=excluded.units, "
-            "gmv=excluded.gmv, buyers=excluded.buyers, viewers=excluded.viewers",
+            "gmv=excluded.gmv, buyers=excluded.buyers, viewers=excluded.viewers, "
+            "group_joins=excluded.group_joins, groups_succeeded=excluded.groups_succeeded, "
+            "groups_failed=excluded.groups_failed",
             (
                 t.session_id,
                 room_id,
@@ -317,6 +340,9 @@ class Rooms:
                 t.gmv,
                 t.buyers,
                 t.viewers,
+                t.group_joins,
+                t.groups_succeeded,
+                t.groups_failed,
             ),
         )
 

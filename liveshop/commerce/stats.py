@@ -197,8 +197,10 @@ class Broadcasters:
             fields = _ints_or_str(await self._redis.hgetall(keys.group(gid)))
             if fields and group_visible(fields, now):
                 groups.append(group_from_hash(gid, fields))
-        if groups:
-            msg = msgspec.structs.replace(msg, groups=group_stats(groups))
+        joins = stats.get("group_joins", 0)
+        if groups or joins:
+            counts = msgspec.structs.replace(group_stats(groups), joins=joins)
+            msg = msgspec.structs.replace(msg, groups=counts)
         text = p.encode(msg)
         self._consoles.to_consoles(room_id, lambda lang: text)
 

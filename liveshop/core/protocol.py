@@ -366,6 +366,7 @@ class StatsGroups(msgspec.Struct, frozen=True):
     open: int
     succeeded: int
     failed: int  # failed or cancelled
+    joins: int = 0  # accepted joins in this session (the room's groups and HQ deals)
 
 
 class Stats(_Server, tag="stats", frozen=True):

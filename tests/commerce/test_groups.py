@@ -335,3 +335,25 @@ async def test_a_payment_after_the_deadline_cannot_make_the_group_succeed(shop: 
     refunds = await shop.redis.hgetall(shop.keys.refunds)
     assert sorted(refunds) == sorted(f"{o}|cancelled".encode() for o in (first, last))
     assert await shop.units() == (200, 0, 0, 200)
+
+
+async def test_the_session_totals_count_group_joins_outcomes_and_sales(shop: Shop) -> None:
+    """One group succeeds (its 3 members' units are the session's sales at that moment),
+    one is cancelled by the broadcaster; end_live stores the figures with the session."""
+    won = await shop.start(threshold=3, cap=10, per_user_limit=1)
+    lost = await shop.start(threshold=5, cap=10, per_user_limit=1)
+    for n in range(3):
+        await shop.join(won.group_id, f"u{n}")
+    await shop.join(lost.group_id, "u9")
+    await shop.groups.cancel(ROOM, lost.group_id)
+    totals = await shop.rooms.end_live(ROOM)
+    assert totals is not None
+    assert (totals.group_joins, totals.groups_succeeded, totals.groups_failed) == (4, 1, 1)
+    assert (totals.orders, totals.units, totals.gmv, totals.buyers) == (3, 3, 3 * 1490, 3)
+    stored = (await shop.rooms.sessions(ROOM))[0]
+    assert {k: stored[k] for k in ("group_joins", "groups_succeeded", "groups_failed")} == {
+        "group_joins": 4,
+        "groups_succeeded": 1,
+        "groups_failed": 1,
+    }
+    assert (stored["orders"], stored["units"], stored["gmv"]) == (3, 3, 3 * 1490)

@@ -109,6 +109,7 @@ local function count_member(gid, user, qty, ok_spec, fail_spec, ts)
   redis.call('HSET', key, 'value', jint(value))
   if g[3] == 'open' and value >= tonumber(g[2]) then
     redis.call('HSET', key, 'status', 'succeeded', 'succeeded_at', jint(ts))
+    session_count('groups_succeeded', 1)
     settle(gid, ok_spec, fail_spec, ts)
     return value, true
   end
@@ -140,6 +141,7 @@ local function end_group(id, status, ok_spec, fail_spec, ts)
   local key = group_key(id)
   if status ~= '' then
     redis.call('HSET', key, 'status', status)
+    session_count('groups_failed', 1)  -- failed or cancelled
   end
   redis.call('HSET', key, 'closed_at', jint(ts))
   redis.call('ZREM', O.due, 'group:' .. id)

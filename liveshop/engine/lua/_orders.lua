@@ -157,6 +157,22 @@ local function chain_event(kind, o)
     kind .. '|' .. o.group_id .. '|' .. o.order_id .. '|' .. o.user_id .. '|' .. o.qty)
 end
 
+-- The live session's totals (the room's stats hash, reset by go_live; the same fields
+-- inventory_buy writes). A group's sale counts when the group makes it one: a member's
+-- units moving into sold (the group succeeding, or a counted member paying).
+local function session_count(field, n)
+  redis.call('HINCRBY', O.prefix .. 'stats', field, n)
+end
+
+local function count_group_sale(o, ts)
+  local qty = tonumber(o.qty)
+  session_count('orders', 1)
+  session_count('u:' .. o.sku, qty)
+  session_count('g:' .. o.sku, qty * tonumber(o.unit_price))
+  redis.call('HSET', O.prefix .. 'stats', 'last_order_at', jint(ts))
+  redis.call('SADD', O.prefix .. 'buyers', o.user_id)
+end
+
 -- Moves o to spec.target with the spec's effects; the caller has checked that the move
 -- is legal, and calls flush_stock() before it returns. Returns the order's JSON.
 local function change(o, spec, by, actor, reason, ts)
@@ -209,6 +225,9 @@ local function change(o, spec, by, actor, reason, ts)
     redis.call('HINCRBY', O.stock, sku, -qty)
     redis.call('HINCRBY', O.sold, sku, qty)
     sold_delta, stock_moved = qty, true
+  end
+  if sold_delta > 0 and set(o.group_id) then
+    count_group_sale(o, ts)
   end
   if spec.refund and set(o.paid_at) then
     create_refund(o, spec.target, ts)

@@ -88,6 +88,7 @@ if holds then
   redis.call('ZADD', O.due, pay_by, 'pay:' .. order_id)
 end
 record(o, '', 'group_join', user, '', ts, 0, 'order')
+session_count('group_joins', 1)
 redis.call('LPUSH', user_key(user, 'orders'), order_id)
 redis.call('RPUSH', key .. ':orders', order_id)
 redis.call('HINCRBY', key .. ':members', user, qty)

@@ -43,6 +43,7 @@ if ARGV[14] == '1' then
   redis.call('ZADD', O.due, pay_by, 'pay:' .. order_id)
 end
 local json = record(o, '', 'group_join', user, '', ts, 0, 'order')
+session_count('group_joins', 1)
 redis.call('LPUSH', user_key(user, 'orders'), order_id)
 if ARGV[13] == 'succeeded' and ARGV[14] ~= '1' then
   json = change(o, parse_spec(ARGV[12]), 'group', 'group', '', ts)
