@@ -54,6 +54,7 @@ async def measure(mode: str, requests: int, clients: int) -> dict[str, object]:
                     keys.seq,
                     keys.history,
                     f"ls:{{{ROOM}}}:held",
+                    f"ls:{{{ROOM}}}:bands",  # the price guard's (an older checkout ignores it)
                 ],
                 args=[SKU, '{"name":"b"}', 990, 1_000_000_000, keys.channel],
             )

@@ -15,12 +15,14 @@ from typing import Annotated, Literal, TypeVar
 import msgspec
 from redis.exceptions import RedisError
 
+from liveshop.commerce.catalog import Catalog
 from liveshop.commerce.inventory import Inventory
 from liveshop.commerce.orders import OrderStore
+from liveshop.commerce.price_bands import PriceBands
 from liveshop.commerce.rooms import Rooms
 from liveshop.core import identity
 from liveshop.core.config import Settings
-from liveshop.core.errors import ErrorCode, TokenError
+from liveshop.core.errors import ErrorCode, Rejected, TokenError
 from liveshop.core.keys import ROOM_ID, SKU
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
@@ -63,9 +65,9 @@ class RoomIn(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class ProductIn(msgspec.Struct, forbid_unknown_fields=True):
-    name: Name
     price: Annotated[int, msgspec.Meta(gt=0, le=100_000_000)]
     stock: Annotated[int, msgspec.Meta(ge=0, le=10_000_000)]
+    name: Name | None = None  # absent: the HQ catalog's name (and image) for the SKU
     image: Url | None = None
 
 
@@ -103,6 +105,17 @@ ReadyCheck = Callable[[], Awaitable[tuple[Mapping[str, bool], Mapping[str, objec
 T = TypeVar("T")
 
 
+def claims_of(secret: str, req: ApiRequest) -> identity.Claims:
+    """The caller's verified token (Authorization: Bearer), else a 401 ApiError."""
+    auth = req.authorization or ""
+    if not auth.startswith("Bearer "):
+        raise ApiError(401, ErrorCode.UNAUTHORIZED, "Authorization: Bearer <token> required")
+    try:
+        return identity.verify(secret, auth[7:].strip())
+    except TokenError as exc:
+        raise ApiError(401, ErrorCode.UNAUTHORIZED, str(exc)) from None
+
+
 def decode_body(body: bytes, kind: type[T]) -> T:
     try:
         return msgspec.json.decode(body, type=kind)
@@ -118,7 +131,11 @@ class Api:
         inventory: Inventory,
         orders: OrderStore,
         ready: ReadyCheck,
+        catalog: Catalog,
+        bands: PriceBands,
     ) -> None:
+        self._catalog = catalog
+        self._bands = bands
         self._settings = settings
         self._rooms = rooms
         self._inventory = inventory
@@ -126,13 +143,7 @@ class Api:
         self._ready = ready  # (checks that make /readyz 503, details shown as they are)
 
     def _claims(self, req: ApiRequest) -> identity.Claims:
-        auth = req.authorization or ""
-        if not auth.startswith("Bearer "):
-            raise ApiError(401, ErrorCode.UNAUTHORIZED, "Authorization: Bearer <token> required")
-        try:
-            return identity.verify(self._settings.secret, auth[7:].strip())
-        except TokenError as exc:
-            raise ApiError(401, ErrorCode.UNAUTHORIZED, str(exc)) from None
+        return claims_of(self._settings.secret, req)
 
     @staticmethod
     def _room_id(req: ApiRequest) -> str:
@@ -162,6 +173,7 @@ class Api:
             stream_url=body.stream_url,
             settings=body.settings(),
         )
+        await self._bands.sync(rooms=[room_id])  # a new room, or a new region: its bands
         return ApiResponse(200, {"room": room_id})
 
     async def put_product(self, req: ApiRequest) -> ApiResponse:
@@ -173,9 +185,20 @@ class Api:
         if not SKU.match(sku):
             raise ApiError(400, ErrorCode.BAD_MESSAGE, "sku must match [A-Za-z0-9._-]{1,64}")
         body = decode_body(req.body, ProductIn)
-        await self._inventory.put_product(
-            room_id, sku, name=body.name, price=body.price, stock=body.stock, image=body.image
-        )
+        name, image = body.name, body.image
+        if name is None:
+            item = await self._catalog.get(sku)
+            if item is None:
+                raise ApiError(
+                    400, ErrorCode.BAD_MESSAGE, f"name required: {sku!r} is not in HQ's catalog"
+                )
+            name, image = item.name, image or item.image or None
+        try:
+            await self._inventory.put_product(
+                room_id, sku, name=name, price=body.price, stock=body.stock, image=image
+            )
+        except Rejected as exc:
+            raise ApiError(422, exc.code, exc.message, **exc.details) from None
         return ApiResponse(200, {"room": room_id, "sku": sku, "stock": body.stock})
 
     async def get_room(self, req: ApiRequest) -> ApiResponse:

@@ -32,7 +32,9 @@ from liveshop.app.admin import AdminApi, GatewaySockets
 from liveshop.app.api import Api, ApiRequest, ApiResponse, guarded
 from liveshop.app.gateway import Gateway, Services
 from liveshop.app.gcpacer import GcPacer
+from liveshop.app.hq_api import HqApi
 from liveshop.app.orders_api import OrdersApi
+from liveshop.commerce.catalog import Catalog
 from liveshop.commerce.chain_groups import ChainGroups
 from liveshop.commerce.groups import Groups
 from liveshop.commerce.inventory import Inventory
@@ -41,6 +43,7 @@ from liveshop.commerce.order_book import DueSweeper, OrderBook, OrderIds, QrSign
 from liveshop.commerce.orders import OrderStore, Persister
 from liveshop.commerce.payments import Payments, payment_key
 from liveshop.commerce.presence import Presence
+from liveshop.commerce.price_bands import PriceBands
 from liveshop.commerce.processes import Processes
 from liveshop.commerce.purchases import Purchases
 from liveshop.commerce.reconcile import Reconciler
@@ -193,6 +196,7 @@ def create_app(
     api_ref: dict[str, Api] = {}
     orders_ref: dict[str, OrdersApi] = {}
     admin_ref: dict[str, AdminApi] = {}
+    hq_ref: dict[str, HqApi] = {}
 
     def bound(handlers: dict[str, Any], key: str, name: str) -> Callable[..., Any]:
         """A route to the handler `name` of the object the lifespan puts in `handlers`
@@ -212,6 +216,9 @@ def create_app(
 
     def orders_api(name: str) -> Callable[..., Any]:
         return bound(orders_ref, "api", name)
+
+    def hq_api(name: str) -> Callable[..., Any]:
+        return bound(hq_ref, "api", name)
 
     async def metrics_endpoint(request: Request) -> Response:
         body, content_type = metrics.render(settings.metrics_dir)
@@ -258,6 +265,11 @@ def create_app(
             await orders.init_schema()
             refund_ledger = RefundLedger(db)
             await refund_ledger.init_schema()
+            catalog = Catalog(db)
+            await catalog.init_schema()
+            bands = PriceBands(redis, scripts, db, rooms)
+            await bands.init_schema()
+            await bands.sync()  # the rooms' copies, in case the engine lost them
             order_book = runtime.order_book = OrderBook(scripts, redis, QrSigner(settings.secret))
             inventory = Inventory(
                 redis,
@@ -322,7 +334,8 @@ def create_app(
                     details["reconciliation"] = {"alarms": runtime.reconciler.alarms}
                 return checks, details
 
-            api_ref["api"] = Api(settings, rooms, inventory, orders, ready)
+            api_ref["api"] = Api(settings, rooms, inventory, orders, ready, catalog, bands)
+            hq_ref["api"] = HqApi(settings, rooms, catalog, bands)
             payments = Payments(
                 order_book,
                 payment_key(
@@ -439,6 +452,13 @@ def create_app(
         Route("/api/groups", orders_api("start_chain_group"), methods=["POST"]),
         Route("/api/groups/{group_id}", orders_api("get_chain_group"), methods=["GET"]),
         Route("/api/groups/{group_id}/cancel", orders_api("cancel_chain_group"), methods=["POST"]),
+        Route("/api/catalog", hq_api("list_catalog")),
+        Route("/api/catalog/{sku}", hq_api("get_catalog"), methods=["GET"]),
+        Route("/api/catalog/{sku}", hq_api("put_catalog"), methods=["PUT"]),
+        Route("/api/bands", hq_api("list_bands")),
+        Route("/api/bands/{sku}", hq_api("put_band"), methods=["PUT"]),
+        Route("/api/bands/{sku}", hq_api("delete_band"), methods=["DELETE"]),
+        Route("/api/rooms/{room_id}/bands", hq_api("room_bands")),
         Route("/api/demo/token", api("demo_token")),
         Route("/api/admin/processes", admin("processes")),
         Route("/api/admin/rooms", admin("rooms")),

@@ -308,7 +308,9 @@ class Gateway:
             try:
                 await self._handle(decision.message, room, sock, who)
             except Rejected as exc:
-                sock.reply(p.error(exc.code, exc.message, ref=_ref(decision.message)))
+                sock.reply(
+                    p.error(exc.code, exc.message, ref=_ref(decision.message), **exc.details)
+                )
             except (RedisError, OSError, TimeoutError) as exc:
                 log.warning("redis unavailable", error=str(exc) or type(exc).__name__)
                 sock.reply(

@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 import msgspec
 import segno
 
-from liveshop.app.api import ApiError, ApiRequest, ApiResponse, decode_body
+from liveshop.app.api import ApiError, ApiRequest, ApiResponse, claims_of, decode_body
 from liveshop.commerce.chain_groups import ChainGroupIn, ChainGroups, is_chain_group
 from liveshop.commerce.delivery import CALLBACK_STATUSES
 from liveshop.commerce.order_book import OrderBook, room_of
@@ -28,7 +28,7 @@ from liveshop.commerce.rooms import Rooms
 from liveshop.core import identity
 from liveshop.core import protocol as p
 from liveshop.core.config import Settings
-from liveshop.core.errors import ErrorCode, Rejected, TokenError
+from liveshop.core.errors import ErrorCode, Rejected
 from liveshop.core.keys import ROOM_ID
 
 STATUS = {
@@ -140,13 +140,7 @@ class OrdersApi:
     # -- who is calling ------------------------------------------------------------
 
     def _claims(self, req: ApiRequest) -> identity.Claims:
-        auth = req.authorization or ""
-        if not auth.startswith("Bearer "):
-            raise error(ErrorCode.UNAUTHORIZED, "Authorization: Bearer <token> required")
-        try:
-            return identity.verify(self._settings.secret, auth[7:].strip())
-        except TokenError as exc:
-            raise error(ErrorCode.UNAUTHORIZED, str(exc)) from None
+        return claims_of(self._settings.secret, req)
 
     def _store_staff(self, req: ApiRequest, room_id: str) -> identity.Claims:
         claims = self._claims(req)
@@ -219,7 +213,7 @@ class OrdersApi:
         try:
             return await self._book.move(order_id, target, by, actor, reason=reason)
         except Rejected as exc:
-            raise error(exc.code, exc.message) from None
+            raise error(exc.code, exc.message, **exc.details) from None
 
     async def room_orders(self, req: ApiRequest) -> ApiResponse:
         room_id = await self._room(req)
@@ -281,7 +275,7 @@ class OrdersApi:
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             raise error(ErrorCode.BAD_MESSAGE, str(exc)) from None
         except Rejected as exc:
-            raise error(exc.code, exc.message) from None
+            raise error(exc.code, exc.message, **exc.details) from None
         return ApiResponse(200, raw=payment.body)
 
     async def demo_pay(self, req: ApiRequest) -> ApiResponse:
@@ -317,7 +311,7 @@ class OrdersApi:
                 note.order_id, note.status, rank, target, "delivery-provider"
             )
         except Rejected as exc:
-            raise error(exc.code, exc.message) from None
+            raise error(exc.code, exc.message, **exc.details) from None
         if order is None:
             return ApiResponse(200, {"applied": False})
         return ApiResponse(200, {"applied": True, "order": _order_out(order)})
@@ -351,7 +345,7 @@ class OrdersApi:
         try:
             group = await self._chain.start(body)
         except Rejected as exc:
-            raise error(exc.code, exc.message) from None
+            raise error(exc.code, exc.message, **exc.details) from None
         return ApiResponse(200, {"group": _group_out(group)})
 
     async def get_chain_group(self, req: ApiRequest) -> ApiResponse:

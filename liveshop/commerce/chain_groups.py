@@ -25,6 +25,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 import structlog
 
+from liveshop.commerce import price_bands
 from liveshop.commerce.groups import group_from_hash
 from liveshop.commerce.inventory import PurchaseAnswer, PurchaseOutcome, new_pickup_codes
 from liveshop.commerce.order_book import (
@@ -133,6 +134,11 @@ class ChainGroups:
         for room_id in rooms:  # each member picks up the product at their own store
             if not await self._redis.hexists(RoomKeys.of(room_id).price, body.sku):
                 raise Rejected(ErrorCode.BAD_MESSAGE, f"room {room_id!r} has no sku {body.sku!r}")
+            # The deal's price is set for every listed room: each room's band holds. (The
+            # deal's slot is not the rooms', so this reads the rooms' copies first.)
+            price_bands.check(
+                await price_bands.room_band(self._redis, room_id, body.sku), body.sku, body.price
+            )
         group_id = "hg_" + secrets.token_hex(5)
         group, _, _ = _keys(group_id)
         ends_at = int(

@@ -33,7 +33,7 @@ from liveshop.commerce.order_book import (
     order_key,
 )
 from liveshop.core import protocol as p
-from liveshop.core.errors import ErrorCode, Rejected
+from liveshop.core.errors import ErrorCode, OutOfBand, Rejected
 from liveshop.core.keys import RoomKeys
 from liveshop.engine.scripts import Scripts
 
@@ -106,7 +106,7 @@ class Groups:
             raise Rejected(ErrorCode.BAD_MESSAGE, "cap must be at least the units threshold")
         keys, args = order_call(room_id)
         reply = await self._scripts.groups_start(
-            keys=[*keys, RoomKeys.of(room_id).price],
+            keys=[*keys, RoomKeys.of(room_id).price, RoomKeys.of(room_id).bands],
             args=[
                 *args,
                 new_group_id(),
@@ -119,6 +119,8 @@ class Groups:
                 msg.per_user_limit,
             ],
         )
+        if reply[0] == b"out_of_band":
+            raise OutOfBand(msg.sku, msg.price, int(reply[1]), int(reply[2]))
         if reply[0] == b"unknown_sku":
             raise Rejected(ErrorCode.BAD_MESSAGE, f"unknown sku {msg.sku!r}")
         if reply[0] == b"short":

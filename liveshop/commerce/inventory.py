@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 
 from liveshop.commerce.order_book import MAX_UNPAID, OrderIds, QrSigner, order_call, order_key
 from liveshop.core import protocol as p
+from liveshop.core.errors import OutOfBand
 from liveshop.core.keys import RoomKeys
 from liveshop.engine.connections import is_cluster
 from liveshop.engine.scripts import ScriptBatcher, Scripts
@@ -270,9 +271,11 @@ class Inventory:
         stock: int,
         image: str | None = None,
     ) -> None:
+        """Create or replace a product; OutOfBand (nothing changed) when HQ's band for the
+        room refuses the price."""
         keys = RoomKeys.of(room_id)
         meta = msgspec.json.encode({"name": name, **({"image": image} if image else {})})
-        await self._scripts.inventory_put_product(
+        reply = await self._scripts.inventory_put_product(
             keys=[
                 keys.products,
                 keys.price,
@@ -281,9 +284,12 @@ class Inventory:
                 keys.seq,
                 keys.history,
                 keys.held,
+                keys.bands,
             ],
             args=[sku, meta, price, stock, keys.channel],
         )
+        if reply[0] == b"out_of_band":
+            raise OutOfBand(sku, price, int(reply[1]), int(reply[2]))
 
     async def ledger(self, room_id: str) -> dict[str, tuple[int, int, int, int]]:
         """sku -> (stock, held, sold, stocked): for checks that

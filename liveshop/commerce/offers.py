@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 
 from liveshop.core import protocol as p
-from liveshop.core.errors import ErrorCode, Rejected
+from liveshop.core.errors import ErrorCode, OutOfBand, Rejected
 from liveshop.core.keys import RoomKeys
 from liveshop.engine.connections import AnyRedis
 from liveshop.engine.scripts import Call, Scripts, run_many
@@ -31,7 +31,15 @@ class Offers:
         keys = RoomKeys.of(room_id)
         offer_id = new_offer_id()
         reply = await self._scripts.offers_start(
-            keys=[keys.room, keys.price, keys.stock, keys.offers, keys.seq, keys.history],
+            keys=[
+                keys.room,
+                keys.price,
+                keys.stock,
+                keys.offers,
+                keys.seq,
+                keys.history,
+                keys.bands,
+            ],
             args=[
                 offer_id,
                 req.sku,
@@ -47,6 +55,8 @@ class Offers:
         if status == "ok":
             return offer_id
         detail = reply[1].decode() if len(reply) > 1 and isinstance(reply[1], bytes) else ""
+        if status == "out_of_band":
+            raise OutOfBand(req.sku, req.price, int(reply[1]), int(reply[2]))
         if status == "not_live":
             text = "go live before starting an offer"
         elif status == "unknown_sku":

@@ -109,9 +109,23 @@ class EngineError(LiveshopError):
 
 
 class Rejected(LiveshopError):
-    """A request was understood but refused; carries a wire error code."""
+    """A request was understood but refused; carries a wire error code and, for some
+    codes, details the answer carries as fields (`price_out_of_band`: floor, ceiling)."""
 
-    def __init__(self, code: ErrorCode, message: str) -> None:
+    def __init__(self, code: ErrorCode, message: str, **details: int) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.details = details
+
+
+class OutOfBand(Rejected):
+    """A price outside the band HQ set for the room and SKU."""
+
+    def __init__(self, sku: str, price: int, floor: int, ceiling: int) -> None:
+        super().__init__(
+            ErrorCode.PRICE_OUT_OF_BAND,
+            f"price {price} of {sku!r} is outside HQ's band {floor}–{ceiling}",
+            floor=floor,
+            ceiling=ceiling,
+        )

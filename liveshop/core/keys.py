@@ -66,6 +66,7 @@ class RoomKeys:
     codes: str  # hash pickup code -> order id, for the store's open orders
     refunds: str  # hash "<order id>|<reason>" -> pending | done | failed
     groups: str  # hash group id -> ends_at: the room's groups (lua/_groups.lua)
+    bands: str  # hash sku -> "<floor>:<ceiling>:<version>": HQ's price band for this room
 
     @classmethod
     @functools.lru_cache(maxsize=4096)  # built per purchase: the strings are made once
@@ -95,6 +96,7 @@ class RoomKeys:
             codes=f"{t}:codes",
             refunds=f"{t}:refunds",
             groups=f"{t}:groups",
+            bands=f"{t}:bands",
         )
 
     def idempotency(self, user: str, request_id: str) -> str:

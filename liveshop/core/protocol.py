@@ -330,6 +330,9 @@ class Error(_Server, tag="error", frozen=True):
     code: str
     message: str
     ref: str | None = None
+    # details of some codes (v1.1): price_out_of_band's band
+    floor: int | None = None
+    ceiling: int | None = None
 
 
 class Bye(_Server, tag="bye", frozen=True):
@@ -490,5 +493,5 @@ def encode(message: msgspec.Struct) -> str:
     return _encoder.encode(message).decode()
 
 
-def error(code: ErrorCode, message: str, ref: str | None = None) -> Error:
-    return Error(code=code.value, message=message, ref=ref)
+def error(code: ErrorCode, message: str, ref: str | None = None, **details: int) -> Error:
+    return Error(code=code.value, message=message, ref=ref, **details)

@@ -55,6 +55,7 @@ NAMES = (
     "chain_cursor",
     "chain_count",
     "orders_member",
+    "bands_put",
 )
 # Scripts that create or move orders get _orders.lua's helpers too.
 ORDER_SCRIPTS = frozenset(n for n in NAMES if n.startswith(("orders_", "groups_"))) - {

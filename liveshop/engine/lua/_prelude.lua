@@ -56,3 +56,24 @@ local function close_offer(offers_key, offer_prefix, offer_id, status, seq_key, 
   redis.call('HDEL', offers_key, offer_id)
   emit(seq_key, history_key, channel, 'offer:' .. offer_id, offer_body(key, offer_id), ts)
 end
+
+-- The one price guard of every price path (a product's price, an offer's, a group's;
+-- a pack's go through these): the band HQ resolved for this room and SKU, copied into
+-- the room's bands hash by commerce.price_bands as "<floor>:<ceiling>:<version>" (empty
+-- floor and ceiling: no band). Returns nil when the price may be set, else the band's
+-- {floor, ceiling}.
+local function out_of_band(bands_key, sku, price)
+  local band = redis.call('HGET', bands_key, sku)
+  if not band then
+    return nil
+  end
+  local floor, ceiling = string.match(band, '^(%d*):(%d*):')
+  if floor == nil or floor == '' then
+    return nil
+  end
+  local p = tonumber(price)
+  if p < tonumber(floor) or p > tonumber(ceiling) then
+    return {floor, ceiling}
+  end
+  return nil
+end

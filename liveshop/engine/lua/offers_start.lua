@@ -1,12 +1,13 @@
 -- offers_start.lua: open a flash offer on one SKU.
 --
 -- KEYS[1] room hash  KEYS[2] price hash  KEYS[3] stock hash  KEYS[4] live offers hash
--- KEYS[5] seq  KEYS[6] history
+-- KEYS[5] seq  KEYS[6] history  KEYS[7] bands hash
 -- ARGV[1] offer_id  ARGV[2] sku  ARGV[3] price  ARGV[4] qty  ARGV[5] duration (ms)
 -- ARGV[6] per_user_limit  ARGV[7] channel  ARGV[8] offer key prefix
 --
 -- Reply: {'ok', starts_at, ends_at} | {'not_live'} | {'unknown_sku'}
 --        | {'busy', offer_id} (a live offer on the SKU) | {'short_stock', stock}
+--        | {'out_of_band', floor, ceiling}
 -- The offer sells from the SKU's own stock; it may not promise more than is stocked.
 
 local ts = now_ms()
@@ -16,6 +17,10 @@ if redis.call('HGET', KEYS[1], 'live') ~= '1' then
 end
 if not redis.call('HGET', KEYS[2], sku) then
   return {'unknown_sku'}
+end
+local band = out_of_band(KEYS[7], sku, ARGV[3])
+if band then
+  return {'out_of_band', band[1], band[2]}
 end
 for _, id in ipairs(redis.call('HKEYS', KEYS[4])) do
   local key = ARGV[8] .. id

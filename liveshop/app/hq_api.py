@@ -1,0 +1,117 @@
+"""HQ's REST API: the catalog and the price bands (role `hq`; a room's broadcaster and
+staff read their own room's bands, for the console's price field).
+
+Framework-free handlers like app.api's: request in, (status, body) out; errors are
+`{"error": {"code", "message", …details}}`.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from liveshop.app.api import ApiError, ApiRequest, ApiResponse, claims_of, decode_body
+from liveshop.commerce.catalog import Catalog, CatalogIn
+from liveshop.commerce.price_bands import SCOPE_RE, BandIn, PriceBands
+from liveshop.commerce.rooms import Rooms
+from liveshop.core import identity
+from liveshop.core.config import Settings
+from liveshop.core.errors import ErrorCode, Rejected
+from liveshop.core.keys import ROOM_ID, SKU
+
+
+class HqApi:
+    def __init__(
+        self, settings: Settings, rooms: Rooms, catalog: Catalog, bands: PriceBands
+    ) -> None:
+        self._settings = settings
+        self._rooms = rooms
+        self._catalog = catalog
+        self._bands = bands
+
+    def _hq(self, req: ApiRequest) -> identity.Claims:
+        claims = claims_of(self._settings.secret, req)
+        if claims.role != "hq":
+            raise ApiError(403, ErrorCode.FORBIDDEN, "hq only")
+        return claims
+
+    @staticmethod
+    def _sku(req: ApiRequest) -> str:
+        sku = req.path_params.get("sku", "")
+        if not SKU.match(sku):
+            raise ApiError(400, ErrorCode.BAD_MESSAGE, "sku must match [A-Za-z0-9._-]{1,64}")
+        return sku
+
+    # -- catalog ---------------------------------------------------------------------
+
+    async def put_catalog(self, req: ApiRequest) -> ApiResponse:
+        self._hq(req)
+        sku = self._sku(req)
+        item = await self._catalog.put(sku, decode_body(req.body, CatalogIn))
+        return ApiResponse(200, {"item": msgspec.to_builtins(item)})
+
+    async def list_catalog(self, req: ApiRequest) -> ApiResponse:
+        claims_of(self._settings.secret, req)  # any role: stores pick from it
+        items = await self._catalog.items(req.query.get("category") or None)
+        return ApiResponse(200, {"items": msgspec.to_builtins(items)})
+
+    async def get_catalog(self, req: ApiRequest) -> ApiResponse:
+        claims_of(self._settings.secret, req)
+        sku = self._sku(req)
+        history = await self._catalog.history(sku)
+        if not history:
+            raise ApiError(404, ErrorCode.NOT_FOUND, f"no catalog sku {sku!r}")
+        return ApiResponse(
+            200,
+            {"item": msgspec.to_builtins(history[-1]), "versions": msgspec.to_builtins(history)},
+        )
+
+    # -- price bands -----------------------------------------------------------------
+
+    async def put_band(self, req: ApiRequest) -> ApiResponse:
+        self._hq(req)
+        sku = self._sku(req)
+        body = decode_body(req.body, BandIn)
+        await self._check_scope(body.scope)
+        try:
+            band = await self._bands.put(sku, body)
+        except Rejected as exc:
+            raise ApiError(400, exc.code, exc.message) from None
+        return ApiResponse(200, {"band": msgspec.to_builtins(band)})
+
+    async def delete_band(self, req: ApiRequest) -> ApiResponse:
+        self._hq(req)
+        sku = self._sku(req)
+        scope = req.query.get("scope", "")
+        if not SCOPE_RE.match(scope):
+            raise ApiError(
+                400, ErrorCode.BAD_MESSAGE, "scope must be chain, region:<id> or store:<room>"
+            )
+        if not await self._bands.delete(sku, scope):
+            raise ApiError(404, ErrorCode.NOT_FOUND, f"no band for {sku!r} at {scope!r}")
+        return ApiResponse(200, {"deleted": True})
+
+    async def list_bands(self, req: ApiRequest) -> ApiResponse:
+        self._hq(req)
+        bands = await self._bands.bands(req.query.get("sku") or None)
+        return ApiResponse(200, {"bands": msgspec.to_builtins(bands)})
+
+    async def room_bands(self, req: ApiRequest) -> ApiResponse:
+        """The bands a room's scripts enforce now (the console shows them)."""
+        claims = claims_of(self._settings.secret, req)
+        room_id = req.path_params.get("room_id", "")
+        if not ROOM_ID.match(room_id) or not await self._rooms.exists(room_id):
+            raise ApiError(404, ErrorCode.NOT_FOUND, f"no room {room_id!r}")
+        if not (claims.role == "hq" or claims.room in (room_id, "*")) or claims.role == "viewer":
+            raise ApiError(403, ErrorCode.FORBIDDEN, "hq, or this room's broadcaster or staff")
+        found = await self._bands.for_room(room_id)
+        return ApiResponse(
+            200,
+            {
+                "room": room_id,
+                "bands": {sku: {"floor": f, "ceiling": c} for sku, (f, c) in found.items()},
+            },
+        )
+
+    async def _check_scope(self, scope: str) -> None:
+        if scope.startswith("store:") and not await self._rooms.exists(scope[6:]):
+            raise ApiError(404, ErrorCode.NOT_FOUND, f"no room {scope[6:]!r}")
