@@ -96,7 +96,8 @@ class Report:
 
     @property
     def results(self) -> dict[str, Any]:
-        return self.data["results"]
+        results: dict[str, Any] = self.data["results"]
+        return results
 
     def check(self, name: str, ok: bool, detail: Any = "") -> bool:
         """A correctness check: any failure fails the run."""

@@ -107,7 +107,8 @@ class Worker:
 
     # commands -------------------------------------------------------------------------
     async def handle(self, cmd: str, a: dict[str, Any]) -> dict[str, Any]:
-        return await getattr(self, "cmd_" + cmd)(**a)
+        reply: dict[str, Any] = await getattr(self, "cmd_" + cmd)(**a)
+        return reply
 
     async def cmd_setup(self, **a: Any) -> dict[str, Any]:
         self.host, self.port, self.path = a["host"], a["port"], a["path"]
