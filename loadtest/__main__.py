@@ -2,6 +2,7 @@
 
 Examples:
     python -m loadtest flashsale --viewers 5000 --units 500 --url ws://127.0.0.1:8000
+    python -m loadtest groupsale --viewers 5000 --units 500 --threshold 250
     python -m loadtest fanout --viewers 5000 --method raw
     python -m loadtest bench --runs 3          # every benchmark, every baseline
 Without --url the harness starts its own server (liveshop or the --method baseline).
@@ -22,6 +23,7 @@ from loadtest import bench, fanout, harness, profile, report, sale, storm
 SCENARIOS: dict[str, Callable[[harness.Options], Awaitable[report.Report]]] = {
     "fanout": fanout.fanout,
     "flashsale": sale.flashsale,
+    "groupsale": sale.groupsale,
     "storm": storm.storm,
     "churn": storm.churn,
     "purchases": sale.purchases,
@@ -72,16 +74,26 @@ def parser() -> argparse.ArgumentParser:
         help="py-spy the server during the measured phase (needs py-spy)",
     )
     g = ap.add_argument_group("scenario knobs")
-    g.add_argument("--units", type=int, help="flashsale: units on offer (default viewers/10)")
-    g.add_argument("--spread", type=float, default=1.0, help="flashsale: taps within (s)")
     g.add_argument(
-        "--double-tap", type=float, default=0.1, help="flashsale: share of viewers who tap twice"
+        "--units",
+        type=int,
+        help="flashsale: units on offer; groupsale: the group's cap (default viewers/10)",
+    )
+    g.add_argument(
+        "--threshold", type=int, help="groupsale: members for success (default cap/2, min 2)"
+    )
+    g.add_argument("--spread", type=float, default=1.0, help="flash/groupsale: taps within (s)")
+    g.add_argument(
+        "--double-tap",
+        type=float,
+        default=0.1,
+        help="flash/groupsale: share of viewers who tap twice",
     )
     g.add_argument(
         "--retries",
         type=int,
         default=3,
-        help="flashsale: resends (same request_id) of a buy answered unavailable",
+        help="flash/groupsale: resends (same request_id) of a tap answered unavailable",
     )
     g.add_argument("--rates", default="5,20,50", help="fanout: events/s ladder")
     g.add_argument("--step", type=float, default=8.0, help="fanout: seconds per rate")
@@ -101,7 +113,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def options(args: argparse.Namespace) -> harness.Options:
-    defaults = {"purchases": 500, "memory": 10_000, "flashsale": 5000}
+    defaults = {"purchases": 500, "memory": 10_000, "flashsale": 5000, "groupsale": 5000}
     extra: dict[str, object] = {
         "spread_s": args.spread,
         "double_tap": args.double_tap,
@@ -114,6 +126,8 @@ def options(args: argparse.Namespace) -> harness.Options:
     }
     if args.units is not None:
         extra["units"] = args.units
+    if args.threshold is not None:
+        extra["threshold"] = args.threshold
     if args.duration is not None:
         extra["duration_s"] = args.duration
     if args.churn_rate is not None:
@@ -153,7 +167,7 @@ async def run_one(scenario: str, opts: harness.Options) -> report.Report:
     print(f"  results: {path}")
     if opts.plot:
         png = path.with_suffix(".png")
-        if scenario == "flashsale":
+        if scenario in ("flashsale", "groupsale"):
             print(f"  plot:    {report.plot_flashsale(rep, png)}")
         elif scenario == "fanout":
             print(f"  plot:    {report.plot_fanout(rep, png)}")

@@ -35,6 +35,7 @@ PLAN: dict[str, list[tuple[str, str, int, dict[str, Any]]]] = {
     "flashsale5k": [("flashsale", "liveshop", 5000, {"units": 500})],
     "flashsale2k": [("flashsale", "liveshop", 2000, {"units": 200})],
     "flashsale1k": [("flashsale", "liveshop", 1000, {"units": 100})],
+    "groupsale": [("groupsale", "liveshop", 5000, {"units": 500})],  # threshold 250
     "memory": [("memory", m, 10_000, {}) for m in ("liveshop", "raw")],
     "storm": [("storm", "liveshop", 5000, {})],
     "storm1k": [("storm", "liveshop", 1000, {})],
@@ -124,6 +125,16 @@ METRICS: list[tuple[str, str, str]] = [
     ("flashsale", "orders in SQLite after s", "results.orders_in_db_after_s"),
     ("flashsale", "connect p99 ms", "results.connect.p99_ms"),
     ("flashsale", "connect all s", "results.connect_all_s"),
+    ("groupsale", "accepted", "results.accepted"),
+    ("groupsale", "unanswered joins", "results.unanswered"),
+    ("groupsale", "retried joins", "results.errors.retried"),
+    ("groupsale", "decision p50 ms", "results.decision.p50_ms"),
+    ("groupsale", "decision p99 ms", "results.decision.p99_ms"),
+    ("groupsale", "decision max ms", "results.decision.max_ms"),
+    ("groupsale", "fan-out p50 ms", "results.fanout.p50_ms"),
+    ("groupsale", "fan-out p99 ms", "results.fanout.p99_ms"),
+    ("groupsale", "all saw final after s", "results.saw_final_lag_max_s"),
+    ("groupsale", "orders in SQLite after s", "results.orders_in_db_after_s"),
     ("flashsale", "server cores (sale)", "cpu.cores_used.server"),
     ("flashsale", "loadgen cores (sale)", "cpu.cores_used.loadgen"),
     ("flashsale5k", "sold", "results.sold"),
@@ -453,7 +464,7 @@ def plot_all(runs: dict[str, dict[str, list[dict[str, Any]]]], where: Path) -> N
         fig.tight_layout()
         fig.savefig(where / "purchases.png", dpi=80)
         plt.close(fig)
-    for name in (n for n in runs if n.startswith("flashsale")):
+    for name in (n for n in runs if n.startswith(("flashsale", "groupsale"))):
         d = _median_run(runs[name].get("liveshop", []), "results.decision.p99_ms")
         if d is not None:
             rep = report.Report("flashsale", "liveshop", d["params"])

@@ -158,10 +158,11 @@ def _p99_ms(before: dict[float, float] | None, after: dict[float, float] | None)
 
 
 def _per_msg(cpu: dict[str, Any], who: str, delivered: int) -> float | None:
-    cores = cpu["cores_used"].get(who)
+    cores: float | None = cpu["cores_used"].get(who)
     if cores is None or not delivered:
         return None
-    return round(cores * cpu["wall_s"] / delivered * 1e6, 2)
+    wall_s: float = cpu["wall_s"]
+    return round(cores * wall_s / delivered * 1e6, 2)
 
 
 async def memory(opts: harness.Options) -> report.Report:
@@ -191,7 +192,7 @@ async def memory(opts: harness.Options) -> report.Report:
 
 
 def _children_rss(pid: int) -> float:
-    import psutil
+    import psutil  # type: ignore[import-untyped]
 
     total = 0.0
     for child in psutil.Process(pid).children(recursive=True):

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from typing import Any
 
-import psutil
+import psutil  # type: ignore[import-untyped]  # no stubs in the lint extra
 
 from loadtest import viewer as v
 from loadtest import worker as w
@@ -125,7 +125,7 @@ class Progress:
 
     async def _run(self) -> None:
         try:
-            from tqdm import tqdm
+            from tqdm import tqdm  # type: ignore[import-untyped]
         except ImportError:
             return
         with tqdm(total=self.total, unit="viewer", dynamic_ncols=True, leave=False) as bar:
@@ -209,4 +209,5 @@ class CpuMeter:
 
 
 def rss_mb(pid: int) -> float:
-    return psutil.Process(pid).memory_info().rss / 2**20
+    rss: int = psutil.Process(pid).memory_info().rss
+    return rss / 2**20

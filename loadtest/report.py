@@ -96,7 +96,8 @@ class Report:
 
     @property
     def results(self) -> dict[str, Any]:
-        return self.data["results"]
+        results: dict[str, Any] = self.data["results"]
+        return results
 
     def check(self, name: str, ok: bool, detail: Any = "") -> bool:
         """A correctness check: any failure fails the run."""
@@ -197,7 +198,8 @@ def _pyplot() -> Any:
 
 
 def plot_flashsale(report: Report, path: Path) -> Path | None:
-    """Decision latency histogram, fan-out latency histogram, accepted over time."""
+    """Decision latency histogram, fan-out latency histogram, accepted over time: of a
+    flash sale, or of a group sale (the same burst, joining a group)."""
     plt = _pyplot()
     if plt is None:
         return None
@@ -207,8 +209,8 @@ def plot_flashsale(report: Report, path: Path) -> Path | None:
     fan = r["_fanout_hist"]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     axes[0].hist(lat, bins=60, color="tab:blue")
-    axes[0].set_xlabel("decision latency (ms, buy sent → order_ack)")
-    axes[0].set_ylabel("buys")
+    axes[0].set_xlabel("decision latency (ms, tap sent → order_ack)")
+    axes[0].set_ylabel("taps")
     top = max((i for i, c in enumerate(fan) if c), default=0)
     width = max(1, (top + 1) // 80)  # ~80 bars whatever the range
     bins = [sum(fan[i : i + width]) for i in range(0, top + 1, width)]
@@ -220,7 +222,11 @@ def plot_flashsale(report: Report, path: Path) -> Path | None:
     axes[2].set_ylabel("accepted orders")
     p = report.data["params"]
     method = report.data["method"]
-    fig.suptitle(f"flash sale: {p['viewers']} viewers, {p['units']} units ({method})")
+    if report.data["scenario"] == "groupsale":
+        title = f"group sale: {p['viewers']} viewers, cap {p['cap']}, threshold {p['threshold']}"
+    else:
+        title = f"flash sale: {p['viewers']} viewers, {p['units']} units"
+    fig.suptitle(f"{title} ({method})")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=80)

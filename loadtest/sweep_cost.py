@@ -16,6 +16,7 @@ import json
 import tempfile
 import time
 from pathlib import Path
+from typing import cast
 
 from liveshop.commerce.inventory import Inventory
 from liveshop.commerce.order_book import OrderBook, QrSigner
@@ -51,7 +52,10 @@ async def measure(holds: int) -> dict[str, object]:
                     )
                 )
             held = (await inventory.ledger(ROOM))[SKU]
-            latest = max(float(s) for _, s in await redis.zrange(keys.due, -1, -1, withscores=True))
+            due = cast(
+                "list[tuple[bytes, float]]", await redis.zrange(keys.due, -1, -1, withscores=True)
+            )
+            latest = max(float(s) for _, s in due)
             await asyncio.sleep(max(0.0, latest / 1000 - time.time()) + 0.05)
             started = time.perf_counter()
             moved = await book.sweep([ROOM])

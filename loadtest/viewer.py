@@ -2,8 +2,8 @@
 worker processes share.
 
 Owns the per-socket protocol handling of the load generator: hello, welcome, seq
-bookkeeping, latency samples into its worker's histogram, buys and their retries. It
-never opens sockets itself (the worker does) and never blocks.
+bookkeeping, latency samples into its worker's histogram, buys and group joins and
+their retries. It never opens sockets itself (the worker does) and never blocks.
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ class Viewer:
     __slots__ = (
         "closing",
         "connect_ms",
+        "groups",
         "last_seq",
         "offers",
         "pending",
@@ -101,6 +102,8 @@ class Viewer:
         self.seqs: list[int] | None = [] if w.track_seqs else None
         self.stock: dict[str, int] = {}
         self.offers: dict[str, tuple[str, int]] = {}
+        # group_id -> (status, value, left, when it got this state, its server ts)
+        self.groups: dict[str, tuple[str, int, int, float, float]] = {}
         # request_id -> (perf, wall ms, the buy message, tries so far)
         self.pending: dict[str, tuple[float, float, dict[str, Any], int]] = {}
         self.zero_at = 0.0
@@ -148,6 +151,8 @@ class Viewer:
                 self.offers[msg["offer_id"]] = (msg["status"], msg["left"])
                 if msg["status"] == "sold_out" and not self.sold_out_at:
                     self.sold_out_at = recv
+            elif kind == "group":
+                self._group(msg, recv, ts)
             return
         if kind == "order_ack":
             self._decided(msg["request_id"], msg["status"], msg.get("reason"), msg, recv)
@@ -187,9 +192,19 @@ class Viewer:
             self.stock[product["sku"]] = product["stock"]
         for offer in state.get("offers", ()):
             self.offers[offer["offer_id"]] = (offer["status"], offer["left"])
+        for group in state.get("groups") or ():
+            self._group(group, now_ms(), 0.0)
         if not self.welcomed.done():
             self.welcomed.set_result(True)
             self.w.counters[self.w.row + C_WELCOMED] += 1
+
+    def _group(self, msg: dict[str, Any], recv: float, ts: float) -> None:
+        """Keep when the group's state last changed: a coalesced repeat of the same
+        state is not news."""
+        seen = (msg["status"], msg["value"], msg.get("left", -1))
+        old = self.groups.get(msg["group_id"])
+        if old is None or old[:3] != seen:
+            self.groups[msg["group_id"]] = (*seen, recv, ts)
 
     def _decided(
         self, rid: str, status: str, reason: str | None, msg: dict[str, Any], recv: float
@@ -210,6 +225,7 @@ class Viewer:
                 round((time.perf_counter() - sent[0]) * 1000, 3),
                 sent[1],
                 recv,
+                msg.get("group_id") or "",
             )
         )
         if w.on_decision is not None:
@@ -222,9 +238,14 @@ class Viewer:
             else:
                 self.ws.send_text(orjson.dumps(msg))
 
-    def buy(self, rid: str, sku: str, qty: int, offer_id: str | None) -> None:
+    def buy(
+        self, rid: str, sku: str, qty: int, offer_id: str | None, group_id: str | None = None
+    ) -> None:
+        """A buy, or with `group_id` a join of that group (answered alike: `order_ack`)."""
         msg: dict[str, Any] = {"type": "buy", "request_id": rid, "sku": sku, "qty": qty}
-        if offer_id:
+        if group_id:
+            msg = {"type": "group_join", "request_id": rid, "group_id": group_id, "qty": qty}
+        elif offer_id:
             msg["offer_id"] = offer_id
         self.pending[rid] = (time.perf_counter(), now_ms(), msg, 0)
         self.send(msg)

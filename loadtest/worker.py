@@ -107,7 +107,8 @@ class Worker:
 
     # commands -------------------------------------------------------------------------
     async def handle(self, cmd: str, a: dict[str, Any]) -> dict[str, Any]:
-        return await getattr(self, "cmd_" + cmd)(**a)
+        reply: dict[str, Any] = await getattr(self, "cmd_" + cmd)(**a)
+        return reply
 
     async def cmd_setup(self, **a: Any) -> dict[str, Any]:
         self.host, self.port, self.path = a["host"], a["port"], a["path"]
@@ -146,9 +147,11 @@ class Worker:
         offer_id: str | None,
         double_tap: float,
         wait_s: float,
+        group_id: str | None = None,
     ) -> dict[str, Any]:
-        """Every ready viewer taps buy once at a random moment of [at, at + spread]; a
-        share of them taps again (a new request_id) 50-300 ms later."""
+        """Every ready viewer taps buy (with `group_id`: joins that group) once at a
+        random moment of [at, at + spread]; a share of them taps again (a new request_id)
+        50-300 ms later."""
         self.decisions.clear()
         rng = random.Random(self.index)
         loop = asyncio.get_running_loop()
@@ -158,10 +161,11 @@ class Worker:
             if not v.ready:
                 continue
             t = base + rng.random() * spread_ms / 1000
-            loop.call_at(t, v.buy, f"t1-{i}", sku, 1, offer_id)
+            loop.call_at(t, v.buy, f"t1-{i}", sku, 1, offer_id, group_id)
             expected += 1
             if rng.random() < double_tap:
-                loop.call_at(t + 0.05 + rng.random() * 0.25, v.buy, f"t2-{i}", sku, 1, offer_id)
+                again = t + 0.05 + rng.random() * 0.25
+                loop.call_at(again, v.buy, f"t2-{i}", sku, 1, offer_id, group_id)
                 expected += 1
         await until(
             lambda: len(self.decisions) >= expected,
@@ -207,19 +211,30 @@ class Worker:
         return {"decisions": self.decisions[:]}
 
     async def cmd_seen(
-        self, sku: str, left: int, offer_id: str | None, status: str | None, wait_s: float
+        self,
+        sku: str,
+        left: int,
+        offer_id: str | None,
+        status: str | None,
+        wait_s: float,
+        group_id: str | None = None,
+        value: int = 0,
     ) -> dict[str, Any]:
-        """Wait until every ready viewer's latest stock of `sku` is `left` (and the offer's
-        status is `status`); report what each saw and when."""
+        """Wait until every ready viewer's latest stock of `sku` is `left` and the offer's
+        status is `status` (with `group_id`: the group's latest message says `status` and
+        `value`); report what each saw and when. The "zero" moment is when the stock hit
+        0, for a group when its final state arrived (and the server's ts of it)."""
 
         def done(v: Viewer) -> bool:
             if v.stock.get(sku) != left:
                 return False
+            if group_id is not None:
+                return v.groups.get(group_id, ("", -1))[:2] == (status, value)
             return offer_id is None or v.offers.get(offer_id, ("", 0))[0] == status
 
         await until(lambda: all(done(v) for v in self.viewers if v.ready), wait_s)
         ready = [v for v in self.viewers if v.ready]
-        return {
+        reply = {
             "ready": len(ready),
             "done": sum(1 for v in ready if done(v)),
             "final_left": Counter(str(v.stock.get(sku)) for v in ready),
@@ -228,6 +243,12 @@ class Worker:
             "sold_out_at": [v.sold_out_at for v in ready if v.sold_out_at],
             "errors": dict(self.errors),
         }
+        if group_id is not None:
+            final = [v.groups[group_id] for v in ready if done(v)]
+            reply["zero_at"] = [g[3] for g in final]
+            reply["zero_ts"] = min((g[4] for g in final if g[4]), default=0.0)
+            reply["final_group"] = Counter(str(v.groups.get(group_id, ())[:3]) for v in ready)
+        return reply
 
     async def cmd_final(self, expect: dict[str, int], wait_s: float) -> dict[str, Any]:
         """Wait until every ready viewer's latest stock equals `expect` for every SKU (what

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import socketio
+import socketio  # type: ignore[import-untyped]
 import uvicorn
 
 from liveshop.engine.embedded import EmbeddedEngine
@@ -33,13 +33,13 @@ def build(redis_url: str, skus: int) -> Any:
     seq = [0]
     viewers = [0]
 
-    @sio.on("hello")
+    @sio.on("hello")  # type: ignore[untyped-decorator]
     async def hello(sid: str, data: Any) -> None:
         await sio.enter_room(sid, ROOM)
         viewers[0] += 1
         await sio.emit("welcome", welcome(ROOM, seq[0], stock, viewers[0]), to=sid)
 
-    @sio.on("restock")
+    @sio.on("restock")  # type: ignore[untyped-decorator]
     async def restock(sid: str, data: dict[str, Any]) -> None:
         sku = data["sku"]
         stock[sku] = left = stock.get(sku, 0) + data["qty"]
@@ -47,7 +47,7 @@ def build(redis_url: str, skus: int) -> Any:
         msg = {"type": "stock", "sku": sku, "left": left, "seq": seq[0], "ts": now_ms()}
         await sio.emit("stock", msg, room=ROOM)
 
-    @sio.on("disconnect")
+    @sio.on("disconnect")  # type: ignore[untyped-decorator]
     async def gone(sid: str, *args: Any) -> None:
         viewers[0] -= 1
 

@@ -53,6 +53,25 @@ async def test_flashsale_sells_exactly_the_units_and_finds_every_order(tmp_path:
     assert r["decision"]["count"] == r["buys_sent"] and r["fanout"]["count"] > 0
 
 
+async def test_groupsale_fills_the_group_exactly_and_finds_every_member(tmp_path: Path) -> None:
+    rep = await sale.groupsale(
+        opts(tmp_path, viewers=60, units=12, threshold=6, spread_s=0.5, double_tap=0.2)
+    )
+    r = rep.results
+    assert not failed(rep), failed(rep)
+    assert r["taken_at_start"] == r["sold"] == r["accepted"] == r["orders_in_db"] == 12
+    assert r["group_final"] == {"status": "succeeded", "value": 12, "left": 0}
+    assert r["viewers_saw_final"] == "60/60"
+    outcomes = dict(r["outcomes"])
+    assert outcomes.pop("accepted") == 12
+    seconds = r["buys_sent"] - 60
+    assert seconds > 0 and outcomes.get("rejected:limit_exceeded", 0) <= seconds
+    assert set(outcomes) <= {"rejected:group_full", "rejected:limit_exceeded"}
+    assert sum(outcomes.values()) == r["buys_sent"] - 12
+    assert r["decision"]["count"] == r["buys_sent"] and r["decision"]["p99_ms"] is not None
+    assert r["saw_final_lag_max_s"] is not None and r["fanout"]["count"] > 0
+
+
 async def test_fanout_delivers_and_everyone_ends_with_the_latest_stock(tmp_path: Path) -> None:
     rep = await fanout.fanout(opts(tmp_path, rates=[5.0], step_s=2.0))
     assert not failed(rep), failed(rep)
