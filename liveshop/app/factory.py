@@ -293,6 +293,7 @@ def create_app(
                 idempotency_ttl_s=settings.idempotency_ttl_s,
                 qr=order_book.qr,
                 order_ids=OrderIds(settings.secret),
+                batcher=inventory.batcher,
             )
             chain_groups = runtime.chain_groups = ChainGroups(
                 redis,
@@ -302,6 +303,7 @@ def create_app(
                 qr=order_book.qr,
                 order_ids=OrderIds(settings.secret),
                 interval_s=settings.sweep_interval_s,
+                batcher=inventory.batcher,
             )
             services = runtime.services = Services(
                 settings,

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import secrets
 import time
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -41,7 +42,7 @@ from liveshop.core import protocol as p
 from liveshop.core.errors import ErrorCode, Rejected
 from liveshop.core.keys import ROOM_ID, RoomKeys
 from liveshop.core.replies import as_text
-from liveshop.engine.scripts import Scripts
+from liveshop.engine.scripts import Script, ScriptBatcher, Scripts
 
 log = structlog.get_logger("liveshop.commerce.chain_groups")
 
@@ -119,6 +120,7 @@ class ChainGroups:
         qr: QrSigner | None = None,
         order_ids: OrderIds | None = None,
         interval_s: float = 0.5,
+        batcher: ScriptBatcher | None = None,
     ) -> None:
         self._redis = redis
         self._scripts = scripts
@@ -128,6 +130,12 @@ class ChainGroups:
         self._ids = order_ids or OrderIds("")
         self._interval_s = interval_s
         self._stopping = asyncio.Event()
+        self._batcher = batcher  # joins go out with the purchases (see groups.Groups)
+
+    async def _call(self, script: Script, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+        if self._batcher is not None:
+            return await self._batcher.call(script, keys, args)
+        return await script(keys=keys, args=args)
 
     async def start(self, body: ChainGroupIn) -> p.GroupState:
         rooms = sorted(set(body.rooms))
@@ -187,9 +195,10 @@ class ChainGroups:
         # In a `payment: required` room a member counts once paid (the relay learns it).
         pay_first = await self._redis.hget(RoomKeys.of(room_id).room, "payment") == b"required"
         counted = _count_keys(msg.group_id)[2]
-        kind, raw = await self._scripts.chain_join(
-            keys=[group, members, listed, f"{_prefix(msg.group_id)}join:{order_id}", counted],
-            args=[room_id, user, msg.qty, order_id, self._ttl, "1" if pay_first else ""],
+        kind, raw = await self._call(
+            self._scripts.chain_join,
+            [group, members, listed, f"{_prefix(msg.group_id)}join:{order_id}", counted],
+            [room_id, user, msg.qty, order_id, self._ttl, "1" if pay_first else ""],
         )
         a = _answer.decode(raw)
         repeat = kind == b"repeat"
@@ -239,9 +248,10 @@ class ChainGroups:
     ) -> p.Order:
         keys, args = order_call(room_id)
         for _ in range(5):
-            reply = await self._scripts.orders_member(
-                keys=[*keys, order_key(room_id, order_id)],
-                args=[
+            reply = await self._call(
+                self._scripts.orders_member,
+                [*keys, order_key(room_id, order_id)],
+                [
                     *args,
                     order_id,
                     user,

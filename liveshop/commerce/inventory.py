@@ -244,6 +244,12 @@ class Inventory:
             return PurchaseOutcome(answer, False)
         return PurchaseOutcome(answer_of(earlier), True)
 
+    @property
+    def batcher(self) -> ScriptBatcher:
+        """The purchases' batcher: a group join goes out with the buys of the same loop
+        turn (one write to the engine), not on a pooled connection of its own."""
+        return self._batcher
+
     def quiet_for(self) -> float:
         """Seconds since purchases were last sent to the engine."""
         return asyncio.get_running_loop().time() - self._batcher.last_flush
