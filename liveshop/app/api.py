@@ -22,7 +22,7 @@ from liveshop.commerce.price_bands import PriceBands
 from liveshop.commerce.rooms import Rooms
 from liveshop.core import identity
 from liveshop.core.config import Settings
-from liveshop.core.errors import ErrorCode, Rejected, TokenError
+from liveshop.core.errors import ErrorCode, OutOfBand, TokenError
 from liveshop.core.keys import ROOM_ID, SKU
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
@@ -197,7 +197,7 @@ class Api:
             await self._inventory.put_product(
                 room_id, sku, name=name, price=body.price, stock=body.stock, image=image
             )
-        except Rejected as exc:
+        except OutOfBand as exc:
             raise ApiError(422, exc.code, exc.message, **exc.details) from None
         return ApiResponse(200, {"room": room_id, "sku": sku, "stock": body.stock})
 

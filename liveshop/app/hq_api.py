@@ -101,7 +101,8 @@ class HqApi:
         room_id = req.path_params.get("room_id", "")
         if not ROOM_ID.match(room_id) or not await self._rooms.exists(room_id):
             raise ApiError(404, ErrorCode.NOT_FOUND, f"no room {room_id!r}")
-        if not (claims.role == "hq" or claims.room in (room_id, "*")) or claims.role == "viewer":
+        own_room = claims.role in ("broadcaster", "staff") and claims.room in (room_id, "*")
+        if not (claims.role == "hq" or own_room):
             raise ApiError(403, ErrorCode.FORBIDDEN, "hq, or this room's broadcaster or staff")
         found = await self._bands.for_room(room_id)
         return ApiResponse(

@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import secrets
 import time
-from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -42,7 +41,7 @@ from liveshop.core import protocol as p
 from liveshop.core.errors import ErrorCode, Rejected
 from liveshop.core.keys import ROOM_ID, RoomKeys
 from liveshop.core.replies import as_text
-from liveshop.engine.scripts import Script, ScriptBatcher, Scripts
+from liveshop.engine.scripts import ScriptBatcher, Scripts, call_batched
 
 log = structlog.get_logger("liveshop.commerce.chain_groups")
 
@@ -132,11 +131,6 @@ class ChainGroups:
         self._stopping = asyncio.Event()
         self._batcher = batcher  # joins go out with the purchases (see groups.Groups)
 
-    async def _call(self, script: Script, keys: Sequence[Any], args: Sequence[Any]) -> Any:
-        if self._batcher is not None:
-            return await self._batcher.call(script, keys, args)
-        return await script(keys=keys, args=args)
-
     async def start(self, body: ChainGroupIn) -> p.GroupState:
         rooms = sorted(set(body.rooms))
         for room_id in rooms:  # each member picks up the product at their own store
@@ -195,7 +189,8 @@ class ChainGroups:
         # In a `payment: required` room a member counts once paid (the relay learns it).
         pay_first = await self._redis.hget(RoomKeys.of(room_id).room, "payment") == b"required"
         counted = _count_keys(msg.group_id)[2]
-        kind, raw = await self._call(
+        kind, raw = await call_batched(
+            self._batcher,
             self._scripts.chain_join,
             [group, members, listed, f"{_prefix(msg.group_id)}join:{order_id}", counted],
             [room_id, user, msg.qty, order_id, self._ttl, "1" if pay_first else ""],
@@ -248,7 +243,8 @@ class ChainGroups:
     ) -> p.Order:
         keys, args = order_call(room_id)
         for _ in range(5):
-            reply = await self._call(
+            reply = await call_batched(
+                self._batcher,
                 self._scripts.orders_member,
                 [*keys, order_key(room_id, order_id)],
                 [

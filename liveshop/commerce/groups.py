@@ -14,8 +14,6 @@ along `order_states` (specs from the table). Must not touch sockets.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
-from typing import Any
 
 import msgspec
 
@@ -37,7 +35,7 @@ from liveshop.commerce.order_book import (
 from liveshop.core import protocol as p
 from liveshop.core.errors import ErrorCode, OutOfBand, Rejected
 from liveshop.core.keys import RoomKeys
-from liveshop.engine.scripts import Script, ScriptBatcher, Scripts
+from liveshop.engine.scripts import ScriptBatcher, Scripts, call_batched
 
 RECENT_MS = 10 * 60 * 1000  # closed groups stay in welcome this long
 
@@ -73,10 +71,6 @@ def visible(fields: dict[str, str], now: int) -> bool:
     if closed_at is None and fields.get("status") in ("open", "succeeded"):
         return True
     return closed_at is not None and now - int(closed_at) <= RECENT_MS
-
-
-async def _direct(script: Script, keys: Sequence[Any], args: Sequence[Any]) -> Any:
-    return await script(keys=keys, args=args)
 
 
 def group_stats(groups: list[p.GroupState]) -> p.StatsGroups:
@@ -145,8 +139,8 @@ class Groups:
         order_id = self._ids.for_request(room_id, user, msg.request_id)
         keys, args = order_call(room_id)
         for _ in range(5):
-            call = self._batcher.call if self._batcher else _direct
-            kind, answer = await call(
+            kind, answer = await call_batched(
+                self._batcher,
                 self._scripts.groups_join,
                 [*keys, order_key(room_id, order_id)],
                 [

@@ -191,8 +191,3 @@ class PriceBands:
         for start in range(0, len(calls), 500):
             await run_many(self._redis, calls[start : start + 500])
         return len(calls)
-
-    async def resolved(self, room_id: str, sku: str) -> Band | None:
-        """The band for one room and SKU, as the database resolves it now."""
-        region = as_text(await self._redis.hget(RoomKeys.of(room_id).room, "region") or b"")
-        return resolve(await self.bands(sku), room_id, region)

@@ -160,6 +160,15 @@ class Scripts:
 Entry = tuple[Script | None, Sequence[Any], Sequence[Any], "asyncio.Future[Any]"]
 
 
+async def call_batched(
+    batcher: ScriptBatcher | None, script: Script, keys: Sequence[Any], args: Sequence[Any]
+) -> Any:
+    """A script call through the purchases' batcher when there is one, else on its own."""
+    if batcher is not None:
+        return await batcher.call(script, keys, args)
+    return await script(keys=keys, args=args)
+
+
 class ScriptBatcher:
     """Sends the script calls made in one event-loop turn together.
 
