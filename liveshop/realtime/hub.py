@@ -39,6 +39,7 @@ SLICE_S = 0.005  # a large room is written at least this long per loop turn
 KEEPALIVE = "ls:hub:keepalive"  # a standing subscription: the reader always has one
 _KEEPALIVE = KEEPALIVE.encode()  # as messages name it
 LOST = (RedisConnectionError, RedisTimeoutError, OSError)
+REPAIR_PATIENCE_S = 5.0  # how long a repair retries the engine before sockets resume
 TO_USER = b"0 @ "  # lua/_orders.lua's prefix of a message for one user's sockets
 
 
@@ -397,26 +398,43 @@ class Hub:
         self._repairs[room] = task
         task.add_done_callback(lambda _: self._repairs.pop(room, None))
 
+    async def _read_missed(self, room: LocalRoom, start: int) -> list[tuple[int, str, str]] | None:
+        """The room's history after `start`, or None when it does not join up with `start`
+        (trimmed, or the engine lost it). A pooled connection the engine dropped fails
+        once before redis-py replaces it, and an engine replaying its AOF answers LOADING
+        for a moment: both are retried for a few seconds, the live messages held meanwhile,
+        before the room's sockets are sent away to resume."""
+        delay = 0.05
+        deadline = asyncio.get_running_loop().time() + REPAIR_PATIENCE_S
+        while True:
+            try:
+                entries = await self._redis.xrange(room.keys.history, min=f"{start + 1}-0")
+                current = int(await self._redis.get(room.keys.seq) or 0)
+                break
+            except LOST:  # BusyLoadingError (LOADING) is a ConnectionError
+                if asyncio.get_running_loop().time() + delay > deadline:
+                    return None  # cannot tell what was missed: let the clients resume
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.5)
+        missed: list[tuple[int, str, str]] = []
+        for entry_id, fields in entries or ():
+            # the client does not decode replies: ids and fields are bytes
+            assert isinstance(entry_id, bytes)
+            assert fields is not None
+            ckey, text = fields[b"k"], fields[b"m"]
+            assert isinstance(ckey, bytes)
+            assert isinstance(text, bytes)
+            missed.append((int(entry_id.split(b"-")[0]), ckey.decode(), text.decode()))
+        if current > start and (not missed or missed[0][0] != start + 1):
+            return None
+        return missed
+
     async def _repair(self, room: LocalRoom) -> None:
         while True:
             self._repair_again.discard(room)
             start = max(room.last_seq, room.base_seq or 0)
-            missed: list[tuple[int, str, str]] = []
-            gap = False
-            try:
-                entries = await self._redis.xrange(room.keys.history, min=f"{start + 1}-0")
-                current = int(await self._redis.get(room.keys.seq) or 0)
-                for entry_id, fields in entries or ():
-                    # the client does not decode replies: ids and fields are bytes
-                    assert isinstance(entry_id, bytes)
-                    assert fields is not None
-                    ckey, text = fields[b"k"], fields[b"m"]
-                    assert isinstance(ckey, bytes)
-                    assert isinstance(text, bytes)
-                    missed.append((int(entry_id.split(b"-")[0]), ckey.decode(), text.decode()))
-                gap = current > start and (not missed or missed[0][0] != start + 1)
-            except LOST:
-                gap = True  # cannot tell what was missed: let the clients resume
+            read = await self._read_missed(room, start)
+            gap, missed = read is None, read or []
             held, room.repairing = room.repairing or [], None
             if gap:
                 log.warning("room stream gap after reconnect", room=room.room_id, since=start)

@@ -79,43 +79,50 @@ async def test_engine_killed_and_restarted_during_a_sale(
                 await asyncio.sleep(0.05)
 
     shoppers = [asyncio.create_task(shop(i, c)) for i, c in enumerate(buyers)]
-    await eventually(lambda: len(accepted) >= 50, timeout=10)
-    assert own_engine._process is not None
-    own_engine._process.send_signal(signal.SIGKILL)
-    own_engine._process.wait()
-    acked_before_restart = list(accepted)
-    await eventually(lambda: unavailable >= 5, timeout=10)
-    async with httpx.AsyncClient() as http:
-        assert (await http.get(f"{srv.http}/readyz")).status_code == 503
-        own_engine.stop()  # releases the data-dir lock of the killed engine
-        own_engine.start()  # replays the AOF
-        await eventually(lambda: len(accepted) >= len(acked_before_restart) + 50, timeout=20)
-        ready = await http.get(f"{srv.http}/readyz")
-        assert ready.status_code == 200
-        assert ready.json() == {
-            "ready": True,
-            "redis": True,
-            "database": True,
-            "persister": True,
-            "reconciliation": {"alarms": {}},
-        }
-    stop.set()
-    await asyncio.gather(*shoppers)
-    assert all(not b.closed.is_set() for b in buyers)  # sockets stayed open throughout
-
-    redis = Redis.from_url(own_engine.url)
     try:
-        # No acknowledged order is missing after the restart.
-        stored = await _ids_in_outbox_or_db(redis, srv)
-        assert set(accepted) <= stored
-        left, _held, sold, stocked = (await services.inventory.ledger(ROOM))["lychee-500g"]
-        assert left + sold == stocked == 10_000
-        assert sold >= len(accepted)
+        await eventually(lambda: len(accepted) >= 50, timeout=10)
+        assert own_engine._process is not None
+        own_engine._process.send_signal(signal.SIGKILL)
+        own_engine._process.wait()
+        acked_before_restart = list(accepted)
+        await eventually(lambda: unavailable >= 5, timeout=10)
+        async with httpx.AsyncClient() as http:
+            assert (await http.get(f"{srv.http}/readyz")).status_code == 503
+            own_engine.stop()  # releases the data-dir lock of the killed engine
+            own_engine.start()  # replays the AOF
+            await eventually(lambda: len(accepted) >= len(acked_before_restart) + 50, timeout=20)
+            ready = await http.get(f"{srv.http}/readyz")
+            assert ready.status_code == 200
+            assert ready.json() == {
+                "ready": True,
+                "redis": True,
+                "database": True,
+                "persister": True,
+                "reconciliation": {"alarms": {}},
+            }
+        stop.set()
+        await asyncio.gather(*shoppers)
+        assert all(not b.closed.is_set() for b in buyers)  # sockets stayed open throughout
+
+        redis = Redis.from_url(own_engine.url)
+        try:
+            # No acknowledged order is missing after the restart.
+            stored = await _ids_in_outbox_or_db(redis, srv)
+            assert set(accepted) <= stored
+            left, _held, sold, stocked = (await services.inventory.ledger(ROOM))["lychee-500g"]
+            assert left + sold == stocked == 10_000
+            assert sold >= len(accepted)
+        finally:
+            await redis.aclose()
     finally:
-        await redis.aclose()
-    for b in buyers:
-        await b.close()
-    await srv.stop()
+        # a failure above must not leave shoppers and a server running into the next test
+        stop.set()
+        for task in shoppers:
+            task.cancel()
+        await asyncio.gather(*shoppers, return_exceptions=True)
+        for b in buyers:
+            await b.close()
+        await srv.stop()
 
 
 async def test_viewers_receive_what_was_published_while_pubsub_was_down(
