@@ -41,6 +41,7 @@ from liveshop.commerce.inventory import Inventory
 from liveshop.commerce.offers import Offers
 from liveshop.commerce.order_book import DueSweeper, OrderBook, OrderIds, QrSigner
 from liveshop.commerce.orders import OrderStore, Persister
+from liveshop.commerce.packs import Packs
 from liveshop.commerce.payments import Payments, payment_key
 from liveshop.commerce.presence import Presence
 from liveshop.commerce.price_bands import PriceBands
@@ -270,6 +271,8 @@ def create_app(
             bands = PriceBands(redis, scripts, db, rooms)
             await bands.init_schema()
             await bands.sync()  # the rooms' copies, in case the engine lost them
+            packs = Packs(redis, scripts, db, rooms, catalog, bands)
+            await packs.init_schema()
             order_book = runtime.order_book = OrderBook(scripts, redis, QrSigner(settings.secret))
             inventory = Inventory(
                 redis,
@@ -316,6 +319,7 @@ def create_app(
                 order_book,
                 groups,
                 chain_groups,
+                packs,
             )
             gateway_ref["gateway"] = runtime.gateway = Gateway(services)
 
@@ -337,7 +341,7 @@ def create_app(
                 return checks, details
 
             api_ref["api"] = Api(settings, rooms, inventory, orders, ready, catalog, bands)
-            hq_ref["api"] = HqApi(settings, rooms, catalog, bands)
+            hq_ref["api"] = HqApi(settings, rooms, catalog, bands, packs)
             payments = Payments(
                 order_book,
                 payment_key(
@@ -351,7 +355,7 @@ def create_app(
                 asyncio.create_task(supervised("chain-groups", chain_groups.run), name="chain")
             )
             sweeper = runtime.sweeper = DueSweeper(
-                order_book, rooms.all_ids, interval_s=settings.sweep_interval_s
+                order_book, rooms.all_ids, interval_s=settings.sweep_interval_s, also=[packs.sweep]
             )
             runtime.tasks.append(
                 asyncio.create_task(supervised("sweeper", sweeper.run), name="sweeper")
@@ -461,6 +465,13 @@ def create_app(
         Route("/api/bands/{sku}", hq_api("put_band"), methods=["PUT"]),
         Route("/api/bands/{sku}", hq_api("delete_band"), methods=["DELETE"]),
         Route("/api/rooms/{room_id}/bands", hq_api("room_bands")),
+        Route("/api/rooms/{room_id}/pack", hq_api("room_pack")),
+        Route("/api/packs", hq_api("list_packs")),
+        Route("/api/packs/{pack_id}", hq_api("get_pack"), methods=["GET"]),
+        Route("/api/packs/{pack_id}", hq_api("put_pack"), methods=["PUT"]),
+        Route("/api/packs/{pack_id}/preview", hq_api("preview_pack"), methods=["POST"]),
+        Route("/api/packs/{pack_id}/withdraw", hq_api("withdraw_pack"), methods=["POST"]),
+        Route("/api/packs/{pack_id}/results", hq_api("pack_results")),
         Route("/api/demo/token", api("demo_token")),
         Route("/api/admin/processes", admin("processes")),
         Route("/api/admin/rooms", admin("rooms")),

@@ -35,6 +35,7 @@ from liveshop.commerce.inventory import Inventory, RestockRefused
 from liveshop.commerce.offers import Offers
 from liveshop.commerce.order_book import OrderBook, room_of
 from liveshop.commerce.order_states import By, State
+from liveshop.commerce.packs import Packs
 from liveshop.commerce.purchases import Purchases
 from liveshop.commerce.rooms import Rooms, now_ms
 from liveshop.commerce.stats import record_interaction
@@ -81,6 +82,7 @@ class Services:
     order_book: OrderBook
     groups: Groups
     chain_groups: ChainGroups
+    packs: Packs
 
 
 class Gateway:
@@ -351,6 +353,8 @@ class Gateway:
                 if msg.sku is not None and msg.sku in room.names:
                     self.rules.like(room_id, who.user, time.monotonic())
                     await record_interaction(self.s.redis, room_id, [msg.sku], now_ms())
+            case p.GoLive(pack_id=str(pack_id)):
+                await self.s.packs.go_live(room_id, pack_id, msg.title)
             case p.GoLive():
                 await self.s.rooms.go_live(room_id, msg.title)
             case p.EndLive():

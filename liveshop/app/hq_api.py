@@ -1,5 +1,6 @@
-"""HQ's REST API: the catalog and the price bands (role `hq`; a room's broadcaster and
-staff read their own room's bands, for the console's price field).
+"""HQ's REST API: the catalog, the price bands and the campaign packs (role `hq`; a
+room's broadcaster and staff read their own room's bands, for the console's price field,
+and the pack of their session, for the teleprompter).
 
 Framework-free handlers like app.api's: request in, (status, body) out; errors are
 `{"error": {"code", "message", …details}}`.
@@ -10,7 +11,9 @@ from __future__ import annotations
 import msgspec
 
 from liveshop.app.api import ApiError, ApiRequest, ApiResponse, claims_of, decode_body
+from liveshop.app.orders_api import error
 from liveshop.commerce.catalog import Catalog, CatalogIn
+from liveshop.commerce.packs import PACK_ID, Pack, PackIn, Packs
 from liveshop.commerce.price_bands import SCOPE_RE, BandIn, PriceBands
 from liveshop.commerce.rooms import Rooms
 from liveshop.core import identity
@@ -21,12 +24,18 @@ from liveshop.core.keys import ROOM_ID, SKU
 
 class HqApi:
     def __init__(
-        self, settings: Settings, rooms: Rooms, catalog: Catalog, bands: PriceBands
+        self,
+        settings: Settings,
+        rooms: Rooms,
+        catalog: Catalog,
+        bands: PriceBands,
+        packs: Packs,
     ) -> None:
         self._settings = settings
         self._rooms = rooms
         self._catalog = catalog
         self._bands = bands
+        self._packs = packs
 
     def _hq(self, req: ApiRequest) -> identity.Claims:
         claims = claims_of(self._settings.secret, req)
@@ -95,8 +104,8 @@ class HqApi:
         bands = await self._bands.bands(req.query.get("sku") or None)
         return ApiResponse(200, {"bands": msgspec.to_builtins(bands)})
 
-    async def room_bands(self, req: ApiRequest) -> ApiResponse:
-        """The bands a room's scripts enforce now (the console shows them)."""
+    async def _room_reader(self, req: ApiRequest) -> str:
+        """The path's room, when the caller is HQ or the room's broadcaster or staff."""
         claims = claims_of(self._settings.secret, req)
         room_id = req.path_params.get("room_id", "")
         if not ROOM_ID.match(room_id) or not await self._rooms.exists(room_id):
@@ -104,6 +113,11 @@ class HqApi:
         own_room = claims.role in ("broadcaster", "staff") and claims.room in (room_id, "*")
         if not (claims.role == "hq" or own_room):
             raise ApiError(403, ErrorCode.FORBIDDEN, "hq, or this room's broadcaster or staff")
+        return room_id
+
+    async def room_bands(self, req: ApiRequest) -> ApiResponse:
+        """The bands a room's scripts enforce now (the console shows them)."""
+        room_id = await self._room_reader(req)
         found = await self._bands.for_room(room_id)
         return ApiResponse(
             200,
@@ -116,3 +130,89 @@ class HqApi:
     async def _check_scope(self, scope: str) -> None:
         if scope.startswith("store:") and not await self._rooms.exists(scope[6:]):
             raise ApiError(404, ErrorCode.NOT_FOUND, f"no room {scope[6:]!r}")
+
+    # -- campaign packs ---------------------------------------------------------------
+
+    @staticmethod
+    def _pack_id(req: ApiRequest) -> str:
+        pack_id = req.path_params.get("pack_id", "")
+        if not PACK_ID.match(pack_id):
+            raise ApiError(400, ErrorCode.BAD_MESSAGE, "pack_id must match [A-Za-z0-9_-]{1,64}")
+        return pack_id
+
+    async def _version(self, req: ApiRequest, pack_id: str) -> Pack:
+        raw = req.query.get("version")
+        if raw is not None and not raw.isdigit():
+            raise ApiError(400, ErrorCode.BAD_MESSAGE, "version must be a positive integer")
+        pack = await self._packs.get(pack_id, int(raw) if raw else None)
+        if pack is None:
+            raise ApiError(
+                404, ErrorCode.NOT_FOUND, f"no pack {pack_id!r}" + (f" v{raw}" if raw else "")
+            )
+        return pack
+
+    async def put_pack(self, req: ApiRequest) -> ApiResponse:
+        self._hq(req)
+        pack_id = self._pack_id(req)
+        body = decode_body(req.body, PackIn)
+        try:
+            pack = await self._packs.put(pack_id, body)
+        except Rejected as exc:
+            raise error(exc.code, exc.message, **exc.details) from None
+        return ApiResponse(200, {"pack": msgspec.to_builtins(pack)})
+
+    async def list_packs(self, req: ApiRequest) -> ApiResponse:
+        claims_of(self._settings.secret, req)  # any role: stores pick one to go live with
+        return ApiResponse(200, {"packs": msgspec.to_builtins(await self._packs.latest())})
+
+    async def get_pack(self, req: ApiRequest) -> ApiResponse:
+        claims_of(self._settings.secret, req)
+        pack_id = self._pack_id(req)
+        versions = await self._packs.versions(pack_id)
+        if not versions:
+            raise ApiError(404, ErrorCode.NOT_FOUND, f"no pack {pack_id!r}")
+        return ApiResponse(
+            200,
+            {"pack": msgspec.to_builtins(versions[-1]), "versions": msgspec.to_builtins(versions)},
+        )
+
+    async def preview_pack(self, req: ApiRequest) -> ApiResponse:
+        """What going live with the pack would change in `?room=`, and every conflict."""
+        claims = claims_of(self._settings.secret, req)
+        pack_id = self._pack_id(req)
+        room_id = req.query.get("room", "")
+        if not ROOM_ID.match(room_id) or not await self._rooms.exists(room_id):
+            raise ApiError(404, ErrorCode.NOT_FOUND, f"no room {room_id!r}")
+        if not (
+            claims.role == "hq" or (claims.role == "broadcaster" and claims.room in (room_id, "*"))
+        ):
+            raise ApiError(403, ErrorCode.FORBIDDEN, "hq, or this room's broadcaster")
+        pack = await self._version(req, pack_id)
+        found = await self._packs.preview(pack, room_id)
+        return ApiResponse(200, {"preview": msgspec.to_builtins(found)})
+
+    async def withdraw_pack(self, req: ApiRequest) -> ApiResponse:
+        """`POST /api/packs/{pack_id}/withdraw?version=` (default: the latest)."""
+        self._hq(req)
+        pack_id = self._pack_id(req)
+        pack = await self._version(req, pack_id)
+        cancelled = await self._packs.withdraw(pack_id, pack.version)
+        return ApiResponse(
+            200, {"pack_id": pack_id, "version": pack.version, "queued_cancelled": cancelled}
+        )
+
+    async def pack_results(self, req: ApiRequest) -> ApiResponse:
+        self._hq(req)
+        pack_id = self._pack_id(req)
+        if not await self._packs.versions(pack_id):
+            raise ApiError(404, ErrorCode.NOT_FOUND, f"no pack {pack_id!r}")
+        return ApiResponse(
+            200,
+            {"pack_id": pack_id, "stores": msgspec.to_builtins(await self._packs.results(pack_id))},
+        )
+
+    async def room_pack(self, req: ApiRequest) -> ApiResponse:
+        """The pack of the room's session: the teleprompter's lines and the offer schedule."""
+        room_id = await self._room_reader(req)
+        found = await self._packs.of_room(room_id)
+        return ApiResponse(200, {"room": room_id, "pack": msgspec.to_builtins(found)})

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -320,7 +320,9 @@ def _room(order_id: str) -> str:
 
 class DueSweeper:
     """Every process sweeps every room's due moves every `interval_s`: the scripts are
-    guarded, so sweepers never collide, and a restart finds what is due in the engine."""
+    guarded, so sweepers never collide, and a restart finds what is due in the engine.
+    `also`: more sweeps of the same shape (rooms in, moves made out), e.g. the campaign
+    packs' queued offers."""
 
     def __init__(
         self,
@@ -328,8 +330,9 @@ class DueSweeper:
         room_ids: Callable[[], Awaitable[list[str]]],
         *,
         interval_s: float = 0.5,
+        also: Sequence[Callable[[list[str]], Awaitable[int]]] = (),
     ) -> None:
-        self._book = book
+        self._sweeps = [book.sweep, *also]
         self._room_ids = room_ids
         self._interval_s = interval_s
         self.moved = 0
@@ -341,8 +344,14 @@ class DueSweeper:
     async def run(self) -> None:
         while not self._stopping.is_set():
             try:
-                self.moved += await self._book.sweep(await self._room_ids())
+                room_ids = await self._room_ids()
             except Exception as exc:  # the engine away: the next pass catches up
                 log.warning("due sweep failed; retrying", error=repr(exc))
+                room_ids = []
+            for sweep in self._sweeps:
+                try:
+                    self.moved += await sweep(room_ids)
+                except Exception as exc:  # one sweep failing does not hold up the others
+                    log.warning("due sweep failed; retrying", error=repr(exc))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self._interval_s)

@@ -280,12 +280,18 @@ class Rooms:
         )
         status, sid, title_b, started_at = reply
         if status == b"ok":
-            await self._db.execute(
-                "INSERT INTO sessions (session_id, room_id, title, started_at) "
-                "VALUES ($1, $2, $3, $4) ON CONFLICT (session_id) DO NOTHING",
-                (sid.decode(), room_id, title_b.decode(), int(started_at)),
-            )
+            await self.session_opened(room_id, sid.decode(), title_b.decode(), int(started_at))
         return status == b"ok", sid.decode()
+
+    async def session_opened(
+        self, room_id: str, session_id: str, title: str, started_at: int
+    ) -> None:
+        """Record a session the engine opened (here or with a campaign pack)."""
+        await self._db.execute(
+            "INSERT INTO sessions (session_id, room_id, title, started_at) "
+            "VALUES ($1, $2, $3, $4) ON CONFLICT (session_id) DO NOTHING",
+            (session_id, room_id, title, started_at),
+        )
 
     async def end_live(self, room_id: str) -> SessionTotals | None:
         """Close the session, end its offers, store its totals. None when not live."""

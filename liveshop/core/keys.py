@@ -67,6 +67,10 @@ class RoomKeys:
     refunds: str  # hash "<order id>|<reason>" -> pending | done | failed
     groups: str  # hash group id -> ends_at: the room's groups (lua/_groups.lua)
     bands: str  # hash sku -> "<floor>:<ceiling>:<version>": HQ's price band for this room
+    # Campaign packs (commerce.packs)
+    packs: str  # hash "<pack_id>:<version>" -> "applied:<session_id>" | "withdrawn"
+    queued: str  # hash "<pack_id>:<version>:<n>" -> JSON of a pack's offer for the session
+    queued_due: str  # zset of the queued offers still to start -> due time (epoch ms)
 
     @classmethod
     @functools.lru_cache(maxsize=4096)  # built per purchase: the strings are made once
@@ -97,6 +101,9 @@ class RoomKeys:
             refunds=f"{t}:refunds",
             groups=f"{t}:groups",
             bands=f"{t}:bands",
+            packs=f"{t}:packs",
+            queued=f"{t}:queued",
+            queued_due=f"{t}:queued_due",
         )
 
     def idempotency(self, user: str, request_id: str) -> str:

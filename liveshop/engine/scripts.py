@@ -56,6 +56,9 @@ NAMES = (
     "chain_count",
     "orders_member",
     "bands_put",
+    "packs_apply",
+    "packs_fire",
+    "packs_withdraw",
 )
 # Scripts that create or move orders get _orders.lua's helpers too.
 ORDER_SCRIPTS = frozenset(n for n in NAMES if n.startswith(("orders_", "groups_"))) - {

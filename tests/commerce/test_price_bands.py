@@ -1,6 +1,7 @@
 """HQ's price bands on the real engine and a real SQLite file: the most specific scope
 wins (store > region > chain), the band is copied into each room's slot, and every
-price path — a product's price, an offer's, a group's, an HQ deal across rooms —
+price path — a product's price, an offer's, a group's, a campaign pack's product and
+offer at go-live, an HQ deal across rooms —
 accepts a price exactly when it is inside the band resolved for that room (a seeded
 random property test over band edits and prices, edges included). Racing edits leave
 the latest band in every room."""
@@ -16,11 +17,13 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
+from liveshop.commerce.catalog import Catalog
 from liveshop.commerce.chain_groups import ChainGroupIn, ChainGroups
 from liveshop.commerce.groups import Groups
 from liveshop.commerce.inventory import Inventory
 from liveshop.commerce.offers import Offers
 from liveshop.commerce.order_book import OrderBook, QrSigner
+from liveshop.commerce.packs import PackIn, PackOffer, PackProduct, Packs
 from liveshop.commerce.price_bands import Band, BandIn, PriceBands, resolve
 from liveshop.commerce.rooms import Rooms
 from liveshop.core import protocol as p
@@ -43,6 +46,7 @@ class Chain:
     groups: Groups
     deals: ChainGroups
     bands: PriceBands
+    packs: Packs
 
 
 @pytest.fixture
@@ -58,6 +62,10 @@ async def chain(redis: Redis, scripts: Scripts, tmp_path: Path) -> AsyncIterator
     bands = PriceBands(redis, scripts, db, rooms)
     await bands.init_schema()
     deals = ChainGroups(redis, scripts, book, idempotency_ttl_s=3600, qr=book.qr)
+    catalog = Catalog(db)
+    await catalog.init_schema()
+    packs = Packs(redis, scripts, db, rooms, catalog, bands)
+    await packs.init_schema()
     try:
         yield Chain(
             redis,
@@ -67,6 +75,7 @@ async def chain(redis: Redis, scripts: Scripts, tmp_path: Path) -> AsyncIterator
             Groups(scripts, idempotency_ttl_s=60),
             deals,
             bands,
+            packs,
         )
     finally:
         await inventory.aclose()
@@ -127,6 +136,23 @@ async def _accepted(c: Chain, path: str, room: str, price: int) -> bool:
                 ),
             )
             await c.groups.cancel(room, group.group_id)
+        elif path in ("pack_product", "pack_offer"):
+            pack = await c.packs.put(
+                f"p{price}",
+                PackIn(
+                    title="周末水果节",
+                    products=[PackProduct(SKU, price=price)] if path == "pack_product" else [],
+                    offers=[PackOffer(SKU, price, qty=1, per_user_limit=1, duration_s=60, at_s=600)]
+                    if path == "pack_offer"
+                    else [],
+                ),
+            )
+            await c.rooms.end_live(room)
+            try:
+                await c.packs.go_live(room, pack.pack_id, None)
+            finally:  # back to a plain session, whether the pack's opened or not
+                await c.rooms.end_live(room)
+                await c.rooms.go_live(room, None)
         else:
             deal = await c.deals.start(
                 ChainGroupIn(
@@ -153,6 +179,7 @@ async def test_no_price_outside_the_resolved_band_is_accepted_on_any_path(
     rng = random.Random(20261202)
     scopes = ["chain", "region:north", "region:south", *(f"store:{r}" for r in REGIONS)]
     tried = refused = 0
+    seen: set[tuple[str, bool]] = set()
     for _ in range(30):
         # an HQ edit: set or remove one scope's band
         scope = rng.choice(scopes)
@@ -168,15 +195,17 @@ async def test_no_price_outside_the_resolved_band_is_accepted_on_any_path(
             for price in [*edges, rng.randrange(1, 6000)]:
                 if price <= 0:
                     continue
-                path = rng.choice(["product", "offer", "group"])
+                path = rng.choice(["product", "offer", "group", "pack_product", "pack_offer"])
                 taken = await _accepted(chain, path, room, price)
                 assert taken == (band is None or band.admits(price)), (path, room, price, band)
                 tried += 1
                 refused += not taken
+                seen.add((path, taken))
         price = rng.randrange(1, 6000)  # an HQ deal: every listed room's band must hold
         fits_all = all(b is None or b.admits(price) for b in expected.values())
         assert await _accepted(chain, "deal", "", price) == fits_all, (price, expected)
-    assert tried > 300 and 0 < refused < tried  # both outcomes were exercised
+    assert tried > 300 and 0 < refused < tried
+    assert len(seen) == 10  # every path both took and refused a price
     for room in REGIONS:  # nothing refused changed the shelf
         left, held, sold, stocked = (await chain.inventory.ledger(room))[SKU]
         assert (left, held, sold) == (stocked, 0, 0)

@@ -77,3 +77,56 @@ local function out_of_band(bands_key, sku, price)
   end
   return nil
 end
+
+-- Opens a flash offer on one SKU (offer_start, and a campaign pack's queued offer when
+-- its time comes). The offer sells from the SKU's own stock; it may not promise more
+-- than is stocked. K: room, price, stock, offers, seq, history, bands (keys); channel,
+-- offer_prefix. Reply: {'ok', starts_at, ends_at} | {'not_live'} | {'unknown_sku'}
+-- | {'busy', offer_id} | {'short_stock', stock} | {'out_of_band', floor, ceiling}.
+local function start_offer(K, offer_id, sku, price, qty, duration_ms, per_user_limit, ts)
+  if redis.call('HGET', K.room, 'live') ~= '1' then
+    return {'not_live'}
+  end
+  if not redis.call('HGET', K.price, sku) then
+    return {'unknown_sku'}
+  end
+  local band = out_of_band(K.bands, sku, price)
+  if band then
+    return {'out_of_band', band[1], band[2]}
+  end
+  for _, id in ipairs(redis.call('HKEYS', K.offers)) do
+    local o = redis.call('HMGET', K.offer_prefix .. id, 'sku', 'ends_at')
+    if ts >= tonumber(o[2]) then
+      close_offer(K.offers, K.offer_prefix, id, 'ended', K.seq, K.history, K.channel, ts)
+    elseif o[1] == sku then
+      return {'busy', id}
+    end
+  end
+  local stock = tonumber(redis.call('HGET', K.stock, sku) or '0')
+  if stock < qty then
+    return {'short_stock', stock}
+  end
+  local key = K.offer_prefix .. offer_id
+  local ends_at = ts + duration_ms
+  redis.call('HSET', key, 'sku', sku, 'price', price, 'qty', jint(qty), 'left', jint(qty),
+    'per_user_limit', per_user_limit, 'starts_at', jint(ts), 'ends_at', jint(ends_at),
+    'status', 'live')
+  redis.call('HSET', K.offers, offer_id, sku)
+  emit(K.seq, K.history, K.channel, 'offer:' .. offer_id, offer_body(key, offer_id), ts)
+  return {'ok', jint(ts), jint(ends_at)}
+end
+
+-- Opens a broadcast session (场次): resets the session's totals and announces it.
+-- K: room, seq, history, stats, buyers, audience (keys); channel.
+local function open_session(K, session_id, title, ts)
+  redis.call('DEL', K.stats, K.buyers, K.audience)
+  local viewers = redis.call('HGET', K.room, 'viewers_sent') or '0'
+  redis.call('HSET', K.room, 'live', '1', 'session_id', session_id, 'title', title,
+    'started_at', jint(ts), 'peak', viewers, 'peak_sent', '-1')
+  redis.call('HDEL', K.room, 'pack_id', 'pack_version')
+  local body = '{"type":"live","live":true,"session_id":' .. jstr(session_id)
+  if title ~= '' then
+    body = body .. ',"title":' .. jstr(title)
+  end
+  emit(K.seq, K.history, K.channel, '-', body, ts)
+end

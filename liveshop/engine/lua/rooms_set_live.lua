@@ -16,15 +16,8 @@ if ARGV[1] == 'go' then
   if r[1] == '1' then
     return {'already', r[2], r[3] or '', r[4] or '0'}
   end
-  redis.call('DEL', KEYS[4], KEYS[5], KEYS[6])
-  local viewers = redis.call('HGET', KEYS[1], 'viewers_sent') or '0'
-  redis.call('HSET', KEYS[1], 'live', '1', 'session_id', ARGV[2], 'title', ARGV[3],
-    'started_at', jint(ts), 'peak', viewers, 'peak_sent', '-1')
-  local body = '{"type":"live","live":true,"session_id":' .. jstr(ARGV[2])
-  if ARGV[3] ~= '' then
-    body = body .. ',"title":' .. jstr(ARGV[3])
-  end
-  emit(KEYS[2], KEYS[3], ARGV[4], '-', body, ts)
+  open_session({room = KEYS[1], seq = KEYS[2], history = KEYS[3], stats = KEYS[4],
+    buyers = KEYS[5], audience = KEYS[6], channel = ARGV[4]}, ARGV[2], ARGV[3], ts)
   return {'ok', ARGV[2], ARGV[3], jint(ts)}
 end
 
