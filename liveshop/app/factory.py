@@ -33,11 +33,13 @@ from liveshop.app.api import Api, ApiRequest, ApiResponse, guarded
 from liveshop.app.gateway import Gateway, Services
 from liveshop.app.gcpacer import GcPacer
 from liveshop.app.hq_api import HqApi
+from liveshop.app.league_socket import HQ_SOCKET_PATH, LeagueSockets
 from liveshop.app.orders_api import OrdersApi
 from liveshop.commerce.catalog import Catalog
 from liveshop.commerce.chain_groups import ChainGroups
 from liveshop.commerce.groups import Groups
 from liveshop.commerce.inventory import Inventory
+from liveshop.commerce.league import League
 from liveshop.commerce.offers import Offers
 from liveshop.commerce.order_book import DueSweeper, OrderBook, OrderIds, QrSigner
 from liveshop.commerce.orders import OrderStore, Persister
@@ -89,12 +91,15 @@ class Runtime:
     sweeper: DueSweeper | None = None
     refunder: Refunder | None = None
     chain_groups: ChainGroups | None = None
+    league: LeagueSockets | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     async def shutdown(self) -> None:
         """Graceful: bye to every socket, stop tasks, flush orders, stop the engine last."""
         if self.gateway is not None:
             await self.gateway.shutdown()
+        if self.league is not None:
+            await self.league.stop()
         # Loops stop between Redis commands; cancelling one mid-command is a last resort.
         for loop in (
             self.persister,
@@ -322,6 +327,10 @@ def create_app(
                 packs,
             )
             gateway_ref["gateway"] = runtime.gateway = Gateway(services)
+            league = runtime.league = LeagueSockets(
+                League(redis, scripts), rooms.all_ids, settings.secret
+            )
+            runtime.gateway.league = league
 
             async def ready() -> tuple[dict[str, bool], dict[str, object]]:
                 checks = {"redis": False, "database": False}
@@ -541,14 +550,22 @@ class LiveshopApp:
                 scope["path_params"] = {"room_id": room_id}
                 await gateway(scope, receive, send)
                 return
+            if gateway is not None and _socket_path(scope) == HQ_SOCKET_PATH:
+                await gateway.serve_hq(scope, receive, send)
+                return
         await self.starlette(scope, receive, send)
 
 
-def _room_socket(scope: Any) -> str | None:
+def _socket_path(scope: Any) -> str:
     path: str = scope["path"]
     root: str = scope.get("root_path") or ""
     if root and path.startswith(root):
         path = path[len(root) :]
+    return path
+
+
+def _room_socket(scope: Any) -> str | None:
+    path = _socket_path(scope)
     if not path.startswith(ROOM_SOCKET_PREFIX):
         return None
     room_id = path[len(ROOM_SOCKET_PREFIX) :]

@@ -28,6 +28,7 @@ from prometheus_client import Counter
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from liveshop.app.league_socket import HQ_SOCKET_PATH, LeagueSockets
 from liveshop.commerce.chain_groups import ChainGroups, is_chain_group
 from liveshop.commerce.coaching import mentioned_skus
 from liveshop.commerce.groups import Groups
@@ -100,6 +101,7 @@ class Gateway:
             limit_loopback=services.settings.limit_loopback,
         )
         self.rules = InteractionRules()
+        self.league: LeagueSockets | None = None  # /ws/hq, set by the app's wiring
 
     def admit(self, ip: str, origin: str | None) -> Denied | None:
         """The handshake's decision: None takes one of `ip`'s socket slots, which
@@ -113,9 +115,11 @@ class Gateway:
         return denied
 
     def upgrade(self, request: Upgrade) -> Refusal | Accept:
-        """The wire server's handler: refuse with a JSON error, or serve the room."""
+        """The wire server's handler: refuse with a JSON error, or serve the room (or,
+        on `/ws/hq`, HQ's league)."""
         room_id = _room_id(request.path)
-        if room_id is None:
+        league = self.league if request.path == HQ_SOCKET_PATH else None
+        if room_id is None and league is None:
             return _refusal(Denied(404, "not_found", "no such websocket path"))
         ip = client_ip(
             request.peer, request.header("x-forwarded-for"), self.s.settings.forwarded_allow_ips
@@ -126,9 +130,43 @@ class Gateway:
             return _refusal(denied)
 
         async def serve(wire: RoomWire) -> None:
+            if league is not None:
+                try:
+                    await league.serve(wire, wire.receive)
+                finally:
+                    self.admission.release(ip)
+                return
+            assert room_id is not None
             await self.serve_socket(room_id, wire, wire.receive, ip)
 
         return serve
+
+    async def serve_hq(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """`/ws/hq` over plain ASGI (the HTTP port): the league, as on the wire port."""
+        league = self.league
+        event = await receive()
+        if event["type"] != "websocket.connect":
+            return
+        origin = dict(scope.get("headers") or []).get(b"origin")
+        ip = (scope.get("client") or ("unknown", 0))[0]
+        denied = (
+            Denied(404, "not_found", "no such websocket path")
+            if league is None
+            else self.admit(ip, origin.decode("latin-1") if origin else None)
+        )
+        if denied is not None:
+            await _deny(scope, send, denied)
+            return
+        assert league is not None
+        try:
+            await send({"type": "websocket.accept"})
+            wire = AsgiWire(send)
+            try:
+                await league.serve(wire, _asgi_inbound(receive))
+            finally:
+                await wire.aclose()
+        finally:
+            self.admission.release(ip)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The ASGI entry, for any ASGI server (and uvicorn's own websockets on the

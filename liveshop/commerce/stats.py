@@ -69,7 +69,10 @@ async def claim_hints(
             key = keys.hint_cooldown(c.code, c.subject)
             pipe.set(key, 1, nx=True, px=coaching.COOLDOWN_MS[c.code])
         claimed = await pipe.execute()
-    return [c for c, ok in zip(candidates, claimed, strict=True) if ok]
+    fired = [c for c, ok in zip(candidates, claimed, strict=True) if ok]
+    if fired:  # the session's count (HQ's league, the review)
+        await redis.hincrby(keys.stats, "hints", len(fired))
+    return fired
 
 
 def _ints(h: dict[bytes, bytes]) -> dict[str, int]:

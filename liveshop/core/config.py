@@ -49,7 +49,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     shutdown_grace_s: float = 5.0  # in-flight requests get this long to finish on SIGTERM
     coalesce_ms: int = 50
     max_queue: int = 1024
-    presence_ttl_ms: int = 5000
+    presence_ttl_ms: int = 3500  # reports come every second: three may be late
     idempotency_ttl_s: int = 86_400
     persist_batch: int = 500
     persist_claim_idle_ms: int = 5000

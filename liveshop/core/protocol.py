@@ -441,6 +441,45 @@ class ChatOut(_Server, tag="chat", frozen=True):
     ts: int
 
 
+# -- HQ's league socket (/ws/hq): its own welcome; not in ServerMessage (same tag) --
+
+
+class LeagueRow(msgspec.Struct, omit_defaults=True, frozen=True):
+    """One room in HQ's league: the live session's figures (`conversion` = buyers /
+    distinct viewers of the session; `holds` = units held in unpaid orders and open
+    groups; `hints` = coaching hints fired in the session; `pack` = the session's pack)."""
+
+    room: str
+    name: str
+    region: str
+    live: bool
+    viewers: int
+    peak: int
+    orders: int
+    units: int
+    gmv: int
+    conversion: float
+    holds: int
+    groups_open: int
+    hints: int
+    pack: str | None = None
+
+
+class LeagueWelcome(_Server, tag="welcome", frozen=True):
+    role: Role
+    rows: list[LeagueRow]
+    ts: int
+    user: str | None = None
+
+
+class League(_Server, tag="league", frozen=True):
+    """Rows that changed since this socket's last message: each has `room` and the
+    fields whose value changed (a client merges them into the rows it has)."""
+
+    rows: list[dict[str, object]]
+    ts: int
+
+
 ServerMessage = (
     Welcome
     | OrderAck

@@ -59,6 +59,7 @@ NAMES = (
     "packs_apply",
     "packs_fire",
     "packs_withdraw",
+    "league_row",
 )
 # Scripts that create or move orders get _orders.lua's helpers too.
 ORDER_SCRIPTS = frozenset(n for n in NAMES if n.startswith(("orders_", "groups_"))) - {
