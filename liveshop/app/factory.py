@@ -51,6 +51,7 @@ from liveshop.commerce.processes import Processes
 from liveshop.commerce.purchases import Purchases
 from liveshop.commerce.reconcile import Reconciler
 from liveshop.commerce.refunds import DemoRefundProvider, Refunder, RefundLedger, RefundProvider
+from liveshop.commerce.reviews import Reviews
 from liveshop.commerce.rooms import Rooms
 from liveshop.commerce.stats import Broadcasters
 from liveshop.core import metrics
@@ -278,6 +279,8 @@ def create_app(
             await bands.sync()  # the rooms' copies, in case the engine lost them
             packs = Packs(redis, scripts, db, rooms, catalog, bands)
             await packs.init_schema()
+            reviews = Reviews(db)
+            await reviews.init_schema()
             order_book = runtime.order_book = OrderBook(scripts, redis, QrSigner(settings.secret))
             inventory = Inventory(
                 redis,
@@ -325,6 +328,7 @@ def create_app(
                 groups,
                 chain_groups,
                 packs,
+                reviews,
             )
             gateway_ref["gateway"] = runtime.gateway = Gateway(services)
             league = runtime.league = LeagueSockets(
@@ -350,7 +354,7 @@ def create_app(
                 return checks, details
 
             api_ref["api"] = Api(settings, rooms, inventory, orders, ready, catalog, bands)
-            hq_ref["api"] = HqApi(settings, rooms, catalog, bands, packs)
+            hq_ref["api"] = HqApi(settings, rooms, catalog, bands, packs, reviews)
             payments = Payments(
                 order_book,
                 payment_key(
@@ -475,6 +479,7 @@ def create_app(
         Route("/api/bands/{sku}", hq_api("delete_band"), methods=["DELETE"]),
         Route("/api/rooms/{room_id}/bands", hq_api("room_bands")),
         Route("/api/rooms/{room_id}/pack", hq_api("room_pack")),
+        Route("/api/rooms/{room_id}/sessions/{session_id}/report", hq_api("session_report")),
         Route("/api/packs", hq_api("list_packs")),
         Route("/api/packs/{pack_id}", hq_api("get_pack"), methods=["GET"]),
         Route("/api/packs/{pack_id}", hq_api("put_pack"), methods=["PUT"]),

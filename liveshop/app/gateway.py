@@ -38,6 +38,7 @@ from liveshop.commerce.order_book import OrderBook, room_of
 from liveshop.commerce.order_states import By, State
 from liveshop.commerce.packs import Packs
 from liveshop.commerce.purchases import Purchases
+from liveshop.commerce.reviews import Reviews
 from liveshop.commerce.rooms import Rooms, now_ms
 from liveshop.commerce.stats import record_interaction
 from liveshop.core import identity, metrics
@@ -84,6 +85,7 @@ class Services:
     groups: Groups
     chain_groups: ChainGroups
     packs: Packs
+    reviews: Reviews
 
 
 class Gateway:
@@ -396,8 +398,10 @@ class Gateway:
             case p.GoLive():
                 await self.s.rooms.go_live(room_id, msg.title)
             case p.EndLive():
-                if await self.s.rooms.end_live(room_id) is None:
+                totals = await self.s.rooms.end_live(room_id)
+                if totals is None:
                     raise Rejected(ErrorCode.BAD_MESSAGE, "the room is not live")
+                await self.s.reviews.store(room_id, totals)
             case p.Pin():
                 if not await self.s.rooms.pin(room_id, msg.sku):
                     raise Rejected(ErrorCode.BAD_MESSAGE, f"unknown sku {msg.sku!r}")

@@ -15,6 +15,7 @@ from liveshop.app.orders_api import error
 from liveshop.commerce.catalog import Catalog, CatalogIn
 from liveshop.commerce.packs import PACK_ID, Pack, PackIn, Packs
 from liveshop.commerce.price_bands import SCOPE_RE, BandIn, PriceBands
+from liveshop.commerce.reviews import Reviews
 from liveshop.commerce.rooms import Rooms
 from liveshop.core import identity
 from liveshop.core.config import Settings
@@ -30,12 +31,14 @@ class HqApi:
         catalog: Catalog,
         bands: PriceBands,
         packs: Packs,
+        reviews: Reviews,
     ) -> None:
         self._settings = settings
         self._rooms = rooms
         self._catalog = catalog
         self._bands = bands
         self._packs = packs
+        self._reviews = reviews
 
     def _hq(self, req: ApiRequest) -> identity.Claims:
         claims = claims_of(self._settings.secret, req)
@@ -216,3 +219,15 @@ class HqApi:
         room_id = await self._room_reader(req)
         found = await self._packs.of_room(room_id)
         return ApiResponse(200, {"room": room_id, "pack": msgspec.to_builtins(found)})
+
+    # -- the post-live review ----------------------------------------------------------
+
+    async def session_report(self, req: ApiRequest) -> ApiResponse:
+        """`GET /api/rooms/{room}/sessions/{session_id}/report`: the review (复盘)."""
+        room_id = await self._room_reader(req)
+        session_id = req.path_params.get("session_id", "")
+        names = await self._rooms.product_names(room_id)
+        found = await self._reviews.report(room_id, session_id, names)
+        if found is None:
+            raise ApiError(404, ErrorCode.NOT_FOUND, f"no session {session_id!r} in {room_id!r}")
+        return ApiResponse(200, {"report": msgspec.to_builtins(found)})

@@ -39,6 +39,7 @@ class Offers:
                 keys.seq,
                 keys.history,
                 keys.bands,
+                keys.session_offers,
             ],
             args=[
                 offer_id,

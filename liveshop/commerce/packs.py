@@ -503,6 +503,9 @@ class Packs:
                 keys.packs,
                 keys.queued,
                 keys.queued_due,
+                keys.minutes,
+                keys.session_offers,
+                keys.hints_log,
             ],
             args=[
                 new_session_id(),
@@ -587,6 +590,7 @@ class Packs:
                         keys.bands,
                         keys.queued,
                         keys.queued_due,
+                        keys.session_offers,
                     ],
                     [keys.channel, keys.offer(""), f"of_{secrets.token_hex(4)}p"],
                 )

@@ -84,6 +84,7 @@ class Presence:
                         keys.seq,
                         keys.history,
                         keys.audience,
+                        keys.minutes,
                     ],
                     # and the distinct viewers of the session: the denominator of conversion
                     [

@@ -80,6 +80,7 @@ class ProductMeta(msgspec.Struct, omit_defaults=True):
 
 
 _meta_decoder = msgspec.json.Decoder(ProductMeta)
+_offer_decoder = msgspec.json.Decoder(p.OfferState)  # an offer message, type ignored
 
 
 def _pairs(flat: list[bytes]) -> dict[str, str]:
@@ -114,11 +115,29 @@ class SessionTotals:
     group_joins: int = 0
     groups_succeeded: int = 0
     groups_failed: int = 0
+    # what the post-live review keeps (commerce.reviews stores it): peak viewers per
+    # minute of the session, its offers as they ended, its hints (JSON), its groups
+    viewers_by_minute: dict[int, int] = field(default_factory=dict)
+    offers: list[p.OfferState] = field(default_factory=list)
+    hints: list[bytes] = field(default_factory=list)
+    groups: list[p.GroupState] = field(default_factory=list)
 
 
 def _session_keys(keys: RoomKeys) -> list[str]:
     """KEYS of rooms_set_live.lua."""
-    return [keys.room, keys.seq, keys.history, keys.stats, keys.buyers, keys.audience, keys.offers]
+    return [
+        keys.room,
+        keys.seq,
+        keys.history,
+        keys.stats,
+        keys.buyers,
+        keys.audience,
+        keys.offers,
+        keys.minutes,
+        keys.session_offers,
+        keys.hints_log,
+        keys.groups,
+    ]
 
 
 def session_units(stats: dict[str, int]) -> int:
@@ -266,6 +285,10 @@ class Rooms:
             missed=[m.decode() for m in missed],
         )
 
+    async def product_names(self, room_id: str) -> dict[str, str]:
+        raw = await self._redis.hgetall(RoomKeys.of(room_id).products)
+        return {as_text(sku): _meta_decoder.decode(meta).name for sku, meta in raw.items()}
+
     # -- broadcast sessions ------------------------------------------------------
 
     async def go_live(self, room_id: str, title: str | None) -> tuple[bool, str]:
@@ -276,7 +299,7 @@ class Rooms:
         session_id = new_session_id()
         reply = await self._scripts.rooms_set_live(
             keys=_session_keys(keys),
-            args=["go", session_id, title, keys.channel, keys.offer("")],
+            args=["go", session_id, title, keys.channel, keys.offer(""), keys.group("")],
         )
         status, sid, title_b, started_at = reply
         if status == b"ok":
@@ -298,11 +321,12 @@ class Rooms:
         keys = RoomKeys.of(room_id)
         reply = await self._scripts.rooms_set_live(
             keys=_session_keys(keys),
-            args=["end", "", "", keys.channel, keys.offer("")],
+            args=["end", "", "", keys.channel, keys.offer(""), keys.group("")],
         )
         if reply[0] != b"ok":
             return None
-        _, sid, title, started_at, ended_at, peak, buyers, audience, stats_flat = reply
+        _, sid, title, started_at, ended_at, peak, buyers, audience, stats_flat = reply[:9]
+        minutes_flat, offer_bodies, hints, group_hashes = reply[9:13]
         stats = _pairs(stats_flat)
         counts = {k: int(v) for k, v in stats.items() if k != "last_order_at"}
         totals = SessionTotals(
@@ -319,6 +343,10 @@ class Rooms:
             group_joins=counts.get("group_joins", 0),
             groups_succeeded=counts.get("groups_succeeded", 0),
             groups_failed=counts.get("groups_failed", 0),
+            viewers_by_minute={int(k): int(v) for k, v in _pairs(minutes_flat).items()},
+            offers=[_offer_decoder.decode(b) for b in offer_bodies],
+            hints=[bytes(h) for h in hints],
+            groups=[group_from_hash(as_text(g[0]), _pairs(g[1:])) for g in group_hashes],
         )
         await self.store_session(room_id, totals)
         return totals

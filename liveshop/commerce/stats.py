@@ -70,9 +70,21 @@ async def claim_hints(
             pipe.set(key, 1, nx=True, px=coaching.COOLDOWN_MS[c.code])
         claimed = await pipe.execute()
     fired = [c for c, ok in zip(candidates, claimed, strict=True) if ok]
-    if fired:  # the session's count (HQ's league, the review)
-        await redis.hincrby(keys.stats, "hints", len(fired))
+    if fired:  # the session's count (HQ's league) and log (the post-live review)
+        now = now_ms()
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.hincrby(keys.stats, "hints", len(fired))
+            for c in fired:
+                pipe.rpush(keys.hints_log, _fired(c, now))
+            await pipe.execute()
     return fired
+
+
+def _fired(c: coaching.Candidate, now: int) -> bytes:
+    zh, en = coaching.render(c, "zh-CN", now), coaching.render(c, "en", now)
+    return msgspec.json.encode(
+        {"at": now, "code": c.code, "sku": c.sku, "text": zh.text, "text_en": en.text}
+    )
 
 
 def _ints(h: dict[bytes, bytes]) -> dict[str, int]:

@@ -67,6 +67,10 @@ class RoomKeys:
     refunds: str  # hash "<order id>|<reason>" -> pending | done | failed
     groups: str  # hash group id -> ends_at: the room's groups (lua/_groups.lua)
     bands: str  # hash sku -> "<floor>:<ceiling>:<version>": HQ's price band for this room
+    # What the post-live review needs of a session (commerce.reviews), reset at go-live
+    minutes: str  # hash minute of the session -> peak viewers in that minute
+    session_offers: str  # list: offer ids started in the session, in order
+    hints_log: str  # list: JSON of every coaching hint fired in the session
     # Campaign packs (commerce.packs)
     packs: str  # hash "<pack_id>:<version>" -> "applied:<session_id>" | "withdrawn"
     queued: str  # hash "<pack_id>:<version>:<n>" -> JSON of a pack's offer for the session
@@ -101,6 +105,9 @@ class RoomKeys:
             refunds=f"{t}:refunds",
             groups=f"{t}:groups",
             bands=f"{t}:bands",
+            minutes=f"{t}:minutes",
+            session_offers=f"{t}:session_offers",
+            hints_log=f"{t}:hints_log",
             packs=f"{t}:packs",
             queued=f"{t}:queued",
             queued_due=f"{t}:queued_due",

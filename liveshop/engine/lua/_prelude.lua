@@ -81,7 +81,7 @@ end
 -- Opens a flash offer on one SKU (offer_start, and a campaign pack's queued offer when
 -- its time comes). The offer sells from the SKU's own stock; it may not promise more
 -- than is stocked. K: room, price, stock, offers, seq, history, bands (keys); channel,
--- offer_prefix. Reply: {'ok', starts_at, ends_at} | {'not_live'} | {'unknown_sku'}
+-- offer_prefix, session_offers (the session's list, for the review). Reply: {'ok', starts_at, ends_at} | {'not_live'} | {'unknown_sku'}
 -- | {'busy', offer_id} | {'short_stock', stock} | {'out_of_band', floor, ceiling}.
 local function start_offer(K, offer_id, sku, price, qty, duration_ms, per_user_limit, ts)
   if redis.call('HGET', K.room, 'live') ~= '1' then
@@ -112,14 +112,16 @@ local function start_offer(K, offer_id, sku, price, qty, duration_ms, per_user_l
     'per_user_limit', per_user_limit, 'starts_at', jint(ts), 'ends_at', jint(ends_at),
     'status', 'live')
   redis.call('HSET', K.offers, offer_id, sku)
+  redis.call('RPUSH', K.session_offers, offer_id)
   emit(K.seq, K.history, K.channel, 'offer:' .. offer_id, offer_body(key, offer_id), ts)
   return {'ok', jint(ts), jint(ends_at)}
 end
 
 -- Opens a broadcast session (场次): resets the session's totals and announces it.
--- K: room, seq, history, stats, buyers, audience (keys); channel.
+-- K: room, seq, history, stats, buyers, audience, minutes, session_offers, hints_log
+-- (keys); channel.
 local function open_session(K, session_id, title, ts)
-  redis.call('DEL', K.stats, K.buyers, K.audience)
+  redis.call('DEL', K.stats, K.buyers, K.audience, K.minutes, K.session_offers, K.hints_log)
   local viewers = redis.call('HGET', K.room, 'viewers_sent') or '0'
   redis.call('HSET', K.room, 'live', '1', 'session_id', session_id, 'title', title,
     'started_at', jint(ts), 'peak', viewers, 'peak_sent', '-1')

@@ -4,6 +4,7 @@
 --
 -- KEYS[1] room  KEYS[2] price  KEYS[3] stock  KEYS[4] live offers  KEYS[5] seq
 -- KEYS[6] history  KEYS[7] bands  KEYS[8] queued  KEYS[9] queued_due
+-- KEYS[10] the session's offers list
 -- ARGV[1] channel  ARGV[2] offer key prefix  ARGV[3] offer id prefix (this call's)
 --
 -- Reply: the number of entries settled (started or skipped, each with its reason in the
@@ -12,7 +13,8 @@
 local ts = now_ms()
 local due = redis.call('ZRANGEBYSCORE', KEYS[9], '-inf', ts, 'LIMIT', 0, 20)
 local K = {room = KEYS[1], price = KEYS[2], stock = KEYS[3], offers = KEYS[4], seq = KEYS[5],
-  history = KEYS[6], bands = KEYS[7], channel = ARGV[1], offer_prefix = ARGV[2]}
+  history = KEYS[6], bands = KEYS[7], session_offers = KEYS[10], channel = ARGV[1],
+  offer_prefix = ARGV[2]}
 local room = redis.call('HMGET', KEYS[1], 'live', 'session_id')
 for i, qid in ipairs(due) do
   redis.call('ZREM', KEYS[9], qid)

@@ -2,6 +2,7 @@
 --
 -- KEYS[1] presence hash (process -> count)  KEYS[2] presence expiry zset
 -- KEYS[3] room hash  KEYS[4] seq  KEYS[5] history  KEYS[6] session audience set
+-- KEYS[7] the session's minutes hash (minute -> peak viewers, for the review)
 -- ARGV[1] process id  ARGV[2] local count  ARGV[3] ttl (ms)  ARGV[4] channel
 -- ARGV[5..] viewer ids new to the session's audience (distinct viewers, for conversion)
 --
@@ -30,7 +31,14 @@ for _, v in ipairs(redis.call('HVALS', KEYS[1])) do
   total = total + tonumber(v)
 end
 
-local r = redis.call('HMGET', KEYS[3], 'peak', 'viewers_sent', 'viewers_sent_at', 'peak_sent')
+local r = redis.call('HMGET', KEYS[3], 'peak', 'viewers_sent', 'viewers_sent_at', 'peak_sent',
+  'live', 'started_at')
+if r[5] == '1' then
+  local minute = jint(math.floor((now - tonumber(r[6] or now)) / 60000))
+  if total > tonumber(redis.call('HGET', KEYS[7], minute) or '-1') then
+    redis.call('HSET', KEYS[7], minute, jint(total))
+  end
+end
 local peak = tonumber(r[1] or '0')
 if total > peak then
   peak = total
