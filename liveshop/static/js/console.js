@@ -1,10 +1,13 @@
 // The broadcaster console (/console/{room_id}): go live, pin, flash deals, restock, and the
 // live numbers and coaching hints that tell a store owner what to do next.
 // Owns the console's DOM; room state comes from room.js, the connection from socket.js,
-// group buying (拼团: the start form and the list of groups) from groupconsole.js.
+// group buying (拼团: the start form and the list of groups) from groupconsole.js, the
+// HQ price bands beside the price fields from bandfield.js.
 
 import { TokenSource } from "./auth.js";
+import { BandFields, bandRefusal } from "./bandfield.js";
 import { Series, drawChart } from "./chart.js";
+import { restClient } from "./consoleapi.js";
 import {
   count,
   countdown,
@@ -87,6 +90,8 @@ const groups = new GroupPanel({
   isReady: () => socket.ready && state.role === "broadcaster",
   send: (msg) => send(msg),
 });
+const api = restClient(tokens);
+const bands = new BandFields({ room, api });
 
 function fatal(text) {
   const box = $("#fatal");
@@ -103,6 +108,10 @@ function onWelcome(msg) {
   if (state.role !== "broadcaster") fatal(t("role.wrong", { role: state.role }));
   expireActNow(); // the session or the offer may have ended while we were away
   renderAll();
+  if (state.role === "broadcaster") {
+    // REST after the welcome: the socket's token is stored by then, so both use the same one.
+    bands.load();
+  }
 }
 
 /**
@@ -111,6 +120,8 @@ function onWelcome(msg) {
  */
 function refusalText(msg) {
   const req = lastSent.get(msg.ref);
+  const band = bandRefusal(msg);
+  if (band) return band;
   if (msg.code === "bad_message" && req?.type === "offer_start") {
     const p = state.products.get(req.sku);
     if (!state.live) return t("refused.offer_not_live");
@@ -144,6 +155,7 @@ function onMessage(msg) {
         goLiveSentAt = 0; // whatever was refused, do not leave "go live" greyed out
         renderControls();
       }
+      bands.refused(lastSent.get(msg.ref), msg); // a band we did not know yet
       if (groups.error(msg)) return; // group_start / group_cancel: shown by the group form
       toast(refusalText(msg), "error");
       return;
@@ -320,6 +332,7 @@ function renderAll() {
   renderProducts();
   renderOffers();
   groups.render();
+  bands.render();
   renderChart();
   renderTop();
   renderHints();
@@ -398,6 +411,7 @@ function renderProducts() {
   fillSelect($("#restock-sku"), products, (p) => p.name ?? p.sku);
   suggestOfferPrice();
   groups.renderProducts();
+  bands.render();
   $("#stock-list").replaceChildren(
     ...products.map((p) => {
       const pinned = state.pinned === p.sku;
