@@ -1,8 +1,9 @@
 // The broadcaster console (/console/{room_id}): go live, pin, flash deals, restock, and the
 // live numbers and coaching hints that tell a store owner what to do next.
 // Owns the console's DOM; room state comes from room.js, the connection from socket.js,
-// group buying (拼团: the start form and the list of groups) from groupconsole.js, the
-// HQ price bands beside the price fields from bandfield.js.
+// group buying (拼团: the start form and the list of groups) from groupconsole.js, HQ's
+// campaign packs from packconsole.js (the picker and preview beside 开播), the price bands
+// from bandfield.js.
 
 import { TokenSource } from "./auth.js";
 import { BandFields, bandRefusal } from "./bandfield.js";
@@ -20,6 +21,7 @@ import {
 } from "./format.js";
 import { GroupPanel } from "./groupconsole.js";
 import { getLang, onLangChange, t } from "./i18n.js";
+import { PackPicker } from "./packconsole.js";
 import { apply, emptyState, fromWelcome, keepOnResume, offerLeft, offerStatus, serverNow } from "./room.js";
 import { RoomSocket } from "./socket.js";
 import {
@@ -91,6 +93,7 @@ const groups = new GroupPanel({
   send: (msg) => send(msg),
 });
 const api = restClient(tokens);
+const packs = new PackPicker({ room, api, getState: () => state, onChange: () => renderControls() });
 const bands = new BandFields({ room, api });
 
 function fatal(text) {
@@ -110,6 +113,7 @@ function onWelcome(msg) {
   renderAll();
   if (state.role === "broadcaster") {
     // REST after the welcome: the socket's token is stored by then, so both use the same one.
+    packs.load();
     bands.load();
   }
 }
@@ -157,6 +161,7 @@ function onMessage(msg) {
       }
       bands.refused(lastSent.get(msg.ref), msg); // a band we did not know yet
       if (groups.error(msg)) return; // group_start / group_cancel: shown by the group form
+      if (packs.error(msg)) return; // go_live with a pack: shown under the go-live form
       toast(refusalText(msg), "error");
       return;
     default:
@@ -166,6 +171,7 @@ function onMessage(msg) {
   if (changed.has("live")) {
     goLiveSentAt = 0;
     if (state.live && stats?.session_id !== state.session_id) stats = null;
+    packs.onLive(state.live);
     renderHeader();
     renderControls();
     renderStats();
@@ -220,6 +226,7 @@ $("#golive-form").addEventListener("submit", (ev) => {
   const title = $("#golive-title").value.trim();
   const msg = { type: "go_live" };
   if (title) msg.title = title;
+  packs.addTo(msg);
   if (send(msg)) {
     goLiveSentAt = Date.now();
     renderControls();
@@ -332,6 +339,7 @@ function renderAll() {
   renderProducts();
   renderOffers();
   groups.render();
+  packs.render();
   bands.render();
   renderChart();
   renderTop();
@@ -354,7 +362,8 @@ function renderControls() {
   $("#golive-form").hidden = state.live;
   $("#live-info").hidden = !state.live;
   const waiting = Date.now() - goLiveSentAt < GO_LIVE_WAIT_MS;
-  $("#golive-btn").disabled = !ready || waiting;
+  $("#golive-btn").disabled = !ready || waiting || packs.blocking();
+  setText($("#golive-btn"), packs.buttonLabel());
   $("#golive-btn").setAttribute("aria-busy", String(waiting));
   setText($("#live-title"), state.title || "—");
   setText($("#live-session"), state.session_id ? t("live.session", { id: state.session_id }) : "");
