@@ -2,8 +2,8 @@
 // live numbers and coaching hints that tell a store owner what to do next.
 // Owns the console's DOM; room state comes from room.js, the connection from socket.js,
 // group buying (拼团: the start form and the list of groups) from groupconsole.js, HQ's
-// campaign packs from packconsole.js (the picker and preview beside 开播), the price bands
-// from bandfield.js.
+// campaign packs from packconsole.js (the picker and preview beside 开播) and prompter.js
+// (the teleprompter and the pack's offer schedule), the price bands from bandfield.js.
 
 import { TokenSource } from "./auth.js";
 import { BandFields, bandRefusal } from "./bandfield.js";
@@ -22,6 +22,7 @@ import {
 import { GroupPanel } from "./groupconsole.js";
 import { getLang, onLangChange, t } from "./i18n.js";
 import { PackPicker } from "./packconsole.js";
+import { Prompter } from "./prompter.js";
 import { apply, emptyState, fromWelcome, keepOnResume, offerLeft, offerStatus, serverNow } from "./room.js";
 import { RoomSocket } from "./socket.js";
 import {
@@ -94,6 +95,7 @@ const groups = new GroupPanel({
 });
 const api = restClient(tokens);
 const packs = new PackPicker({ room, api, getState: () => state, onChange: () => renderControls() });
+const prompter = new Prompter({ room, api, getState: () => state });
 const bands = new BandFields({ room, api });
 
 function fatal(text) {
@@ -115,6 +117,7 @@ function onWelcome(msg) {
     // REST after the welcome: the socket's token is stored by then, so both use the same one.
     packs.load();
     bands.load();
+    prompter.refresh();
   }
 }
 
@@ -172,6 +175,7 @@ function onMessage(msg) {
     goLiveSentAt = 0;
     if (state.live && stats?.session_id !== state.session_id) stats = null;
     packs.onLive(state.live);
+    prompter.refresh();
     renderHeader();
     renderControls();
     renderStats();
@@ -181,6 +185,7 @@ function onMessage(msg) {
   if (changed.has("pinned")) renderHints(); // a "pin this" button may be moot now
   if (changed.has("offers")) renderOffers();
   if (msg.type === "group") groups.onGroup(msg);
+  if (msg.type === "offer") prompter.offerChanged();
   if (changed.has("groups") || changed.has("products")) groups.render();
   if (changed.size) expireActNow();
 }
@@ -340,6 +345,7 @@ function renderAll() {
   renderOffers();
   groups.render();
   packs.render();
+  prompter.render();
   bands.render();
   renderChart();
   renderTop();
