@@ -1,10 +1,14 @@
 // The broadcaster console (/console/{room_id}): go live, pin, flash deals, restock, and the
 // live numbers and coaching hints that tell a store owner what to do next.
 // Owns the console's DOM; room state comes from room.js, the connection from socket.js,
-// group buying (拼团: the start form and the list of groups) from groupconsole.js.
+// group buying (拼团: the start form and the list of groups) from groupconsole.js, HQ's
+// campaign packs from packconsole.js (the picker and preview beside 开播) and prompter.js
+// (the teleprompter and the pack's offer schedule), the price bands from bandfield.js.
 
 import { TokenSource } from "./auth.js";
+import { BandFields, bandRefusal } from "./bandfield.js";
 import { Series, drawChart } from "./chart.js";
+import { restClient } from "./consoleapi.js";
 import {
   count,
   countdown,
@@ -17,6 +21,8 @@ import {
 } from "./format.js";
 import { GroupPanel } from "./groupconsole.js";
 import { getLang, onLangChange, t } from "./i18n.js";
+import { PackPicker } from "./packconsole.js";
+import { Prompter } from "./prompter.js";
 import { apply, emptyState, fromWelcome, keepOnResume, offerLeft, offerStatus, serverNow } from "./room.js";
 import { RoomSocket } from "./socket.js";
 import {
@@ -87,6 +93,10 @@ const groups = new GroupPanel({
   isReady: () => socket.ready && state.role === "broadcaster",
   send: (msg) => send(msg),
 });
+const api = restClient(tokens);
+const packs = new PackPicker({ room, api, getState: () => state, onChange: () => renderControls() });
+const prompter = new Prompter({ room, api, getState: () => state });
+const bands = new BandFields({ room, api });
 
 function fatal(text) {
   const box = $("#fatal");
@@ -103,6 +113,12 @@ function onWelcome(msg) {
   if (state.role !== "broadcaster") fatal(t("role.wrong", { role: state.role }));
   expireActNow(); // the session or the offer may have ended while we were away
   renderAll();
+  if (state.role === "broadcaster") {
+    // REST after the welcome: the socket's token is stored by then, so both use the same one.
+    packs.load();
+    bands.load();
+    prompter.refresh();
+  }
 }
 
 /**
@@ -111,6 +127,8 @@ function onWelcome(msg) {
  */
 function refusalText(msg) {
   const req = lastSent.get(msg.ref);
+  const band = bandRefusal(msg);
+  if (band) return band;
   if (msg.code === "bad_message" && req?.type === "offer_start") {
     const p = state.products.get(req.sku);
     if (!state.live) return t("refused.offer_not_live");
@@ -144,7 +162,9 @@ function onMessage(msg) {
         goLiveSentAt = 0; // whatever was refused, do not leave "go live" greyed out
         renderControls();
       }
+      bands.refused(lastSent.get(msg.ref), msg); // a band we did not know yet
       if (groups.error(msg)) return; // group_start / group_cancel: shown by the group form
+      if (packs.error(msg)) return; // go_live with a pack: shown under the go-live form
       toast(refusalText(msg), "error");
       return;
     default:
@@ -154,6 +174,8 @@ function onMessage(msg) {
   if (changed.has("live")) {
     goLiveSentAt = 0;
     if (state.live && stats?.session_id !== state.session_id) stats = null;
+    packs.onLive(state.live);
+    prompter.refresh();
     renderHeader();
     renderControls();
     renderStats();
@@ -163,6 +185,7 @@ function onMessage(msg) {
   if (changed.has("pinned")) renderHints(); // a "pin this" button may be moot now
   if (changed.has("offers")) renderOffers();
   if (msg.type === "group") groups.onGroup(msg);
+  if (msg.type === "offer") prompter.offerChanged();
   if (changed.has("groups") || changed.has("products")) groups.render();
   if (changed.size) expireActNow();
 }
@@ -208,6 +231,7 @@ $("#golive-form").addEventListener("submit", (ev) => {
   const title = $("#golive-title").value.trim();
   const msg = { type: "go_live" };
   if (title) msg.title = title;
+  packs.addTo(msg);
   if (send(msg)) {
     goLiveSentAt = Date.now();
     renderControls();
@@ -320,6 +344,9 @@ function renderAll() {
   renderProducts();
   renderOffers();
   groups.render();
+  packs.render();
+  prompter.render();
+  bands.render();
   renderChart();
   renderTop();
   renderHints();
@@ -341,7 +368,8 @@ function renderControls() {
   $("#golive-form").hidden = state.live;
   $("#live-info").hidden = !state.live;
   const waiting = Date.now() - goLiveSentAt < GO_LIVE_WAIT_MS;
-  $("#golive-btn").disabled = !ready || waiting;
+  $("#golive-btn").disabled = !ready || waiting || packs.blocking();
+  setText($("#golive-btn"), packs.buttonLabel());
   $("#golive-btn").setAttribute("aria-busy", String(waiting));
   setText($("#live-title"), state.title || "—");
   setText($("#live-session"), state.session_id ? t("live.session", { id: state.session_id }) : "");
@@ -398,6 +426,7 @@ function renderProducts() {
   fillSelect($("#restock-sku"), products, (p) => p.name ?? p.sku);
   suggestOfferPrice();
   groups.renderProducts();
+  bands.render();
   $("#stock-list").replaceChildren(
     ...products.map((p) => {
       const pinned = state.pinned === p.sku;

@@ -3,6 +3,7 @@
 // (#group-list) with progress, countdown, status and 取消拼团 (two taps). Owns those two
 // elements; the console page feeds it the room state and the refusals meant for it.
 
+import { bandRefusal } from "./bandfield.js";
 import { count, money, parseCount, yuanToMinor } from "./format.js";
 import { has, t } from "./i18n.js";
 import {
@@ -148,6 +149,7 @@ export class GroupPanel {
       return t("groupform.cap_short", { left: count(p.stock) });
     }
     if (msg.code === "not_live") return t("groupform.not_live");
+    if (bandRefusal(msg)) return bandRefusal(msg);
     if (msg.code !== "bad_message" && has(`err.${msg.code}`)) return errorText(msg.code);
     const base = t("refused.group_start");
     return msg.message ? `${base} (${msg.message})` : base;
