@@ -539,6 +539,10 @@ def test_refusals_are_shown_in_the_pages_language_not_the_servers_english(
         console.click("#endlive-btn")
         console.click("#endlive-btn")
         expect(console.locator("#live-badge")).to_have_attribute("data-live", "false")
+    # off air: the console links to the review of the session that ended
+    expect(console.locator("#report-link")).to_have_attribute(
+        "href", re.compile(rf"^/report/{ROOM}/ls_[0-9a-f]+$")
+    )
     console.fill("#offer-price", "9.90")
     console.click("#offer-start")  # not live: the server refuses (bad_message, in English)
     toast = console.locator("#toast")

@@ -366,6 +366,10 @@ function renderHeader() {
 function renderControls() {
   const ready = socket.ready && state.role === "broadcaster";
   $("#golive-form").hidden = state.live;
+  // after end_live: the review (复盘) of the session that just ended
+  const ended = !state.live && state.session_id;
+  $("#report-link").hidden = !ended;
+  if (ended) $("#report-link").href = `/report/${encodeURIComponent(room)}/${encodeURIComponent(state.session_id)}`;
   $("#live-info").hidden = !state.live;
   const waiting = Date.now() - goLiveSentAt < GO_LIVE_WAIT_MS;
   $("#golive-btn").disabled = !ready || waiting || packs.blocking();

@@ -5,6 +5,7 @@
 
 export const PACK_STRINGS = {
   "zh-CN": {
+    "report.link": "本场复盘 →",
     "pack.label": "主题包",
     "pack.none": "不用主题包",
     "pack.option": "{title} · 第 {version} 版",
@@ -71,6 +72,7 @@ export const PACK_STRINGS = {
     "band.refused": "这个价格超出 HQ 价格带 {range}，没有生效",
   },
   en: {
+    "report.link": "This session's review →",
     "pack.label": "Campaign pack",
     "pack.none": "No pack",
     "pack.option": "{title} · v{version}",
