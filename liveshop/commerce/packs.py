@@ -23,6 +23,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from liveshop.commerce.catalog import Catalog, CatalogItem
+from liveshop.commerce.order_book import order_call
 from liveshop.commerce.price_bands import PriceBands
 from liveshop.commerce.rooms import ProductMeta, Rooms, new_session_id
 from liveshop.core import protocol as p
@@ -79,6 +80,19 @@ class PackOffer(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     at_s: Annotated[int, msgspec.Meta(ge=0, le=86_400)] = 0  # after going live
 
 
+class PackGroup(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A group (拼团) the pack opens `at_s` after going live (group_start's fields)."""
+
+    sku: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
+    price: p.Price
+    threshold: Annotated[int, msgspec.Meta(ge=2, le=10_000)]
+    duration_s: Annotated[int, msgspec.Meta(ge=600, le=259_200)]
+    cap: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
+    per_user_limit: Annotated[int, msgspec.Meta(ge=1, le=999)]
+    metric: Literal["buyers", "units"] = "buyers"
+    at_s: Annotated[int, msgspec.Meta(ge=0, le=86_400)] = 0
+
+
 class PackIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """`PUT /api/packs/{pack_id}`: the body of a new version."""
 
@@ -86,9 +100,7 @@ class PackIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     title_en: Annotated[str, msgspec.Meta(max_length=100)] = ""
     products: Annotated[list[PackProduct], msgspec.Meta(max_length=200)] = []
     offers: Annotated[list[PackOffer], msgspec.Meta(max_length=100)] = []
-    # Groups in packs are in the protocol; until the sweep can open them, a pack that
-    # names any is refused rather than silently applied without them.
-    groups: Annotated[list[p.GroupStart], msgspec.Meta(max_length=0)] = []
+    groups: Annotated[list[PackGroup], msgspec.Meta(max_length=50)] = []
     script: Annotated[list[Line], msgspec.Meta(max_length=200)] = []
     valid_from: int | None = None
     valid_to: int | None = None
@@ -105,7 +117,7 @@ class Pack(msgspec.Struct, frozen=True):
 
 
 class Change(msgspec.Struct, frozen=True, omit_defaults=True):
-    kind: Literal["add_product", "price", "stock", "queue_offer"]
+    kind: Literal["add_product", "price", "stock", "queue_offer", "queue_group"]
     sku: str
     before: int | None = None
     after: int | None = None
@@ -262,6 +274,25 @@ def preview(
                     sku=offer.sku,
                 )
         windows.setdefault(offer.sku, []).append((start, end))
+    for group in body.groups:
+        check_band(group.sku, group.price)
+        changes.append(Change("queue_group", group.sku, after=group.price, at_s=group.at_s))
+        if group.sku not in after:
+            conflict(
+                ErrorCode.NOT_FOUND,
+                "unknown_sku",
+                f"the group's {group.sku!r} is not a product of the room or the pack",
+                sku=group.sku,
+            )
+        elif group.cap > after[group.sku][1]:
+            conflict(
+                ErrorCode.BAD_MESSAGE,
+                "short_stock",
+                f"the group at {group.at_s}s takes {group.cap} of {group.sku!r}, "
+                f"{after[group.sku][1]} would be in stock",
+                sku=group.sku,
+                stock=after[group.sku][1],
+            )
     applied = room.marker is not None and room.marker.startswith("applied:")
     return Preview(
         pack.pack_id, pack.version, room_id, applied, [] if applied else changes, conflicts
@@ -269,8 +300,10 @@ def preview(
 
 
 class QueuedOffer(msgspec.Struct, frozen=True, omit_defaults=True):
-    """A pack's offer in the room's session (the console's schedule)."""
+    """A pack's offer or group in the room's session (the console's schedule); `qty` of a
+    group is its cap."""
 
+    kind: Literal["offer", "group"]
     pack_id: str
     version: int
     sku: str
@@ -283,6 +316,9 @@ class QueuedOffer(msgspec.Struct, frozen=True, omit_defaults=True):
     offer_id: str | None = None
     reason: str | None = None
     settled_at: int | None = None
+    group_id: str | None = None
+    metric: str | None = None
+    threshold: int | None = None
 
 
 class QueuedRaw(msgspec.Struct, frozen=True):
@@ -300,10 +336,15 @@ class QueuedRaw(msgspec.Struct, frozen=True):
     offer_id: str | None = None
     reason: str | None = None
     settled_at: str | None = None
+    kind: Literal["offer", "group"] = "offer"
+    group_id: str | None = None
+    metric: str | None = None
+    threshold: str | None = None
 
 
 def _queued(raw: QueuedRaw) -> QueuedOffer:
     return QueuedOffer(
+        raw.kind,
         raw.pack_id,
         int(raw.version),
         raw.sku,
@@ -316,6 +357,9 @@ def _queued(raw: QueuedRaw) -> QueuedOffer:
         raw.offer_id,
         raw.reason,
         int(raw.settled_at) if raw.settled_at else None,
+        raw.group_id,
+        raw.metric,
+        int(raw.threshold) if raw.threshold else None,
     )
 
 
@@ -365,6 +409,11 @@ class Packs:
             and (body.valid_from > body.valid_to)
         ):
             raise Rejected(ErrorCode.BAD_MESSAGE, "valid_from must not be after valid_to")
+        for group in body.groups:
+            if group.metric == "units" and group.cap < group.threshold:
+                raise Rejected(
+                    ErrorCode.BAD_MESSAGE, "a group's cap must be at least its units threshold"
+                )
         text = msgspec.json.encode(body).decode()
         for _ in range(20):
             rows = await self._db.fetch_write(
@@ -486,6 +535,18 @@ class Packs:
                 offer.duration_s * 1000,
                 offer.at_s * 1000,
             ]
+        group_args: list[object] = []
+        for group in body.groups:
+            group_args += [
+                group.sku,
+                group.price,
+                group.metric,
+                group.threshold,
+                group.cap,
+                group.per_user_limit,
+                group.duration_s * 1000,
+                group.at_s * 1000,
+            ]
         reply = await self._scripts.packs_apply(
             keys=[
                 keys.room,
@@ -517,6 +578,8 @@ class Packs:
                 *product_args,
                 len(body.offers),
                 *offer_args,
+                len(body.groups),
+                *group_args,
             ],
         )
         status = as_text(reply[0])
@@ -530,7 +593,10 @@ class Packs:
             sku = as_text(reply[1])
             price = next(
                 (i.price for i in body.products if i.sku == sku and i.price is not None),
-                next((o.price for o in body.offers if o.sku == sku), 0),
+                next(
+                    (o.price for o in body.offers if o.sku == sku),
+                    next((g.price for g in body.groups if g.sku == sku), 0),
+                ),
             )
             raise OutOfBand(sku, price, int(reply[2]), int(reply[3]))
         _, sid, title_b, started_at, applied_now = reply
@@ -573,26 +639,29 @@ class Packs:
         )
 
     async def sweep(self, room_ids: list[str]) -> int:
-        """Start the queued pack offers that are due in these rooms."""
+        """Start the queued pack offers and groups that are due in these rooms."""
         calls: list[Call] = []
         for room_id in room_ids:
             keys = RoomKeys.of(room_id)
+            order_keys, order_args = order_call(room_id)
             calls.append(
                 (
                     self._scripts.packs_fire,
                     [
-                        keys.room,
+                        *order_keys,
                         keys.price,
-                        keys.stock,
                         keys.offers,
-                        keys.seq,
-                        keys.history,
                         keys.bands,
                         keys.queued,
                         keys.queued_due,
                         keys.session_offers,
                     ],
-                    [keys.channel, keys.offer(""), f"of_{secrets.token_hex(4)}p"],
+                    [
+                        *order_args,
+                        keys.offer(""),
+                        f"of_{secrets.token_hex(4)}p",
+                        f"g_{secrets.token_hex(4)}p",
+                    ],
                 )
             )
         return sum(int(n) for n in await run_many(self._redis, calls)) if calls else 0

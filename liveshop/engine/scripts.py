@@ -64,7 +64,7 @@ NAMES = (
 # Scripts that create or move orders get _orders.lua's helpers too.
 ORDER_SCRIPTS = frozenset(n for n in NAMES if n.startswith(("orders_", "groups_"))) - {
     "orders_reconcile"
-} | {"inventory_buy"}
+} | {"inventory_buy", "packs_fire"}
 # ... and _groups.lua's: any move of a member's order may change its group.
 GROUP_SCRIPTS = ORDER_SCRIPTS
 # A cross-store deal's scripts run on the deal's own slot, with _chain.lua's helpers.

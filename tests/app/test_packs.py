@@ -276,3 +276,53 @@ async def test_withdraw_cancels_queued_offers_and_bars_the_version(srv: RunningS
             assert (err["type"], err["code"]) == ("error", "forbidden")
         finally:
             await host.close()
+
+
+async def test_a_packs_groups_open_when_their_time_comes(srv: RunningServer) -> None:
+    async with httpx.AsyncClient(base_url=srv.http, timeout=10 * UNIT) as http:
+        group = {"threshold": 2, "duration_s": 600, "per_user_limit": 1}
+        pack = {
+            "title": "社区拼团日",
+            "groups": [
+                {"sku": LYCHEE, "price": 1500, "cap": 30, **group},
+                {"sku": "mango-2pc", "price": 1200, "cap": 500, **group, "at_s": 1},
+            ],
+        }
+        assert (await http.put("/api/packs/together", json=pack, headers=HQ)).status_code == 200
+        units = {**pack, "groups": [{**pack["groups"][0], "metric": "units", "threshold": 40}]}
+        bad = await http.put("/api/packs/together", json=units, headers=HQ)
+        assert bad.status_code == 400 and "threshold" in bad.json()["error"]["message"]
+        found = (await http.post(f"/api/packs/together/preview?room={ROOM}", headers=HQ)).json()
+        assert [(c["kind"], c["sku"]) for c in found["preview"]["changes"]] == [
+            ("queue_group", LYCHEE),
+            ("queue_group", "mango-2pc"),
+        ]
+        assert [(c["kind"], c["sku"]) for c in found["preview"]["conflicts"]] == [
+            ("short_stock", "mango-2pc")  # 500 > 120 on the shelf
+        ]
+        host = await _host(srv)
+        try:
+            await host.request({"type": "go_live", "pack_id": "together"}, "live")
+            opened = await host.wait_for(lambda m: m["type"] == "group", timeout=5)
+            assert (opened["sku"], opened["price"], opened["cap"], opened["status"]) == (
+                LYCHEE,
+                1500,
+                30,
+                "open",
+            )
+
+            async def settled() -> list[dict[str, Any]] | None:
+                pack = (await http.get(f"/api/rooms/{ROOM}/pack", headers=HOST)).json()["pack"]
+                offers: list[dict[str, Any]] = pack["offers"]
+                return offers if all(o["status"] != "queued" for o in offers) else None
+
+            entries = await eventually(settled, timeout=5)
+            assert [(e["kind"], e["status"], e.get("reason")) for e in entries] == [
+                ("group", "started", None),
+                ("group", "skipped", "short"),
+            ]
+            assert entries[0]["group_id"] == opened["group_id"]
+            # the group's shelf left the room's stock
+            assert (await _products(http))[LYCHEE] == (1990, 170)
+        finally:
+            await host.close()

@@ -1,7 +1,7 @@
 """HQ's price bands on the real engine and a real SQLite file: the most specific scope
 wins (store > region > chain), the band is copied into each room's slot, and every
-price path — a product's price, an offer's, a group's, a campaign pack's product and
-offer at go-live, an HQ deal across rooms —
+price path — a product's price, an offer's, a group's, a campaign pack's product, offer
+and group at go-live, an HQ deal across rooms —
 accepts a price exactly when it is inside the band resolved for that room (a seeded
 random property test over band edits and prices, edges included). Racing edits leave
 the latest band in every room."""
@@ -23,7 +23,7 @@ from liveshop.commerce.groups import Groups
 from liveshop.commerce.inventory import Inventory
 from liveshop.commerce.offers import Offers
 from liveshop.commerce.order_book import OrderBook, QrSigner
-from liveshop.commerce.packs import PackIn, PackOffer, PackProduct, Packs
+from liveshop.commerce.packs import PackGroup, PackIn, PackOffer, PackProduct, Packs
 from liveshop.commerce.price_bands import Band, BandIn, PriceBands, resolve
 from liveshop.commerce.rooms import Rooms
 from liveshop.core import protocol as p
@@ -136,7 +136,7 @@ async def _accepted(c: Chain, path: str, room: str, price: int) -> bool:
                 ),
             )
             await c.groups.cancel(room, group.group_id)
-        elif path in ("pack_product", "pack_offer"):
+        elif path in ("pack_product", "pack_offer", "pack_group"):
             pack = await c.packs.put(
                 f"p{price}",
                 PackIn(
@@ -144,6 +144,19 @@ async def _accepted(c: Chain, path: str, room: str, price: int) -> bool:
                     products=[PackProduct(SKU, price=price)] if path == "pack_product" else [],
                     offers=[PackOffer(SKU, price, qty=1, per_user_limit=1, duration_s=60, at_s=600)]
                     if path == "pack_offer"
+                    else [],
+                    groups=[
+                        PackGroup(
+                            SKU,
+                            price,
+                            threshold=2,
+                            duration_s=600,
+                            cap=1,
+                            per_user_limit=1,
+                            at_s=600,
+                        )
+                    ]
+                    if path == "pack_group"
                     else [],
                 ),
             )
@@ -195,7 +208,9 @@ async def test_no_price_outside_the_resolved_band_is_accepted_on_any_path(
             for price in [*edges, rng.randrange(1, 6000)]:
                 if price <= 0:
                     continue
-                path = rng.choice(["product", "offer", "group", "pack_product", "pack_offer"])
+                path = rng.choice(
+                    ["product", "offer", "group", "pack_product", "pack_offer", "pack_group"]
+                )
                 taken = await _accepted(chain, path, room, price)
                 assert taken == (band is None or band.admits(price)), (path, room, price, band)
                 tried += 1
@@ -205,7 +220,7 @@ async def test_no_price_outside_the_resolved_band_is_accepted_on_any_path(
         fits_all = all(b is None or b.admits(price) for b in expected.values())
         assert await _accepted(chain, "deal", "", price) == fits_all, (price, expected)
     assert tried > 300 and 0 < refused < tried
-    assert len(seen) == 10  # every path both took and refused a price
+    assert len(seen) == 12  # every path both took and refused a price
     for room in REGIONS:  # nothing refused changed the shelf
         left, held, sold, stocked = (await chain.inventory.ledger(room))[SKU]
         assert (left, held, sold) == (stocked, 0, 0)

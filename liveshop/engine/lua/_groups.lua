@@ -161,3 +161,35 @@ local function close_group_if_due(id, ok_spec, fail_spec, ts)
   end_group(id, g[1] == 'open' and 'failed' or '', ok_spec, fail_spec, ts)
   return true
 end
+
+-- Opens a group (the console's group_start, and a campaign pack's queued group when its
+-- time comes): its `cap` units leave the shelf. price_key, bands_key: the room's hashes.
+-- Reply: {'ok', group json} | {'unknown_sku'} | {'short', units left}
+--        | {'out_of_band', floor, ceiling} (nothing changed)
+local function start_group(id, sku, price, metric, threshold, duration_ms, cap,
+    per_user_limit, price_key, bands_key, ts)
+  if not redis.call('HGET', price_key, sku) then
+    return {'unknown_sku'}
+  end
+  local band = out_of_band(bands_key, sku, price)
+  if band then
+    return {'out_of_band', band[1], band[2]}
+  end
+  local left = tonumber(redis.call('HGET', O.stock, sku) or '0')
+  if left < cap then
+    return {'short', jint(left)}
+  end
+  redis.call('HINCRBY', O.stock, sku, -cap)
+  redis.call('HINCRBY', O.held, sku, cap)
+  MOVED[sku] = true
+  local ends_at = ts + duration_ms
+  redis.call('HSET', group_key(id), 'sku', sku, 'price', price, 'metric', metric,
+    'threshold', threshold, 'value', '0', 'cap', jint(cap), 'left', jint(cap),
+    'per_user_limit', per_user_limit, 'ends_at', jint(ends_at), 'status', 'open',
+    'settled', '0', 'created_at', jint(ts))
+  redis.call('HSET', O.prefix .. 'groups', id, jint(ends_at))
+  redis.call('ZADD', O.due, ends_at, 'group:' .. id)
+  emit_group(id, ts)
+  flush_stock(ts)
+  return {'ok', group_body(id) .. ',"seq":0,"ts":' .. jint(ts) .. '}'}
+end

@@ -8,7 +8,8 @@
 -- ARGV[1] new session id  ARGV[2] title  ARGV[3] channel  ARGV[4] pack_id  ARGV[5] version
 -- ARGV[6] n products, then 4 each: sku, meta JSON ('' keeps the room's), price ('' keeps
 --   the room's), units to add ('' none); then n offers, 6 each: sku, price, qty,
---   per_user_limit, duration (ms), at (ms after going live)
+--   per_user_limit, duration (ms), at (ms after going live); then n groups, 8 each: sku,
+--   price, metric, threshold, cap, per_user_limit, duration (ms), at (ms after going live)
 --
 -- Reply: {'ok', session_id, title, started_at, applied (1 now, 0 already before)}
 --      | {'already', session_id, title, started_at} (live already: nothing changes)
@@ -30,6 +31,8 @@ end
 local n_products = tonumber(ARGV[6])
 local o = 7 + n_products * 4
 local n_offers = tonumber(ARGV[o])
+local gi = o + 1 + n_offers * 6
+local n_groups = tonumber(ARGV[gi])
 if not marker then
   for i = 0, n_products - 1 do
     local sku, meta, price = ARGV[7 + i * 4], ARGV[8 + i * 4], ARGV[9 + i * 4]
@@ -44,6 +47,13 @@ if not marker then
   end
   for i = 0, n_offers - 1 do
     local sku, price = ARGV[o + 1 + i * 6], ARGV[o + 2 + i * 6]
+    local band = out_of_band(KEYS[9], sku, price)
+    if band then
+      return {'out_of_band', sku, band[1], band[2]}
+    end
+  end
+  for i = 0, n_groups - 1 do
+    local sku, price = ARGV[gi + 1 + i * 8], ARGV[gi + 2 + i * 8]
     local band = out_of_band(KEYS[9], sku, price)
     if band then
       return {'out_of_band', sku, band[1], band[2]}
@@ -86,9 +96,20 @@ for i = 0, n_offers - 1 do
   local qid = field .. ':' .. jint(i)
   local at = ts + tonumber(ARGV[b + 5])
   redis.call('HSET', KEYS[14], qid, cjson.encode({
-    pack_id = ARGV[4], version = ARGV[5], session_id = ARGV[1], sku = ARGV[b],
+    kind = 'offer', pack_id = ARGV[4], version = ARGV[5], session_id = ARGV[1], sku = ARGV[b],
     price = ARGV[b + 1], qty = ARGV[b + 2], per_user_limit = ARGV[b + 3],
     duration_ms = ARGV[b + 4], at = jint(at), status = 'queued'}))
+  redis.call('ZADD', KEYS[15], at, qid)
+end
+for i = 0, n_groups - 1 do
+  local b = gi + 1 + i * 8
+  local qid = field .. ':g' .. jint(i)
+  local at = ts + tonumber(ARGV[b + 7])
+  redis.call('HSET', KEYS[14], qid, cjson.encode({
+    kind = 'group', pack_id = ARGV[4], version = ARGV[5], session_id = ARGV[1],
+    sku = ARGV[b], price = ARGV[b + 1], metric = ARGV[b + 2], threshold = ARGV[b + 3],
+    cap = ARGV[b + 4], qty = ARGV[b + 4], per_user_limit = ARGV[b + 5],
+    duration_ms = ARGV[b + 6], at = jint(at), status = 'queued'}))
   redis.call('ZADD', KEYS[15], at, qid)
 end
 redis.call('HSET', KEYS[13], field, 'applied:' .. ARGV[1])
