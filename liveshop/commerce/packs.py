@@ -490,6 +490,9 @@ class Packs:
     async def go_live(self, room_id: str, pack_id: str, title: str | None) -> tuple[bool, str]:
         """Go live with the pack's latest version: (opened_now, session_id). Refused with
         the first blocking conflict (nothing changes); already live: no change."""
+        live = await self._redis.hmget(RoomKeys.of(room_id).room, ["live", "session_id"])
+        if live[0] == b"1":  # a repeat of a go-live that worked: nothing to check or change
+            return False, as_text(live[1] or b"")
         pack = await self.get(pack_id)
         if pack is None:
             raise Rejected(ErrorCode.NOT_FOUND, f"no pack {pack_id!r}")

@@ -326,3 +326,20 @@ async def test_a_packs_groups_open_when_their_time_comes(srv: RunningServer) -> 
             assert (await _products(http))[LYCHEE] == (1990, 170)
         finally:
             await host.close()
+
+
+async def test_go_live_with_a_pack_while_live_changes_nothing(srv: RunningServer) -> None:
+    services = srv.runtime.services
+    assert services is not None
+    opened, session_id = await services.rooms.go_live(ROOM, None)
+    assert opened
+    async with httpx.AsyncClient(base_url=srv.http, timeout=10 * UNIT) as http:
+        band_in = {"scope": f"store:{ROOM}", "floor": 1000, "ceiling": 3000}
+        assert (await http.put(f"/api/bands/{LYCHEE}", json=band_in, headers=HQ)).status_code == 200
+    late = await services.packs.put(
+        "late", PackIn(title="迟到", products=[PackProduct(LYCHEE, price=1, stock=9)])
+    )
+    # live already: not refused for its price (1 < the band's 1000), no stock, same session
+    assert await services.packs.go_live(ROOM, late.pack_id, None) == (False, session_id)
+    left, _held, _sold, stocked = (await services.inventory.ledger(ROOM))[LYCHEE]
+    assert (left, stocked) == (200, 200)
