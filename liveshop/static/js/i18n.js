@@ -1,9 +1,11 @@
 // Page text in Simplified Chinese (the default: our neighbours read Chinese first) and English.
 // Owns every user-visible string of the pages (viewer, console, admin, store); the protocol's `lang`
 // value is the key here, so the language the page shows is the language the server speaks.
-// Group buying's strings live in i18n-groups.js and are merged in below.
+// Group buying's strings live in i18n-groups.js, HQ's page's in i18n-hq.js; both are merged
+// in below.
 
 import { GROUP_STRINGS } from "./i18n-groups.js";
+import { HQ_STRINGS } from "./i18n-hq.js";
 
 const STRINGS = {
   "zh-CN": {
@@ -659,7 +661,9 @@ const STRINGS = {
   },
 };
 
-for (const lang of Object.keys(STRINGS)) Object.assign(STRINGS[lang], GROUP_STRINGS[lang]);
+for (const lang of Object.keys(STRINGS)) {
+  Object.assign(STRINGS[lang], GROUP_STRINGS[lang], HQ_STRINGS[lang]);
+}
 
 export const LANGS = Object.keys(STRINGS);
 const STORE_KEY = "liveshop:lang";
