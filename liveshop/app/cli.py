@@ -144,6 +144,7 @@ def print_banner(settings: Settings, port: int, wire_port: int | None) -> None:
             f"  Broadcaster console:  {base}/console/{DEMO_ROOM}",
             f"  Store counter:        {base}/store/{DEMO_ROOM}   (pickup, order board)",
             f"  Pay-first store:      {base}/rooms/{PAID_ROOM}  and  {base}/store/{PAID_ROOM}",
+            f"  HQ:                   {base}/hq   (league, catalog, price bands, packs)",
             f"  Room state (REST):    {base}/api/rooms/{DEMO_ROOM}",
             "",
             f"  LIVESHOP_SECRET={settings.secret}",

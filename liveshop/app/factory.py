@@ -498,6 +498,7 @@ def create_app(
         ),
         Route("/api/admin/connections/{conn_id}/disconnect", admin("disconnect"), methods=["POST"]),
         Route("/admin", page("admin.html")),
+        Route("/hq", page("hq.html")),
         Route("/rooms/{room_id}", page("viewer.html")),
         Route("/console/{room_id}", page("console.html")),
         Route("/store/{room_id}", page("store.html")),

@@ -1,10 +1,11 @@
 // Page text in Simplified Chinese (the default: our neighbours read Chinese first) and English.
 // Owns every user-visible string of the pages (viewer, console, admin, store); the protocol's `lang`
 // value is the key here, so the language the page shows is the language the server speaks.
-// Group buying's strings live in i18n-groups.js, campaign packs' and price bands' in
-// i18n-packs.js; both are merged in below.
+// Group buying's strings live in i18n-groups.js, campaign packs' and price bands' (console)
+// in i18n-packs.js, HQ's page's in i18n-hq.js; all are merged in below.
 
 import { GROUP_STRINGS } from "./i18n-groups.js";
+import { HQ_STRINGS } from "./i18n-hq.js";
 import { PACK_STRINGS } from "./i18n-packs.js";
 
 const STRINGS = {
@@ -662,7 +663,7 @@ const STRINGS = {
 };
 
 for (const lang of Object.keys(STRINGS)) {
-  Object.assign(STRINGS[lang], GROUP_STRINGS[lang], PACK_STRINGS[lang]);
+  Object.assign(STRINGS[lang], GROUP_STRINGS[lang], PACK_STRINGS[lang], HQ_STRINGS[lang]);
 }
 
 export const LANGS = Object.keys(STRINGS);

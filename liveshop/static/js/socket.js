@@ -14,6 +14,12 @@ const TERMINAL_CLOSE = new Set([4403, 4404]);
 // bye reasons that mean "your token is no good"; the page decides whether a new one helps.
 const AUTH_BYE = new Set(["unauthorized", "invalid_token", "token_expired", "expired_token"]);
 
+/** The websocket URL of a server path on this page's own host (both ports serve /ws/). */
+export function wsUrl(path) {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  return `${scheme}://${location.host}${path}`;
+}
+
 export class RoomSocket {
   /**
    * @param {object} o
@@ -99,8 +105,7 @@ export class RoomSocket {
   }
 
   url() {
-    const scheme = location.protocol === "https:" ? "wss" : "ws";
-    return `${scheme}://${location.host}/ws/rooms/${encodeURIComponent(this.room)}`;
+    return wsUrl(`/ws/rooms/${encodeURIComponent(this.room)}`);
   }
 
   async connect() {
