@@ -91,7 +91,8 @@ async def shop(redis: Redis, scripts: Scripts, tmp_path: Path) -> AsyncIterator[
     await rooms.init_schema()
     book = OrderBook(scripts, redis, QrSigner("t"))
     inventory = Inventory(redis, scripts, idempotency_ttl_s=3600, qr=book.qr)
-    groups = Groups(scripts, idempotency_ttl_s=3600, qr=book.qr)
+    # joins go out with the purchases, as the app wires them (factory.py)
+    groups = Groups(scripts, idempotency_ttl_s=3600, qr=book.qr, batcher=inventory.batcher)
     await seed_room(rooms, inventory)
     try:
         yield Shop(redis, rooms, inventory, book, groups)
