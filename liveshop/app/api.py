@@ -43,6 +43,15 @@ class RoomIn(msgspec.Struct, forbid_unknown_fields=True):
     address: Annotated[str, msgspec.Meta(max_length=200)] | None = None
     region: Annotated[str, msgspec.Meta(max_length=64)] | None = None
     delivery_radius_m: Annotated[int, msgspec.Meta(ge=0, le=20_000)] | None = None
+    # a joint room (跨店联播): kind network and its member stores
+    kind: Literal["store", "network"] | None = None
+    stores: (
+        Annotated[
+            list[Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]],
+            msgspec.Meta(min_length=1, max_length=500),
+        ]
+        | None
+    ) = None
 
     def settings(self) -> dict[str, str]:
         """The v1.1 settings given, as the room hash stores them."""
@@ -56,6 +65,8 @@ class RoomIn(msgspec.Struct, forbid_unknown_fields=True):
             "address": self.address,
             "region": self.region,
             "delivery_radius_m": self.delivery_radius_m,
+            "kind": self.kind,
+            "stores": ",".join(self.stores) if self.stores is not None else None,
         }
         return {
             k: repr(v) if isinstance(v, float) else str(v)
@@ -166,6 +177,13 @@ class Api:
             raise ApiError(403, ErrorCode.FORBIDDEN, "only hq creates rooms")
         room_id = self._room_id(req)
         body = decode_body(req.body, RoomIn)
+        if body.stores is not None and body.kind != "network":
+            raise ApiError(400, ErrorCode.BAD_MESSAGE, "stores are for a room of kind network")
+        if body.kind == "network" and not body.stores:
+            raise ApiError(400, ErrorCode.BAD_MESSAGE, "a network room names its member stores")
+        for store in body.stores or ():
+            if store == room_id or not await self._rooms.exists(store):
+                raise ApiError(404, ErrorCode.NOT_FOUND, f"no member store {store!r}")
         await self._rooms.put(
             room_id,
             name=body.name,

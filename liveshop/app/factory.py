@@ -39,6 +39,7 @@ from liveshop.commerce.catalog import Catalog
 from liveshop.commerce.chain_groups import ChainGroups
 from liveshop.commerce.groups import Groups
 from liveshop.commerce.inventory import Inventory
+from liveshop.commerce.joint_rooms import JointRooms
 from liveshop.commerce.league import League
 from liveshop.commerce.offers import Offers
 from liveshop.commerce.order_book import DueSweeper, OrderBook, OrderIds, QrSigner
@@ -290,6 +291,9 @@ def create_app(
                 qr=order_book.qr,
                 order_ids=OrderIds(settings.secret),
             )
+            joint = JointRooms(
+                redis, scripts, inventory, idempotency_ttl_s=settings.idempotency_ttl_s
+            )
             offers = Offers(redis, scripts)
             purchases = Purchases(inventory, redis)
             hub = Hub(
@@ -329,6 +333,7 @@ def create_app(
                 chain_groups,
                 packs,
                 reviews,
+                joint,
             )
             gateway_ref["gateway"] = runtime.gateway = Gateway(services)
             league = runtime.league = LeagueSockets(
@@ -368,7 +373,10 @@ def create_app(
                 asyncio.create_task(supervised("chain-groups", chain_groups.run), name="chain")
             )
             sweeper = runtime.sweeper = DueSweeper(
-                order_book, rooms.all_ids, interval_s=settings.sweep_interval_s, also=[packs.sweep]
+                order_book,
+                rooms.all_ids,
+                interval_s=settings.sweep_interval_s,
+                also=[packs.sweep, joint.sweep],
             )
             runtime.tasks.append(
                 asyncio.create_task(supervised("sweeper", sweeper.run), name="sweeper")

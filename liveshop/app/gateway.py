@@ -33,6 +33,7 @@ from liveshop.commerce.chain_groups import ChainGroups, is_chain_group
 from liveshop.commerce.coaching import mentioned_skus
 from liveshop.commerce.groups import Groups
 from liveshop.commerce.inventory import Inventory, RestockRefused
+from liveshop.commerce.joint_rooms import JointRooms
 from liveshop.commerce.offers import Offers
 from liveshop.commerce.order_book import OrderBook, room_of
 from liveshop.commerce.order_states import By, State
@@ -86,6 +87,7 @@ class Services:
     chain_groups: ChainGroups
     packs: Packs
     reviews: Reviews
+    joint: JointRooms
 
 
 class Gateway:
@@ -307,6 +309,8 @@ class Gateway:
             except RedisError:
                 mine = []
             state = msgspec.structs.replace(state, my_orders=mine)
+        if snap.state.kind == "network":  # known at once, before the sweep's next pass
+            self.s.joint.network |= {room.room_id}
         room.seed(snap.seq, {pr.sku: pr.name for pr in snap.state.products})
         self.s.purchases.gate(room.room_id).seed(
             snap.seq, {pr.sku: pr.stock for pr in snap.state.products}
@@ -375,7 +379,10 @@ class Gateway:
         match msg:
             case p.Buy():
                 assert who.user is not None
-                sock.reply(await self.s.purchases.buy(room_id, who.user, msg))
+                if self.s.joint.is_network(room_id):  # a joint room: routed to a store
+                    sock.reply(await self.s.joint.buy(room_id, who.user, msg))
+                else:
+                    sock.reply(await self.s.purchases.buy(room_id, who.user, msg))
             case p.Cancel():
                 assert who.user is not None
                 sock.reply(await self._cancel(room_id, who.user, msg))

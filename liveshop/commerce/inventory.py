@@ -110,6 +110,16 @@ def answer_of(recorded: bytes) -> PurchaseAnswer:
 _order_fields = msgspec.json.Decoder(dict[str, str])
 
 
+class Routed(NamedTuple):
+    """A joint room's purchase carried out by one of its member stores."""
+
+    via: str  # the joint room
+    rule: str  # chosen | nearest_in_stock
+    distance_m: int
+    unit_price: int  # the joint room's price
+    session_id: str  # the joint room's session
+
+
 def buy_call(
     room_id: str,
     user: str,
@@ -123,6 +133,7 @@ def buy_call(
     *,
     qr: str = "",
     delivery: p.DeliveryIn | None = None,
+    routed: Routed | None = None,
 ) -> tuple[list[str], list[str | int]]:
     """KEYS and ARGV of `inventory_buy.lua` (also used by the raw-Lua baseline).
     `pickup_codes`: comma-separated candidates, the first one not in use is taken."""
@@ -156,6 +167,11 @@ def buy_call(
             repr(delivery.lng) if delivery else "",
             (delivery.phone or "") if delivery else "",
             MAX_UNPAID,
+            *(
+                (routed.via, routed.rule, routed.distance_m, routed.unit_price, routed.session_id)
+                if routed
+                else ()
+            ),
         ],
     )
 
@@ -201,6 +217,7 @@ class Inventory:
         qty: int,
         offer_id: str | None = None,
         delivery: p.DeliveryIn | None = None,
+        routed: Routed | None = None,
     ) -> PurchaseOutcome:
         order_id = self._ids.for_request(room_id, user, request_id)
         for _ in range(5):
@@ -216,6 +233,7 @@ class Inventory:
                 self._ttl,
                 qr="" if delivery or self._qr is None else self._qr.sign(order_id),
                 delivery=delivery,
+                routed=routed,
             )
             kind, answer = await self._batcher.call(self._scripts.inventory_buy, keys, args)
             if kind != b"retry":  # 'retry': every code candidate was taken; nothing changed

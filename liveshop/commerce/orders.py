@@ -102,6 +102,15 @@ MIGRATIONS = [
         ALTER TABLE orders ADD COLUMN pool TEXT
         """,
     ),
+    Migration(
+        "orders",
+        4,
+        """
+        ALTER TABLE orders ADD COLUMN via TEXT;
+        ALTER TABLE orders ADD COLUMN route_rule TEXT;
+        ALTER TABLE orders ADD COLUMN route_distance_m INTEGER
+        """,
+    ),
 ]
 
 # States whose units are sold (reconciliation sums these against the engine's `sold`).
@@ -147,6 +156,9 @@ COLUMNS = (
     "reason",
     "group_id",
     "pool",
+    "via",
+    "route_rule",
+    "route_distance_m",
 )
 _INTS = frozenset(
     (
@@ -160,6 +172,7 @@ _INTS = frozenset(
         "pickup_by",
         "verified_at",
         "refund_amount",
+        "route_distance_m",
     )
 )
 _FLOATS = frozenset(("lat", "lng"))
@@ -225,6 +238,10 @@ class Order(msgspec.Struct, frozen=True):
     reason: str | None = None
     group_id: str | None = None
     pool: str | None = None  # "chain": a cross-store deal's own stock, not the room's
+    # a joint room's order, fulfilled by this store: the joint room and how it was routed
+    via: str | None = None
+    route_rule: str | None = None
+    route_distance_m: int | None = None
 
 
 OrderRow = tuple[object, ...]  # one row of `orders`, in COLUMNS order

@@ -19,7 +19,7 @@ from redis.typing import EncodableT, FieldT
 from liveshop.commerce.groups import group_from_hash
 from liveshop.commerce.groups import visible as group_visible
 from liveshop.core import protocol as p
-from liveshop.core.keys import OUTBOX_GROUP, ROOMS_INDEX, RoomKeys
+from liveshop.core.keys import NETWORK_ROOMS, OUTBOX_GROUP, ROOMS_INDEX, RoomKeys
 from liveshop.core.replies import as_text
 from liveshop.engine.connections import AnyRedis
 from liveshop.engine.database import Database, Migration
@@ -221,6 +221,11 @@ class Rooms:
             if "BUSYGROUP" not in str(exc):
                 raise
         await self._redis.sadd(ROOMS_INDEX, room_id)
+        kind = (settings or {}).get("kind")
+        if kind == "network":  # a joint room (commerce.joint_rooms routes its purchases)
+            await self._redis.sadd(NETWORK_ROOMS, room_id)
+        elif kind == "store":
+            await self._redis.srem(NETWORK_ROOMS, room_id)
         self._known.add(room_id)
 
     async def snapshot(self, room_id: str, resume_from: int | None = None) -> Snapshot:
@@ -277,6 +282,10 @@ class Rooms:
             stream_url=room.get("stream_url") or None,
             peak=int(room.get("peak", 0)) if live else None,
             groups=sorted(groups, key=lambda g: g.ends_at) or None,
+            kind="network" if room.get("kind") == "network" else None,
+            stores=[s for s in room.get("stores", "").split(",") if s] or None
+            if room.get("kind") == "network"
+            else None,
         )
         return Snapshot(
             seq=int(seq),

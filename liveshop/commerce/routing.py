@@ -66,11 +66,11 @@ def route(
     for spot in members.values():
         if spot.room in tried or stock.get(spot.room, 0) < qty:
             continue
-        away = distance_m(at[0], at[1], spot.lat, spot.lng)
-        if away > spot.radius_m:
+        far = distance_m(at[0], at[1], spot.lat, spot.lng)
+        if far > spot.radius_m:
             continue
-        if best is None or (away, spot.room) < best:
-            best = (away, spot.room)
+        if best is None or (far, spot.room) < best:
+            best = (far, spot.room)
     if best is None:
         return None
     return Route(best[1], round(best[0]), "nearest_in_stock")

@@ -18,6 +18,7 @@ ROOMS_INDEX = "ls:rooms"  # set of room ids (the persister and HQ iterate it)
 OUTBOX_GROUP = "persister"
 PROCESSES = "ls:processes"  # zset process id -> heartbeat expiry (epoch ms)
 RECONCILE = "ls:reconcile"  # hash room id -> JSON reconcile.RoomFigures (the reconciler)
+NETWORK_ROOMS = "ls:rooms:network"  # set: the joint rooms (kind network, commerce.joint_rooms)
 RECONCILE_LEASE = "ls:reconcile:lease"  # string: the process that judges now, with a TTL
 
 
@@ -125,6 +126,11 @@ class RoomKeys:
         """string, PX = the hint's cooldown: set (NX) when a hint fires, shared by every
         process so a console reconnect or a move to another process cannot repeat it."""
         return f"ls:{{{self.room_id}}}:hint:{code}:{subject}"
+
+    def route(self, user: str, request_id: str) -> str:
+        """hash: a joint room's purchase request: the member store it went to (and the
+        ones that refused), recorded before that store's purchase script runs."""
+        return f"ls:{{{self.room_id}}}:route:{len(user)}:{user}:{request_id}"
 
     def offer(self, offer_id: str) -> str:
         return f"ls:{{{self.room_id}}}:offer:{offer_id}"  # hash: the offer's fields

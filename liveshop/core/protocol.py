@@ -49,7 +49,8 @@ class Hello(_Client, tag="hello", frozen=True):
 
 
 class PickupIn(msgspec.Struct, tag_field="method", tag="pickup", frozen=True):
-    pass
+    # in a joint room (kind network): the member store the buyer picks up at
+    store: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")] | None = None
 
 
 Address = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -231,6 +232,13 @@ class Refund(msgspec.Struct, frozen=True):
     state: Literal["pending", "done", "failed"]
 
 
+class RouteOut(msgspec.Struct, frozen=True):
+    """How a joint room's order found its store (PROTOCOL.md, joint rooms)."""
+
+    distance_m: int
+    rule: Literal["chosen", "nearest_in_stock"]
+
+
 class Order(_Server, tag="order", frozen=True):
     """An order after the tap: sent to the buyer's sockets on creation and each change
     (no seq), and the element of `welcome.state.my_orders` and the order REST calls."""
@@ -252,6 +260,10 @@ class Order(_Server, tag="order", frozen=True):
     verified_at: int | None = None
     verified_by: str | None = None
     delivery_status: str | None = None
+    # a joint room's order: the joint room, the member store that fulfils it, the route
+    via: str | None = None
+    store: str | None = None
+    route: RouteOut | None = None
 
 
 GroupStatus = Literal["open", "succeeded", "failed", "cancelled"]
@@ -290,6 +302,9 @@ class RoomState(msgspec.Struct, omit_defaults=True, frozen=True):
     peak: int | None = None
     my_orders: list[Order] | None = None  # v1.1: the user's last 20 orders in the room
     groups: list[GroupState] | None = None  # v1.1: open groups, and closed in 10 min
+    # v1.1 joint rooms: kind "network" and the member stores a buyer may pick up at
+    kind: Literal["network"] | None = None
+    stores: list[str] | None = None
 
 
 class Welcome(_Server, tag="welcome", frozen=True):
@@ -313,6 +328,8 @@ class OrderAck(_Server, tag="order_ack", frozen=True):
     state: OrderState | None = None  # v1.1
     pay_by: int | None = None  # v1.1: in a `payment: required` room
     group_id: str | None = None  # v1.1: the answer to a group_join
+    store: str | None = None  # v1.1: a joint room's purchase: the member store, its route
+    route: RouteOut | None = None
 
 
 class CancelAck(_Server, tag="cancel_ack", frozen=True):

@@ -60,6 +60,8 @@ NAMES = (
     "packs_fire",
     "packs_withdraw",
     "league_row",
+    "joint_route",
+    "joint_stock",
 )
 # Scripts that create or move orders get _orders.lua's helpers too.
 ORDER_SCRIPTS = frozenset(n for n in NAMES if n.startswith(("orders_", "groups_"))) - {

@@ -77,6 +77,10 @@ local function order_json(o)
     j = j .. ',"verified_at":' .. o.verified_at .. ',"verified_by":' .. jstr(o.verified_by)
   end
   if set(o.delivery_status) then j = j .. ',"delivery_status":' .. jstr(o.delivery_status) end
+  if set(o.via) then
+    j = j .. ',"via":' .. jstr(o.via) .. ',"store":' .. jstr(o.room_id) .. ',"route":{"distance_m":'
+      .. o.route_distance_m .. ',"rule":' .. jstr(o.route_rule) .. '}'
+  end
   return j .. ',"created_at":' .. o.created_at .. ',"updated_at":' .. o.updated_at .. '}'
 end
 

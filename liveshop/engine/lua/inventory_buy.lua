@@ -12,6 +12,10 @@
 -- ARGV[11] idempotency ttl (s)  ARGV[12] offer key prefix  ARGV[13] the order's QR text
 -- ARGV[14] 'pickup' or 'delivery'  ARGV[15] address  ARGV[16] lat  ARGV[17] lng
 -- ARGV[18] phone  ARGV[19] most unpaid orders per user
+-- ARGV[20..24] a joint room's routed purchase ('' otherwise): the joint room, the route's
+-- rule and distance (m), the joint room's unit price, its session id. Routed, the store
+-- need not be live, the price and session are the joint room's, and the store's own
+-- session totals are left alone (the joint room counts the order: lua/joint_route.lua).
 --
 -- Reply: {kind, answer} where kind is 'new', 'repeat' or 'retry' (every code candidate
 -- is taken by an open order: nothing changed, call again with others) and answer the
@@ -47,14 +51,17 @@ local function reject(reason)
 end
 
 local room = redis.call('HMGET', O.room, 'live', 'session_id', 'payment', 'hold_s', 'offer_hold_s')
-if room[1] ~= '1' then
+local via = ARGV[20] or ''
+if via ~= '' then
+  room[2] = ARGV[24]
+elseif room[1] ~= '1' then
   return reject('not_live')
 end
 local price = redis.call('HGET', KEYS[11], sku)
 if not price then
   return reject('unknown_sku')
 end
-local unit_price = tonumber(price)
+local unit_price = tonumber(via ~= '' and ARGV[23] or price)
 
 local offer_key, offer_left
 if offer_id ~= '' then
@@ -116,6 +123,9 @@ local o = {
   lat = ARGV[16], lng = ARGV[17], phone = ARGV[18], version = '1',
   created_at = jint(ts), updated_at = jint(ts),
 }
+if via ~= '' then
+  o.via, o.route_rule, o.route_distance_m = via, ARGV[21], ARGV[22]
+end
 left = left - qty
 redis.call('HSET', O.stock, sku, jint(left))
 local held
@@ -138,12 +148,14 @@ end
 o.state = state
 record(o, '', 'purchase', user, '', ts, holds and 0 or qty, 'order')
 redis.call('LPUSH', user_key(user, 'orders'), order_id)  -- newest first
-local gmv = unit_price * qty
-redis.call('HINCRBY', KEYS[13], 'orders', 1)
-redis.call('HINCRBY', KEYS[13], 'u:' .. sku, qty)
-redis.call('HINCRBY', KEYS[13], 'g:' .. sku, gmv)
-redis.call('HSET', KEYS[13], 'last_order_at', jint(ts))
-redis.call('SADD', KEYS[14], user)
+if via == '' then
+  local gmv = unit_price * qty
+  redis.call('HINCRBY', KEYS[13], 'orders', 1)
+  redis.call('HINCRBY', KEYS[13], 'u:' .. sku, qty)
+  redis.call('HINCRBY', KEYS[13], 'g:' .. sku, gmv)
+  redis.call('HSET', KEYS[13], 'last_order_at', jint(ts))
+  redis.call('SADD', KEYS[14], user)
+end
 local reply = {'new', first_answer(o)}
 
 if held == nil then
