@@ -20,8 +20,10 @@ from redis.asyncio import Redis
 from liveshop.commerce.inventory import Inventory
 from liveshop.commerce.rooms import Rooms
 from liveshop.commerce.routing import distance_m
+from liveshop.core.config import Settings
 from liveshop.core.keys import RoomKeys
 from liveshop.engine.database import open_database
+from tests.databases import database_for_test
 from tests.support import (
     UNIT,
     Client,
@@ -68,7 +70,13 @@ async def _live(srv_ws: str) -> Client:
 
 @pytest.fixture
 async def srv(redis: Redis, redis_url: str, tmp_path: Path) -> AsyncIterator[RunningServer]:
-    server = await RunningServer(settings_for(redis_url, tmp_path)).start()
+    async with database_for_test(tmp_path) as database_url:  # PostgreSQL in the PG pass
+        async for server in _serving(settings_for(redis_url, tmp_path, database_url=database_url)):
+            yield server
+
+
+async def _serving(settings: Settings) -> AsyncIterator[RunningServer]:
+    server = await RunningServer(settings).start()
     try:
         yield server
     finally:
