@@ -240,13 +240,14 @@ function renderKpis() {
 }
 
 function renderLegend() {
-  $("#chart-legend").replaceChildren(
+  const keys = [
     el("li", { class: "key viewers" }, el("span", { class: "swatch", "aria-hidden": "true" }), t("report.chart.viewers")),
     el("li", { class: "key orders" }, el("span", { class: "swatch", "aria-hidden": "true" }), t("report.chart.orders")),
-    report.hints.length
-      ? el("li", { class: "key hint" }, el("span", { class: "swatch", "aria-hidden": "true", text: "1" }), t("report.chart.hint"))
-      : null,
-  );
+  ];
+  if (report.hints.length) {
+    keys.push(el("li", { class: "key hint" }, el("span", { class: "swatch", "aria-hidden": "true", text: "1" }), t("report.chart.hint")));
+  }
+  $("#chart-legend").replaceChildren(...keys);
 }
 
 function hintText(h) {

@@ -206,15 +206,16 @@ export function drawMinutes(svg, { minutes, hints, width, height, text }) {
 /**
  * The funnel as horizontal bars, one per step, scaled to the largest value; each step
  * after the first carries its rate from the one before (`rate`, already worded).
- * `steps`: [{key, label, value, shown, rate?}].
+ * `steps`: [{key, label, value, shown, rate?}]; `aria` (optional) replaces the spoken summary.
  */
-export function drawFunnel(svg, { steps, width }) {
+export function drawFunnel(svg, { steps, width, aria }) {
   const row = 46; // label line + bar
   const gap = 20; // the rate between two bars
   const height = steps.length * row + (steps.length - 1) * gap + 6;
   svg.replaceChildren();
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
   svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", aria ?? steps.map((s) => `${s.label} ${s.shown}`).join(", "));
   const max = Math.max(1, ...steps.map((s) => s.value));
   let y = 0;
   for (const [i, s] of steps.entries()) {
