@@ -430,8 +430,9 @@ def test_english_and_the_hint_texts_follow_the_language(tab: Opener, scripted: S
 
 
 def test_refusals_are_said_in_words(tab: Opener, scripted: Scripted) -> None:
-    """404 for a session the room never had, 403 for a viewer's link, 401 for a token
-    the server did not sign: each a plain sentence with the server's code under it."""
+    """404 for a session the room never had (and for a store that does not exist), 403 for
+    a viewer's link, 401 for a token the server did not sign: each a plain sentence, with
+    the server's code under it."""
     page, log = open_report(tab, f"/report/{ROOM}/ls_nope", "report-404")
     fatal = page.locator("#fatal")
     expect(fatal).to_have_attribute("data-status", "404")
@@ -440,6 +441,10 @@ def test_refusals_are_said_in_words(tab: Opener, scripted: Scripted) -> None:
     expect(page.locator("#report")).to_be_hidden()
     expect(page.locator("#print-btn")).to_be_hidden()  # nothing to print
     shot(page, "report-error-404-1280")
+
+    page, log_room = open_report(tab, "/report/nowhere/ls_x", "report-no-room")
+    expect(page.locator("#fatal")).to_have_attribute("data-code", "no_room")
+    expect(page.locator("#fatal")).to_contain_text("没有找到门店「nowhere」")
 
     viewer = sign_token("rv-nosy", "viewer")
     page, log_403 = open_report(
@@ -460,7 +465,8 @@ def test_refusals_are_said_in_words(tab: Opener, scripted: Scripted) -> None:
     expect(page.locator("#fatal")).to_have_attribute("data-status", "401")
     expect(page.locator("#fatal")).to_contain_text("需要登录")
     expect(page.locator("#retry-btn")).to_be_hidden()
-    assert http_errors_only(log) + http_errors_only(log_403) + http_errors_only(log_401) == []
+    logs = (log, log_room, log_403, log_401)
+    assert [e for one in logs for e in http_errors_only(one)] == []
 
 
 def test_a_three_hour_chart_stays_readable(tab: Opener, scripted: Scripted) -> None:

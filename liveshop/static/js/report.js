@@ -11,9 +11,10 @@ import { hhmm } from "./orders.js";
 import { drawFunnel, drawMinutes, elapsedLabel } from "./svgcharts.js";
 import { $, bindLangToggle, el, setText } from "./ui.js";
 
-// A4 less 12 mm margins each side is 186 mm, 703 CSS px: charts drawn for print before
-// the browser lays the page out for paper (beforeprint) use this width.
-const PRINT_WIDTH = 700;
+// A chart's box on paper: A4 less 12 mm margins is 186 mm (703 CSS px), less the card's
+// padding. Charts drawn for print before the browser lays the page out for paper
+// (beforeprint) use this width; once it has (the print media query), the box's own.
+const PRINT_WIDTH = 670;
 const ROLES = new Set(["broadcaster", "staff", "hq"]);
 
 const parts = location.pathname.split("/").filter(Boolean);
@@ -26,8 +27,9 @@ const tokens = new TokenSource({ role: ROLES.has(asked) ? asked : "broadcaster",
 const printMedia = matchMedia("print");
 
 let report = null;
-let names = new Map(); // sku → product name (the room's, then the report's top products)
+const names = new Map(); // sku → product name (the room's, then the report's top products)
 let storeName = null;
+let roomStatus = 0; // what GET /api/rooms/{room} answered (404: no such store at all)
 let failure = null; // {status, code, message} of the last failed load
 let printing = false; // between beforeprint and afterprint
 
@@ -69,6 +71,7 @@ async function fetchReport(retried = false) {
 async function fetchRoom() {
   try {
     const res = await fetch(`/api/rooms/${encodeURIComponent(room)}`, { cache: "no-store" });
+    roomStatus = res.status;
     if (!res.ok) return;
     const body = await res.json();
     storeName = body.name ?? null;
@@ -82,22 +85,23 @@ async function load() {
   document.body.dataset.state = "loading";
   $("#fatal").hidden = true;
   $("#loading").hidden = false;
-  try {
-    const [got] = await Promise.all([fetchReport(), names.size ? null : fetchRoom()]);
-    report = got;
+  const [got] = await Promise.allSettled([fetchReport(), names.size ? null : fetchRoom()]);
+  if (got.status === "fulfilled") {
+    report = got.value;
     failure = null;
     for (const p of report.products) if (!names.has(p.sku)) names.set(p.sku, p.name);
-  } catch (err) {
+  } else {
     report = null;
+    const err = got.reason;
     failure = err instanceof LoadError ? err : new LoadError(0, "offline", String(err));
+    // A store that does not exist gets no demo token either: say what is wrong, not "sign in".
+    if (roomStatus === 404) failure = new LoadError(404, "no_room", "");
   }
   $("#loading").hidden = true;
   render();
 }
 
 // ---- formatting --------------------------------------------------------------------
-
-const two = (n) => String(n).padStart(2, "0");
 
 function dateText(ts) {
   const d = new Date(ts);
@@ -178,7 +182,7 @@ function renderError() {
   box.dataset.code = code;
   const key = has(`report.err.${code}`) ? `report.err.${code}` : "report.err.other";
   setText($("#fatal-title"), t("report.err.title"));
-  setText($("#fatal-text"), t(key, { status: status || "—" }));
+  setText($("#fatal-text"), t(key, { status: status || "—", room }));
   const detail = $("#fatal-detail");
   detail.hidden = !message;
   setText(detail, message ? t("report.err.detail", { code, message }) : "");
@@ -255,7 +259,7 @@ function hintText(h) {
 }
 
 function hintElapsed(h) {
-  return elapsedLabel(Math.max(0, Math.floor((h.at - report.started_at) / 60_000)));
+  return elapsedLabel(h.minute); // the API's minute of the session (clamped into it)
 }
 
 /** The hints under the chart, numbered like its badges, so the print needs no tooltip. */
@@ -281,7 +285,7 @@ function chartWidth(holder) {
   return Math.max(240, Math.round(holder.clientWidth));
 }
 
-let drawnAt = null; // [chart width, funnel width, lang] last drawn, so a resize redraws only on change
+let drawnAt = null; // "chart width/funnel width/lang" last drawn: a resize redraws only on a change
 
 function drawCharts(force = true) {
   if (!report) return;
