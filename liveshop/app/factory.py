@@ -510,6 +510,7 @@ def create_app(
         Route("/rooms/{room_id}", page("viewer.html")),
         Route("/console/{room_id}", page("console.html")),
         Route("/store/{room_id}", page("store.html")),
+        Route("/report/{room_id}/{session_id}", page("report.html")),
         Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
     ]
 

@@ -2,11 +2,13 @@
 // Owns every user-visible string of the pages (viewer, console, admin, store); the protocol's `lang`
 // value is the key here, so the language the page shows is the language the server speaks.
 // Group buying's strings live in i18n-groups.js, campaign packs' and price bands' (console)
-// in i18n-packs.js, HQ's page's in i18n-hq.js; all are merged in below.
+// in i18n-packs.js, HQ's page's in i18n-hq.js, the post-live review's in i18n-report.js;
+// all are merged in below.
 
 import { GROUP_STRINGS } from "./i18n-groups.js";
 import { HQ_STRINGS } from "./i18n-hq.js";
 import { PACK_STRINGS } from "./i18n-packs.js";
+import { REPORT_STRINGS } from "./i18n-report.js";
 
 const STRINGS = {
   "zh-CN": {
@@ -663,7 +665,7 @@ const STRINGS = {
 };
 
 for (const lang of Object.keys(STRINGS)) {
-  Object.assign(STRINGS[lang], GROUP_STRINGS[lang], PACK_STRINGS[lang], HQ_STRINGS[lang]);
+  Object.assign(STRINGS[lang], GROUP_STRINGS[lang], PACK_STRINGS[lang], HQ_STRINGS[lang], REPORT_STRINGS[lang]);
 }
 
 export const LANGS = Object.keys(STRINGS);
