@@ -46,8 +46,8 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
             await add_session(db, S1, f"s1-d{d}", day(d), viewers=viewers)
         await add_session(db, S1, "s1-d6", day(6), viewers=0, ended=False)
 
-        async def buy(d: int, user: str, sku: str, qty: int, price: int, **kw: object) -> None:
-            await add_order(db, S1, f"s1-d{d}", user, sku, qty, price, day(d) + HOUR, **kw)  # type: ignore[arg-type]
+        async def buy(d: int, user: str, sku: str, qty: int, price: int, **kw: str) -> None:
+            await add_order(db, S1, f"s1-d{d}", user, sku, qty, price, day(d) + HOUR, **kw)
 
         await buy(0, "alice", "apple", 1, 1000)
         # alice: 4 of the last 5 sessions; 6 of 7 units fruit; 5 of 7 at a deal (3 apples
