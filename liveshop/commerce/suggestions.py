@@ -328,7 +328,8 @@ def _reasons(sku: str, signals: _Signals, listed: bool | None) -> list[Reason]:
 
 def rank(market: Market, limit: int = SUGGESTIONS) -> list[Suggestion]:
     """The store's suggestions by score (its forecast's expected units, × TREND_WEIGHT
-    when trending chain-wide), highest first, then by sku."""
+    when trending chain-wide), highest first, then by sku; a SKU whose forecast range
+    tops out at 0 units is left out."""
     signals = _Signals.of(market)
     audience = audience_of(market.own)
     ranked: list[tuple[Fraction, str, Suggestion]] = []
@@ -336,6 +337,8 @@ def rank(market: Market, limit: int = SUGGESTIONS) -> list[Suggestion]:
         listed = None if market.listed is None else sku in market.listed
         reasons = _reasons(sku, signals, listed)
         fc = _forecast_for(sku, market, audience, sku in signals.own)
+        if fc.high == 0:
+            continue  # not even its best evidence session would sell one: no suggestion
         score = Fraction(fc.expected) * (TREND_WEIGHT if sku in signals.trends else 1)
         name, name_en = market.names.get(sku, (sku, sku))
         suggestion = Suggestion(

@@ -253,3 +253,10 @@ def test_the_ranking_is_deterministic_and_ties_go_by_sku() -> None:
     assert [s.sku for s in first] == ["a", "b"]
     assert rank(market) == first
     assert rank(market, limit=1) == first[:1]
+
+
+def test_a_sku_whose_range_tops_out_at_zero_is_left_out() -> None:
+    # b sold in one of five sessions: its p75 is 0 per viewer, so even the range says 0
+    own = [session("me", str(i), 10, a=2) for i in range(4)] + [session("me", "4", 10, a=2, b=5)]
+    market = Market("me", own, [], {}, [], {}, {}, [])
+    assert [(s.sku, s.forecast.expected) for s in rank(market)] == [("a", 2)]
