@@ -147,7 +147,7 @@ def page_customers(rows: Sequence[Customer], limit: int, offset: int) -> tuple[i
 # -- the SQL -----------------------------------------------------------------------------
 
 
-def n(value: object) -> int:
+def as_int(value: object) -> int:
     """A count or sum as either engine returns it (PostgreSQL's SUM of BIGINT is a
     Decimal; SQLite's SUM of no rows is NULL)."""
     return 0 if value is None else int(str(value))
@@ -224,7 +224,7 @@ class Dashboard:
         """Every room's sessions at once; `rooms` (ids) are listed even without any."""
         q = Query()
         by_room = {
-            str(r[0]): (n(r[1]), n(r[2]), n(r[3]))
+            str(r[0]): (as_int(r[1]), as_int(r[2]), as_int(r[3]))
             for r in await self._fetch(
                 q,
                 "SELECT s.room_id, COUNT(*), SUM(s.viewers), MIN(s.started_at) FROM sessions s "
@@ -237,7 +237,7 @@ class Dashboard:
         )
         q = Query()
         sales = {
-            str(r[0]): (n(r[1]), n(r[2]), n(r[3]), n(r[4]))
+            str(r[0]): (as_int(r[1]), as_int(r[2]), as_int(r[3]), as_int(r[4]))
             for r in await self._fetch(
                 q,
                 q.sold(window, None) + "SELECT room_id, COUNT(*), SUM(qty), SUM(amount), "
@@ -246,7 +246,7 @@ class Dashboard:
         }
         q = Query()
         repeats = {
-            str(r[0]): (n(r[1]), n(r[2]))
+            str(r[0]): (as_int(r[1]), as_int(r[2]))
             for r in await self._fetch(
                 q,
                 q.sold(window, None) + ", b AS (SELECT room_id, user_id, "
@@ -299,7 +299,17 @@ class Dashboard:
             "GROUP BY user_id",
         )
         untagged = [
-            Customer(str(r[0]), n(r[1]), n(r[2]), n(r[3]), n(r[4]), n(r[5]), n(r[6]), False, [])
+            Customer(
+                str(r[0]),
+                as_int(r[1]),
+                as_int(r[2]),
+                as_int(r[3]),
+                as_int(r[4]),
+                as_int(r[5]),
+                as_int(r[6]),
+                False,
+                [],
+            )
             for r in rows
         ]
         total, page = page_customers(untagged, limit, offset)
@@ -317,11 +327,11 @@ class Dashboard:
                     Line(
                         str(r[1]),
                         str(r[2]),
-                        n(r[3]),
-                        n(r[4]),
+                        as_int(r[3]),
+                        as_int(r[4]),
                         None if r[5] is None else str(r[5]),
                         None if r[6] is None else str(r[6]),
-                        n(r[7]),
+                        as_int(r[7]),
                     )
                 )
             returning |= await self._returning(room_id, window, chunk)
@@ -345,7 +355,7 @@ class Dashboard:
         """The room's window sessions, newest first, with their sold figures."""
         q = Query()
         sold = {
-            str(r[0]): (n(r[1]), n(r[2]), n(r[3]), n(r[4]))
+            str(r[0]): (as_int(r[1]), as_int(r[2]), as_int(r[3]), as_int(r[4]))
             for r in await self._fetch(
                 q,
                 q.sold(window, room_id) + "SELECT session_id, COUNT(DISTINCT user_id), "
@@ -362,10 +372,10 @@ class Dashboard:
             SessionRow(
                 str(r[0]),
                 str(r[1]),
-                n(r[2]),
-                n(r[3]),
-                n(r[4]),
-                n(r[5]),
+                as_int(r[2]),
+                as_int(r[3]),
+                as_int(r[4]),
+                as_int(r[5]),
                 *sold.get(str(r[0]), (0, 0, 0, 0)),
             )
             for r in rows
@@ -378,7 +388,7 @@ class Dashboard:
     ) -> Figures:
         q = Query()
         orders, units, gmv = (
-            n(v)
+            as_int(v)
             for v in (
                 await self._fetch(
                     q, q.sold(window, room_id) + "SELECT COUNT(*), SUM(qty), SUM(amount) FROM w"
@@ -387,7 +397,7 @@ class Dashboard:
         )
         q = Query()
         buyers, buyer_sessions, repeat = (
-            n(v)
+            as_int(v)
             for v in (
                 await self._fetch(
                     q,
@@ -401,7 +411,7 @@ class Dashboard:
         if window.start is not None:
             q = Query()
             earlier = self._earlier(q, window.start, room_id)
-            returning = n(
+            returning = as_int(
                 (
                     await self._fetch(
                         q,
@@ -459,7 +469,7 @@ class Dashboard:
         )
         # Sorted here, not in SQL: ties by sku in code-point order on both engines
         # (PostgreSQL's text order follows the database's collation).
-        top = sorted(rows, key=lambda r: (-n(r[1]), -n(r[2]), str(r[0])))[:BEST_SELLERS]
+        top = sorted(rows, key=lambda r: (-as_int(r[1]), -as_int(r[2]), str(r[0])))[:BEST_SELLERS]
         catalog = await self._catalog.versions_of([str(r[0]) for r in top])
         out = []
         for r in top:
@@ -471,9 +481,9 @@ class Dashboard:
                     sku,
                     latest.name if latest else "",
                     latest.category if latest else "",
-                    n(r[1]),
-                    n(r[2]),
-                    n(r[3]),
+                    as_int(r[1]),
+                    as_int(r[2]),
+                    as_int(r[3]),
                 )
             )
         return out

@@ -20,7 +20,7 @@ from fractions import Fraction
 import msgspec
 
 from liveshop.commerce.catalog import Catalog
-from liveshop.commerce.dashboard import Query, chunks, n
+from liveshop.commerce.dashboard import Query, as_int, chunks
 from liveshop.commerce.orders import SOLD_STATES
 from liveshop.engine.database import Database
 
@@ -466,11 +466,11 @@ class Suggestions:
         this_week: dict[str, dict[str, int]] = defaultdict(dict)
         week_before: dict[str, dict[str, int]] = defaultdict(dict)
         for room, sku, total, last, before in rows:
-            baskets[str(room)][str(sku)] = n(total)
-            if n(last):
-                this_week[str(room)][str(sku)] = n(last)
-            if n(before):
-                week_before[str(room)][str(sku)] = n(before)
+            baskets[str(room)][str(sku)] = as_int(total)
+            if as_int(last):
+                this_week[str(room)][str(sku)] = as_int(last)
+            if as_int(before):
+                week_before[str(room)][str(sku)] = as_int(before)
         return dict(baskets), dict(this_week), dict(week_before)
 
     async def _with_units(self, rows: Sequence[tuple[object, ...]]) -> list[SessionUnits]:
@@ -485,8 +485,11 @@ class Suggestions:
                 f"AND state IN ({q.args_in(SOLD_STATES)}) GROUP BY session_id, sku",
                 q.args,
             ):
-                units[str(session_id)][str(sku)] = n(qty)
-        out = [SessionUnits(str(r[0]), str(r[1]), n(r[2]), n(r[3]), units[str(r[1])]) for r in rows]
+                units[str(session_id)][str(sku)] = as_int(qty)
+        out = [
+            SessionUnits(str(r[0]), str(r[1]), as_int(r[2]), as_int(r[3]), units[str(r[1])])
+            for r in rows
+        ]
         out.sort(key=lambda s: (-s.started_at, s.session_id))
         return out
 
@@ -506,8 +509,10 @@ class Suggestions:
                 "GROUP BY s.room_id, s.session_id, s.started_at, s.viewers, o.sku",
                 q.args,
             ):
-                entry = found.setdefault(str(session_id), (str(room), n(started), n(viewers), {}))
-                entry[3][str(sku)] = n(qty)
+                entry = found.setdefault(
+                    str(session_id), (str(room), as_int(started), as_int(viewers), {})
+                )
+                entry[3][str(sku)] = as_int(qty)
         out = [SessionUnits(r, sid, st, v, u) for sid, (r, st, v, u) in found.items()]
         out.sort(key=lambda s: (-s.started_at, s.session_id))
         return out

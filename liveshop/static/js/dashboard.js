@@ -16,7 +16,9 @@ const RANGES = ["all", "30", "7"];
 
 const room = roomFromPath(); // "" on /dashboard: the chain
 const mode = room ? "room" : "chain";
-const tokens = new TokenSource(mode === "room" ? { role: "broadcaster", room } : { role: "hq", room: "*" });
+const tokens = new TokenSource(
+  mode === "room" ? { role: "broadcaster", room } : { role: "hq", room: "*" },
+);
 let token = null;
 let range = initialRange();
 let offset = 0;
@@ -43,9 +45,14 @@ function windowQuery() {
 }
 
 async function api(path) {
-  const res = await fetch(path, { cache: "no-store", headers: { Authorization: `Bearer ${token}` } });
+  const res = await fetch(path, {
+    cache: "no-store",
+    headers: { Authorization: `Bearer ${token}` },
+  });
   const body = await res.json().catch(() => null);
-  if (!res.ok) throw new HttpError(res.status, body?.error?.code ?? "unavailable", body?.error?.message);
+  if (!res.ok) {
+    throw new HttpError(res.status, body?.error?.code ?? "unavailable", body?.error?.message);
+  }
   return body;
 }
 
@@ -69,12 +76,14 @@ async function load({ retried = false } = {}) {
       return;
     }
     const q = windowQuery();
+    const base = `/api/rooms/${encodeURIComponent(room)}`;
+    const paged = `${q}${q ? "&" : ""}limit=${PAGE}&offset=${offset}`;
     const found =
       mode === "room"
         ? await Promise.all([
-            api(`/api/rooms/${encodeURIComponent(room)}/dashboard?${q}`),
-            api(`/api/rooms/${encodeURIComponent(room)}/customers?${q}${q ? "&" : ""}limit=${PAGE}&offset=${offset}`),
-            api(`/api/rooms/${encodeURIComponent(room)}/suggestions`),
+            api(`${base}/dashboard?${q}`),
+            api(`${base}/customers?${paged}`),
+            api(`${base}/suggestions`),
           ])
         : [await api(`/api/dashboard?${q}`), null, null];
     if (mine !== loading) return;
@@ -88,7 +97,9 @@ async function load({ retried = false } = {}) {
       await load({ retried: true });
       return;
     }
-    if (err.status === 401) fatal(t(tokens.from === "link" ? "err.token_expired" : "dash.token_required"));
+    if (err.status === 401) {
+      fatal(t(tokens.from === "link" ? "err.token_expired" : "dash.token_required"));
+    }
     else if (err.status === 403) fatal(t("dash.forbidden"));
     else fatal(t("dash.failed", { message: err.message || String(err) }));
   }
@@ -132,7 +143,8 @@ function render() {
   for (const node of document.querySelectorAll(".room-only")) node.hidden = mode !== "room";
   for (const node of document.querySelectorAll(".chain-only")) node.hidden = mode !== "chain";
   renderTiles(board.figures);
-  setText($("#defs"), t("dash.defs", { scope: t(mode === "room" ? "dash.scope.room" : "dash.scope.chain") }));
+  const scope = t(mode === "room" ? "dash.scope.room" : "dash.scope.chain");
+  setText($("#defs"), t("dash.defs", { scope }));
   renderBest(board.best_sellers);
   if (mode === "chain") renderStores(board.stores);
   if (mode === "room") {
@@ -182,8 +194,17 @@ function renderBest(rows) {
         el(
           "div",
           { class: "best-main" },
-          el("div", { class: "best-name" }, r.name || r.sku, r.name ? el("span", { class: "sku" }, r.sku) : null),
-          el("div", { class: "bar", style: `--w:${Math.round((100 * r.units) / top)}%`, "aria-hidden": "true" }),
+          el(
+            "div",
+            { class: "best-name" },
+            r.name || r.sku,
+            r.name ? el("span", { class: "sku" }, r.sku) : null,
+          ),
+          el("div", {
+            class: "bar",
+            style: `--w:${Math.round((100 * r.units) / top)}%`,
+            "aria-hidden": "true",
+          }),
         ),
         el(
           "div",
@@ -230,7 +251,13 @@ function renderCustomers(page) {
       const chips = [];
       const rules = [];
       for (const tag of c.tags) {
-        const [chip, rule] = ruleToggle(`${c.user_id}:${tag.code}`, pick(tag.label, tag.label_en), pick(tag.rule, tag.rule_en), "tag-chip", { code: tag.code });
+        const [chip, rule] = ruleToggle(
+          `${c.user_id}:${tag.code}`,
+          pick(tag.label, tag.label_en),
+          pick(tag.rule, tag.rule_en),
+          "tag-chip",
+          { code: tag.code },
+        );
         chips.push(chip);
         rules.push(rule);
       }
@@ -248,7 +275,11 @@ function renderCustomers(page) {
           ),
           el("strong", { class: "cust-gmv num" }, money(c.gmv)),
         ),
-        el("div", { class: "muted small num" }, t("dash.customer.line", { orders: c.orders, units: c.units, sessions: c.sessions })),
+        el(
+          "div",
+          { class: "muted small num" },
+          t("dash.customer.line", { orders: c.orders, units: c.units, sessions: c.sessions }),
+        ),
         chips.length ? el("div", { class: "chips" }, ...chips) : null,
         ...rules,
       );
@@ -264,12 +295,27 @@ function renderSuggestions(found) {
   $("#suggest-empty").hidden = found.suggestions.length > 0;
   setText(
     $("#suggest-audience"),
-    found.audience ? t("dash.suggest.audience", { n: count(found.audience) }) : t("dash.suggest.no_audience"),
+    found.audience
+      ? t("dash.suggest.audience", { n: count(found.audience) })
+      : t("dash.suggest.no_audience"),
   );
   $("#suggest-list").replaceChildren(
     ...found.suggestions.map((s, i) => {
       const fc = s.forecast;
-      const [why, rule] = ruleToggle(`fc:${s.sku}`, t("dash.forecast.why"), pick(fc.rule, fc.rule_en), "why-btn");
+      const [why, rule] = ruleToggle(
+        `fc:${s.sku}`,
+        t("dash.forecast.why"),
+        pick(fc.rule, fc.rule_en),
+        "why-btn",
+      );
+      const shelf =
+        s.listed === null
+          ? null
+          : el(
+              "span",
+              { class: `badge ${s.listed ? "listed" : "unlisted"}` },
+              t(s.listed ? "dash.listed" : "dash.not_listed"),
+            );
       const others = s.reasons.slice(1);
       return el(
         "li",
@@ -282,11 +328,17 @@ function renderSuggestions(found) {
             "div",
             { class: "suggest-name" },
             pick(s.name, s.name_en),
-            s.listed === null ? null : el("span", { class: `badge ${s.listed ? "listed" : "unlisted"}` }, t(s.listed ? "dash.listed" : "dash.not_listed")),
+            shelf,
           ),
           el("p", { class: "reason" }, pick(s.reason, s.reason_en)),
           others.length
-            ? el("ul", { class: "more-reasons" }, ...others.map((r) => el("li", { dataset: { code: r.code } }, pick(r.text, r.text_en))))
+            ? el(
+                "ul",
+                { class: "more-reasons" },
+                ...others.map((r) =>
+                  el("li", { dataset: { code: r.code } }, pick(r.text, r.text_en)),
+                ),
+              )
             : null,
           rule,
         ),
@@ -294,7 +346,11 @@ function renderSuggestions(found) {
           "div",
           { class: "forecast num" },
           el("strong", { class: "expected" }, t("dash.forecast", { expected: fc.expected })),
-          el("span", { class: "range-text" }, t("dash.forecast.range", { low: fc.low, high: fc.high })),
+          el(
+            "span",
+            { class: "range-text" },
+            t("dash.forecast.range", { low: fc.low, high: fc.high }),
+          ),
           why,
         ),
       );
@@ -304,7 +360,8 @@ function renderSuggestions(found) {
 
 function storeLink(id) {
   // The chain page's hq token goes along in the fragment (never to the server's logs).
-  return `/dashboard/${encodeURIComponent(id)}${location.search}#token=${encodeURIComponent(token)}`;
+  const path = `/dashboard/${encodeURIComponent(id)}${location.search}`;
+  return `${path}#token=${encodeURIComponent(token)}`;
 }
 
 function renderStores(stores) {
@@ -315,7 +372,15 @@ function renderStores(stores) {
       el(
         "tr",
         { dataset: { room: s.room_id } },
-        cell(t("col.store"), el("a", { href: storeLink(s.room_id) }, s.name || s.room_id, s.name ? el("span", { class: "sku" }, s.room_id) : null)),
+        cell(
+          t("col.store"),
+          el(
+            "a",
+            { href: storeLink(s.room_id) },
+            s.name || s.room_id,
+            s.name ? el("span", { class: "sku" }, s.room_id) : null,
+          ),
+        ),
         cell(t("col.sessions"), count(s.sessions), "n num"),
         cell(t("col.viewers"), count(s.viewers), "n num"),
         cell(t("col.buyers"), count(s.buyers), "n num"),

@@ -75,7 +75,8 @@ export const INSIGHTS_STRINGS = {
     "dash.sessions": "场次明细",
     "dash.sessions.empty": "还没有已结束的场次",
     "dash.open_store": "看这家店",
-    "dash.token_required": "需要门店主播、店员或总部的令牌。请用带 #token=… 的链接打开本页。",
+    "dash.token_required":
+      "需要门店主播、店员或总部的令牌。请用带 #token=… 的链接打开本页。",
     "dash.token_required.chain": "需要总部（hq）令牌。请用带 #token=… 的链接打开本页。",
     "dash.forbidden": "这个令牌不能查看本页。",
     "dash.failed": "数据没有加载成功：{message}",
@@ -140,7 +141,8 @@ export const INSIGHTS_STRINGS = {
     "dash.suggest": "For the next live",
     "dash.suggest.empty": "Not enough data for suggestions yet",
     "dash.suggest.audience": "Expected viewers: {n} (median of the last sessions)",
-    "dash.suggest.no_audience": "No session here yet: forecasts go by other stores' units per session",
+    "dash.suggest.no_audience":
+      "No session here yet: forecasts go by other stores' units per session",
     "dash.forecast": "Expect {expected}",
     "dash.forecast.range": "{low}–{high} units",
     "dash.forecast.why": "How",
