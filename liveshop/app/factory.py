@@ -33,6 +33,7 @@ from liveshop.app.api import Api, ApiRequest, ApiResponse, guarded
 from liveshop.app.gateway import Gateway, Services
 from liveshop.app.gcpacer import GcPacer
 from liveshop.app.hq_api import HqApi
+from liveshop.app.insights_api import InsightsApi
 from liveshop.app.league_socket import HQ_SOCKET_PATH, LeagueSockets
 from liveshop.app.orders_api import OrdersApi
 from liveshop.commerce.catalog import Catalog
@@ -205,6 +206,7 @@ def create_app(
     orders_ref: dict[str, OrdersApi] = {}
     admin_ref: dict[str, AdminApi] = {}
     hq_ref: dict[str, HqApi] = {}
+    insights_ref: dict[str, InsightsApi] = {}
 
     def bound(handlers: dict[str, Any], key: str, name: str) -> Callable[..., Any]:
         """A route to the handler `name` of the object the lifespan puts in `handlers`
@@ -360,6 +362,7 @@ def create_app(
 
             api_ref["api"] = Api(settings, rooms, inventory, orders, ready, catalog, bands)
             hq_ref["api"] = HqApi(settings, rooms, catalog, bands, packs, reviews)
+            insights_ref["api"] = InsightsApi.build(settings, rooms, db)
             payments = Payments(
                 order_book,
                 payment_key(
@@ -494,6 +497,13 @@ def create_app(
         Route("/api/packs/{pack_id}/preview", hq_api("preview_pack"), methods=["POST"]),
         Route("/api/packs/{pack_id}/withdraw", hq_api("withdraw_pack"), methods=["POST"]),
         Route("/api/packs/{pack_id}/results", hq_api("pack_results")),
+        # the store's dashboard, its customers and suggestions; HQ's chain-wide dashboard
+        Route("/api/rooms/{room_id}/dashboard", bound(insights_ref, "api", "room_dashboard")),
+        Route("/api/rooms/{room_id}/customers", bound(insights_ref, "api", "room_customers")),
+        Route("/api/rooms/{room_id}/suggestions", bound(insights_ref, "api", "room_suggestions")),
+        Route("/api/dashboard", bound(insights_ref, "api", "chain_dashboard")),
+        Route("/dashboard", page("dashboard.html")),
+        Route("/dashboard/{room_id}", page("dashboard.html")),
         Route("/api/demo/token", api("demo_token")),
         Route("/api/admin/processes", admin("processes")),
         Route("/api/admin/rooms", admin("rooms")),

@@ -10,6 +10,7 @@ item is a SKU's highest version.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Annotated
 
 import msgspec
@@ -134,6 +135,23 @@ class Catalog:
         else:
             rows = await self._db.fetch(_LATEST + " AND category = $1 ORDER BY sku", (category,))
         return [_item(r) for r in rows]
+
+    async def versions_of(self, skus: Iterable[str]) -> dict[str, list[CatalogItem]]:
+        """Every version of these SKUs, oldest first (SKUs outside the catalog absent)."""
+        wanted = sorted(set(skus))
+        out: dict[str, list[CatalogItem]] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ", ".join(f"${i}" for i in range(1, len(chunk) + 1))
+            rows = await self._db.fetch(
+                f"SELECT {', '.join(COLUMNS)} FROM catalog_versions WHERE sku IN ({marks}) "
+                "ORDER BY sku, version",
+                chunk,
+            )
+            for row in rows:
+                item = _item(row)
+                out.setdefault(item.sku, []).append(item)
+        return out
 
     async def history(self, sku: str) -> list[CatalogItem]:
         rows = await self._db.fetch(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import msgspec
@@ -193,6 +194,18 @@ class Rooms:
 
     async def all_ids(self) -> list[str]:
         return sorted(as_text(m) for m in await self._redis.smembers(ROOMS_INDEX))
+
+    async def fields_of(self, room_ids: Sequence[str], *names: str) -> dict[str, dict[str, str]]:
+        """Some fields of many rooms' hashes (name, region, …) in one pipeline; a field a
+        room has not set reads as ''."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for room_id in room_ids:
+                pipe.hmget(RoomKeys.of(room_id).room, list(names))
+            replies = await pipe.execute()
+        return {
+            room_id: {name: as_text(v) if v else "" for name, v in zip(names, reply, strict=True)}
+            for room_id, reply in zip(room_ids, replies, strict=True)
+        }
 
     async def put(
         self,
