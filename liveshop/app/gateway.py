@@ -306,11 +306,17 @@ class Gateway:
         if who.user is not None:
             try:
                 mine = await self.s.order_book.mine(room.room_id, who.user)
+                if state.kind == "network":  # a joint room's orders live in its stores
+                    for order_id in await self.s.joint.routed_order_ids(room.room_id, who.user):
+                        found = await self.s.order_book.get(order_id)
+                        if found is not None:
+                            mine.append(found[0])
             except RedisError:
                 mine = []
             state = msgspec.structs.replace(state, my_orders=mine)
         if snap.state.kind == "network":  # known at once, before the sweep's next pass
             self.s.joint.network |= {room.room_id}
+            await self.s.hub.follow(room, snap.state.stores or [])
         room.seed(snap.seq, {pr.sku: pr.name for pr in snap.state.products})
         self.s.purchases.gate(room.room_id).seed(
             snap.seq, {pr.sku: pr.stock for pr in snap.state.products}

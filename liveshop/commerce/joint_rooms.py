@@ -87,7 +87,7 @@ class JointRooms:
     async def _route(self, room_id: str, user: str, request_id: str, *args: object) -> list[bytes]:
         keys = RoomKeys.of(room_id)
         reply: list[bytes] = await self._scripts.joint_route(
-            keys=[keys.route(user, request_id), keys.stats, keys.buyers],
+            keys=[keys.route(user, request_id), keys.stats, keys.buyers, keys.routed_orders(user)],
             args=[*args, self._ttl],
         )
         return reply
@@ -175,6 +175,11 @@ class JointRooms:
             return await self._done(room_id, user, msg, self._rejected(msg, reason))
         return await self._done(room_id, user, msg, self._rejected(msg, "no_store"))
 
+    async def routed_order_ids(self, room_id: str, user: str, limit: int = 20) -> list[str]:
+        """The buyer's routed orders in this joint room, newest first."""
+        ids = await self._redis.lrange(RoomKeys.of(room_id).routed_orders(user), 0, limit - 1)
+        return [as_text(i) for i in ids]
+
     @staticmethod
     def _rejected(msg: p.Buy, reason: str) -> p.OrderAck:
         return p.OrderAck(
@@ -203,6 +208,7 @@ class JointRooms:
             msg.qty,
             gmv,
             user,
+            ack.order_id or "",
         )
         if reply[0] == b"already":
             return _answer.decode(reply[1])

@@ -132,6 +132,11 @@ class RoomKeys:
         ones that refused), recorded before that store's purchase script runs."""
         return f"ls:{{{self.room_id}}}:route:{len(user)}:{user}:{request_id}"
 
+    def routed_orders(self, user: str) -> str:
+        """list: a buyer's orders in this joint room (ids, newest first): they live in the
+        member stores' slots."""
+        return f"ls:{{{self.room_id}}}:routed:{len(user)}:{user}"
+
     def offer(self, offer_id: str) -> str:
         return f"ls:{{{self.room_id}}}:offer:{offer_id}"  # hash: the offer's fields
 

@@ -94,6 +94,8 @@ class LocalRoom:
         self.by_user: dict[str, set[Sink]] = {}  # signed-in user -> their sockets here
         self.unreported: set[str] = set()  # viewer ids not yet in the session's audience
         self.subscribed = asyncio.Event()
+        # a joint room: the member stores whose channels carry its buyers' `order`s
+        self.following: tuple[str, ...] = ()
         self.last_seq = 0
         self._on_stock = on_stock
         self.names: dict[str, str] = {}  # sku -> product name, for chat mentions
@@ -262,6 +264,13 @@ class Hub:
         self._lock = asyncio.Lock()  # subscribe/unsubscribe and (re)connect, one at a time
         self._repairs: dict[LocalRoom, asyncio.Task[None]] = {}
         self._repair_again: set[LocalRoom] = set()
+        # store room id -> the local joint rooms following its channel (commerce.joint_rooms:
+        # a routed order lives in the store's slot, its buyer's socket in the joint room)
+        self._followed: dict[str, set[str]] = {}
+
+    def _channels(self) -> list[str]:
+        rooms = set(self.rooms) | set(self._followed)
+        return [RoomKeys.of(r).channel for r in sorted(rooms)]
 
     async def start(self) -> None:
         async with self._lock:
@@ -275,11 +284,11 @@ class Hub:
         pubsub = self._redis.pubsub()
         try:
             if isinstance(pubsub, ClusterPubSub):
-                for room in self.rooms.values():
-                    await pubsub.ssubscribe(room.keys.channel)
+                for channel in self._channels():
+                    await pubsub.ssubscribe(channel)
             else:
                 # The standing subscription keeps the connection open and the reader blocking.
-                await pubsub.subscribe(KEEPALIVE, *(r.keys.channel for r in self.rooms.values()))
+                await pubsub.subscribe(KEEPALIVE, *self._channels())
         except BaseException:
             with contextlib.suppress(Exception):
                 await _close(pubsub)
@@ -350,17 +359,23 @@ class Hub:
         assert isinstance(channel, bytes)
         if channel == _KEEPALIVE:
             return
-        room = self.rooms.get(room_id_from_channel(channel.decode()))
-        if room is None:
+        room_id = room_id_from_channel(channel.decode())
+        room = self.rooms.get(room_id)
+        if room is None and room_id not in self._followed:
             return
         if kind in ("subscribe", "ssubscribe"):
-            self._on_confirmed(room)
+            if room is not None:
+                self._on_confirmed(room)
         elif kind in ("message", "smessage"):
             data = message["data"]
             assert isinstance(data, bytes)
             if data.startswith(TO_USER):
-                room.to_user(data)
+                if room is not None:
+                    room.to_user(data)
+                self._to_followers(room_id, data)
                 return
+            if room is None:
+                return  # a followed store's room stream: not for the joint room's sockets
             seq_text, ckey, text = data.split(b" ", 2)
             seq = int(seq_text)
             if room.repairing is None and room.last_seq and seq > room.last_seq + 1:
@@ -369,6 +384,41 @@ class Hub:
                 log.warning("room stream gap", room=room.room_id, after=room.last_seq, got=seq)
                 self._start_repair(room)
             room.dispatch(seq, ckey.decode(), text.decode())
+
+    def _to_followers(self, store_id: str, data: bytes) -> None:
+        """A store's message for one user: also to the joint rooms whose order it is."""
+        for joint_id in self._followed.get(store_id, ()):
+            joint = self.rooms.get(joint_id)
+            if joint is not None and b'"via":' + orjson.dumps(joint_id) in data:
+                joint.to_user(data)
+
+    async def follow(self, room: LocalRoom, stores: Sequence[str]) -> None:
+        """Have a joint room's buyers hear their orders' moves in its member stores (the
+        `order` messages the stores' scripts publish for one user). Once per LocalRoom;
+        it ends when the room's last local socket leaves."""
+        async with self._lock:
+            if room.following or self.rooms.get(room.room_id) is not room:
+                return
+            room.following = tuple(stores)
+            for store in room.following:
+                new = store not in self._followed and store not in self.rooms
+                self._followed.setdefault(store, set()).add(room.room_id)
+                if new and self._pubsub is not None:
+                    with contextlib.suppress(*LOST):
+                        await self._subscribe(self._pubsub, RoomKeys.of(store).channel)
+
+    async def _unfollow(self, room: LocalRoom) -> None:
+        """(lock held) The joint room closed here: drop its stores' channels nobody needs."""
+        for store in room.following:
+            joints = self._followed.get(store)
+            if joints is None:
+                continue
+            joints.discard(room.room_id)
+            if not joints:
+                del self._followed[store]
+                if store not in self.rooms and self._pubsub is not None:
+                    with contextlib.suppress(*LOST):
+                        await self._unsubscribe(self._pubsub, RoomKeys.of(store).channel)
 
     def _on_confirmed(self, room: LocalRoom) -> None:
         """The engine confirmed the room's subscription on the connection being read.
@@ -543,7 +593,9 @@ class Hub:
                     self._repair_again.discard(room)
                     if self._on_room_closed is not None:
                         self._on_room_closed(room_id)
-                    if self._pubsub is not None:
+                    await self._unfollow(room)
+                    # a store a local joint room follows keeps its channel
+                    if self._pubsub is not None and room_id not in self._followed:
                         with contextlib.suppress(*LOST):
                             await self._unsubscribe(self._pubsub, room.keys.channel)
 

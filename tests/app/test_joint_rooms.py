@@ -127,9 +127,39 @@ async def test_a_buy_goes_to_the_nearest_store_with_stock_or_the_chosen_one(
             c = await buyer.request(_buy("r3", 1, method="pickup", store="s-zgc"), "order_ack")
             assert (c["status"], c["store"], c["route"]["rule"]) == ("accepted", "s-zgc", "chosen")
             assert c["pickup_code"]
+            # the store's clerk readies it: the buyer hears it in the joint room
+            clerk = {"Authorization": f"Bearer {token('staff', user='clerk', room='s-zgc')}"}
+            ready = await http.post(
+                f"/api/orders/{c['order_id']}/state", json={"state": "ready"}, headers=clerk
+            )
+            assert ready.status_code == 200, ready.text
+            moved = await buyer.wait_for(
+                lambda m: (
+                    m["type"] == "order"
+                    and m["order_id"] == c["order_id"]
+                    and m["state"] == "ready"
+                ),
+                timeout=5,
+            )
+            assert (moved["via"], moved["store"], moved["route"]["rule"]) == (
+                JOINT,
+                "s-zgc",
+                "chosen",
+            )
             # nobody delivers 500 units there
             d = await buyer.request(_buy("r4", 60, **deliver), "order_ack")
             assert (d["status"], d["reason"]) == ("rejected", "no_store")
+            # a reload: the welcome lists the buyer's orders in the member stores
+            again_in = await Client.connect(srv.ws_url(JOINT))
+            try:
+                welcome = await again_in.hello(token(user="v1"))
+                mine = {o["order_id"]: o for o in welcome["state"]["my_orders"]}
+                assert set(mine) == {a["order_id"], b["order_id"], c["order_id"]}
+                assert mine[c["order_id"]]["state"] == "ready"
+                assert welcome["state"]["kind"] == "network"
+                assert welcome["state"]["stores"] == list(STORES)
+            finally:
+                await again_in.close()
             # the joint room shows the members' sum
             await buyer.wait_for(
                 lambda m: m["type"] == "stock" and m["sku"] == SKU and m["left"] == 0 + 49 + 49,
@@ -257,8 +287,24 @@ async def test_routing_works_with_the_stores_on_other_shards(cluster_server: Run
         assert [a["store"] for a in acks] == ["s-guomao", "s-guomao", "s-wangjing"], acks
         repeat = await buyer.request(_buy("c0", 1, **deliver), "order_ack")
         assert repeat["order_id"] == acks[0]["order_id"]
+        # a move in the store's slot (another shard) reaches the buyer in the joint room
+        pickup = await buyer.request(_buy("c9", 1, method="pickup", store="s-zgc"), "order_ack")
+        clerk = {"Authorization": f"Bearer {token('staff', user='clerk', room='s-zgc')}"}
+        async with httpx.AsyncClient(base_url=cluster_server.http, timeout=10 * UNIT) as http:
+            r = await http.post(
+                f"/api/orders/{pickup['order_id']}/state", json={"state": "ready"}, headers=clerk
+            )
+            assert r.status_code == 200, r.text
+        await buyer.wait_for(
+            lambda m: (
+                m["type"] == "order"
+                and m["order_id"] == pickup["order_id"]
+                and m["state"] == "ready"
+            ),
+            timeout=5,
+        )
     finally:
         await buyer.close()
         await host.close()
     sold = [int(await redis.hget(RoomKeys.of(room).sold, SKU) or 0) for room in STORES]
-    assert sold == [2, 1, 0]
+    assert sold == [2, 1, 1]

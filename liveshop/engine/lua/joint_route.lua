@@ -5,12 +5,14 @@
 --
 -- KEYS[1] the request's route hash (store, rule, distance_m, tried, answer)
 -- KEYS[2] the joint room's stats hash  KEYS[3] its buyers set
+-- KEYS[4] the buyer's routed orders in this joint room (list, newest first, capped)
 -- ARGV[1] op  ARGV[2..] by op; ARGV[#ARGV] the record's ttl (s)
 --   'get'                                  -> {fields...}
 --   'set', expected, store, rule, distance -> {'ok'} | {'moved'} (the store is not `expected`)
 --   'refused', store                       -> {'ok'} | {'moved'}
---   'done', answer, status, sku, qty, gmv, user -> {'ok'} | {'already', answer}
---       the first answer wins; an accepted one counts in the joint room's session
+--   'done', answer, status, sku, qty, gmv, user, order_id -> {'ok'} | {'already', answer}
+--       the first answer wins; an accepted one counts in the joint room's session and
+--       joins the buyer's list (their `welcome.state.my_orders` here)
 
 local key, op, ttl = KEYS[1], ARGV[1], ARGV[#ARGV]
 if op == 'get' then
@@ -44,5 +46,8 @@ if ARGV[3] == 'accepted' then
   redis.call('HINCRBY', KEYS[2], 'u:' .. ARGV[4], tonumber(ARGV[5]))
   redis.call('HINCRBY', KEYS[2], 'g:' .. ARGV[4], tonumber(ARGV[6]))
   redis.call('SADD', KEYS[3], ARGV[7])
+  redis.call('LPUSH', KEYS[4], ARGV[8])
+  redis.call('LTRIM', KEYS[4], 0, 49)
+  redis.call('EXPIRE', KEYS[4], 30 * 86400)
 end
 return {'ok'}
