@@ -3,6 +3,8 @@
 // the same id and gets the first answer) and the buyer's own confirmed orders.
 // `buy` is idempotent per (user, request_id) on the server, so resending can never buy twice.
 // A group join (`group_join`, 拼团) is the same kind of request and goes through the same table.
+// In a joint room a buy names its `fulfilment` (pickup store or delivery); it is part of the
+// pending entry, so a resend asks for exactly what the first send asked for.
 
 const RESEND_AFTER_MS = 6_000;
 
@@ -75,12 +77,15 @@ export class Purchases {
     return false;
   }
 
-  /** One tap. Returns false (and sends nothing) if that button already has a buy in flight. */
-  buy({ sku, qty = 1, offerId = null }) {
+  /** One tap. Returns false (and sends nothing) if that button already has a buy in flight.
+   * `fulfilment`: a joint room's `{method: "pickup", store}` or `{method: "delivery", …}`. */
+  buy({ sku, qty = 1, offerId = null, fulfilment = null }) {
     const target = Purchases.target(sku, offerId);
     if (this.isPending(target)) return false;
     const id = newRequestId();
-    this.pending.set(id, { sku, qty, offer_id: offerId, target, sentAt: 0 });
+    const entry = { sku, qty, offer_id: offerId, target, sentAt: 0 };
+    if (fulfilment) entry.fulfilment = fulfilment;
+    this.pending.set(id, entry);
     this.persist();
     this.send(id);
     this.onChange();
@@ -107,6 +112,7 @@ export class Purchases {
       ? { type: "group_join", request_id: id, group_id: p.group_id, qty: p.qty }
       : { type: "buy", request_id: id, sku: p.sku, qty: p.qty };
     if (p.offer_id) msg.offer_id = p.offer_id;
+    if (p.fulfilment) msg.fulfilment = p.fulfilment;
     // Not connected: stays pending, and goes out after the next welcome.
     if (this.socket.send(msg)) p.sentAt = Date.now();
   }
@@ -138,6 +144,16 @@ export class Purchases {
         pay_by: ack.pay_by,
         at: Date.now(),
       });
+      if (ack.store) {
+        // A joint room's order: the store and route from the ack; the method and address
+        // from the buy (the coordinates are not worth keeping).
+        const f = entry.fulfilment;
+        Object.assign(this.orders[0], {
+          store: ack.store,
+          route: ack.route,
+          fulfilment: f?.method === "delivery" ? { method: "delivery", address: f.address } : { method: "pickup" },
+        });
+      }
       this.orders = this.orders.slice(0, 50);
     }
     this.persist();

@@ -118,11 +118,14 @@ export class OrderBook {
   }
 }
 
-/** What an accepted order_ack tells about its order, as an unversioned order object. */
+/** What an accepted order_ack tells about its order, as an unversioned order object.
+ * A joint room's ack adds `store` and `route`; the method and address are the buy's own. */
 export function orderFromAck(ack, entry) {
-  const fulfilment = { method: "pickup" };
+  const asked = entry?.fulfilment;
+  const fulfilment = { method: asked?.method === "delivery" ? "delivery" : "pickup" };
+  if (asked?.method === "delivery" && asked.address) fulfilment.address = asked.address;
   const group = ack.group_id ?? entry?.group_id; // a 拼团 join: created pending_group
-  if (ack.pickup_code) fulfilment.pickup_code = ack.pickup_code;
+  if (ack.pickup_code && fulfilment.method === "pickup") fulfilment.pickup_code = ack.pickup_code;
   const order = {
     order_id: ack.order_id,
     state: ack.state ?? (group ? "pending_group" : "accepted"),
@@ -134,5 +137,9 @@ export function orderFromAck(ack, entry) {
   };
   if (typeof ack.pay_by === "number") order.pay_by = ack.pay_by;
   if (group) order.group_id = group;
+  if (ack.store) {
+    order.store = ack.store;
+    if (ack.route) order.route = ack.route;
+  }
   return order;
 }

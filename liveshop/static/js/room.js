@@ -21,6 +21,8 @@ export function emptyState() {
     offers: new Map(), // offer_id → offer object (+ closedAt, local ms, once not live)
     groups: new Map(), // group_id → group object (+ closedAt, local ms, once failed/cancelled)
     pinned: null,
+    kind: "store", // "network": a joint room (跨店联播) whose buys go to its member `stores`
+    stores: [],
     clockOffset: 0, // server clock minus ours, ms; estimated from message `ts`
     offsetSamples: [],
   };
@@ -47,6 +49,8 @@ export function fromWelcome(prev, msg) {
     if (g?.group_id) s.groups.set(g.group_id, mergeGroup(prev.groups?.get(g.group_id), g));
   }
   s.pinned = st.pinned ?? null;
+  s.kind = st.kind === "network" ? "network" : "store";
+  s.stores = Array.isArray(st.stores) ? [...st.stores] : [];
   s.clockOffset = prev.clockOffset;
   s.offsetSamples = prev.offsetSamples;
   return s;
