@@ -2,11 +2,12 @@
 // Owns every user-visible string of the pages (viewer, console, admin, store); the protocol's `lang`
 // value is the key here, so the language the page shows is the language the server speaks.
 // Group buying's strings live in i18n-groups.js, campaign packs' and price bands' (console)
-// in i18n-packs.js, HQ's page's in i18n-hq.js, the post-live review's in i18n-report.js;
-// all are merged in below.
+// in i18n-packs.js, HQ's page's in i18n-hq.js, the post-live review's in i18n-report.js,
+// joint rooms' (viewer) in i18n-joint.js; all are merged in below.
 
 import { GROUP_STRINGS } from "./i18n-groups.js";
 import { HQ_STRINGS } from "./i18n-hq.js";
+import { JOINT_STRINGS } from "./i18n-joint.js";
 import { PACK_STRINGS } from "./i18n-packs.js";
 import { REPORT_STRINGS } from "./i18n-report.js";
 
@@ -120,7 +121,7 @@ const STRINGS = {
     "reject.not_live": "直播还没开始，暂时不能下单",
     "reject.rate_limited": "点得太快了，请稍等几秒再试",
     "reject.out_of_range": "这个地址超出了门店的配送范围",
-    "reject.no_store": "附近门店都没有足够的货，暂时不能下单",
+    "reject.no_store": "没有门店能接这一单（太远，或货不够），可以改为到店自提",
     "reject.group_full": "这个团已经满了",
     "reject.group_closed": "这个团已经结束了",
     "reject.too_many_unpaid": "你有 3 笔订单还没付款，请先付款或取消",
@@ -446,7 +447,7 @@ const STRINGS = {
     "reject.not_live": "The stream isn't live; ordering is closed",
     "reject.rate_limited": "Too many taps; wait a few seconds and try again",
     "reject.out_of_range": "That address is outside the store's delivery area",
-    "reject.no_store": "No nearby store has enough in stock right now",
+    "reject.no_store": "No store can take this order (too far, or not enough in stock); you could pick it up at a store",
     "reject.group_full": "This group is full",
     "reject.group_closed": "This group has closed",
     "reject.too_many_unpaid": "You have 3 unpaid orders; pay or cancel one first",
@@ -665,7 +666,14 @@ const STRINGS = {
 };
 
 for (const lang of Object.keys(STRINGS)) {
-  Object.assign(STRINGS[lang], GROUP_STRINGS[lang], PACK_STRINGS[lang], HQ_STRINGS[lang], REPORT_STRINGS[lang]);
+  Object.assign(
+    STRINGS[lang],
+    GROUP_STRINGS[lang],
+    PACK_STRINGS[lang],
+    HQ_STRINGS[lang],
+    REPORT_STRINGS[lang],
+    JOINT_STRINGS[lang],
+  );
 }
 
 export const LANGS = Object.keys(STRINGS);

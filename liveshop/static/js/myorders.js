@@ -2,10 +2,12 @@
 // buyer in this room, newest first, with pay (demo), cancel, the pickup code and QR, kept
 // current from welcome.my_orders, `order` pushes and GET /api/me/orders. Owns #my-orders
 // and #my-orders-tab; the viewer page feeds it messages and shows one of its orders in
-// its own confirmation card. The order data and labels are orders.js's.
+// its own confirmation card. The order data and labels are orders.js's. In a joint room
+// (跨店联播) a card also says which member store fulfils the order (joint.js's words).
 
 import { money } from "./format.js";
 import { getLang, has, t } from "./i18n.js";
+import { routeLine } from "./joint.js";
 import {
   CANCELLABLE,
   OrderBook,
@@ -35,14 +37,16 @@ export class MyOrders {
    * @param {(sku: string) => string} o.productName
    * @param {() => number} o.serverNow  server epoch ms, for the pay countdown
    * @param {() => void} o.onChange  the book or a button's busy state changed
+   * @param {(store: string) => string} [o.storeName]  a joint room's member store by name
    */
-  constructor({ socket, getToken, room, productName, serverNow, onChange }) {
+  constructor({ socket, getToken, room, productName, serverNow, onChange, storeName }) {
     this.socket = socket;
     this.getToken = getToken;
     this.room = room;
     this.productName = productName;
     this.serverNow = serverNow;
     this.onChange = onChange ?? (() => {});
+    this.storeName = storeName ?? ((id) => id);
     this.book = new OrderBook();
     this.confirmId = null; // the order the page shows in its confirmation card
     this.rest = false; // the server sent welcome.my_orders, so it also answers /api/me/orders
@@ -61,14 +65,18 @@ export class MyOrders {
   // ---- from the socket and the server --------------------------------------------------
 
   /** Every welcome: merge its my_orders (resumed or not, orders are not in the replay); on a
-   * server without them, show the orders this tab remembers from its own order_acks. */
+   * server without them, show the orders this tab remembers from its own order_acks. A
+   * joint room's orders live in its member stores, so neither my_orders nor
+   * /api/me/orders of the joint room has them: there too the tab's own acks are shown. */
   welcome(msg, remembered) {
     const mine = msg.state?.my_orders;
+    const joint = msg.state?.kind === "network";
     if (Array.isArray(mine)) {
       this.rest = true;
       for (const o of mine) this.book.merge(o);
       this.fetchServer();
-    } else if (!this.seeded) {
+    }
+    if ((joint || !Array.isArray(mine)) && !this.seeded) {
       for (const o of remembered) this.book.merge(orderFromAck(o, o), o.at);
     }
     this.seeded = true;
@@ -285,6 +293,7 @@ export class MyOrders {
       o.version, o.state, getLang(), this.payOff, this.paying.has(o.order_id),
       this.isCancelling(o.order_id), this.msgs.get(o.order_id)?.text ?? "", this.productName(o.sku),
       o.fulfilment, o.refund, o.pay_by, o.delivery_status, o.verified_at, o.group_id, o.reason,
+      o.store, o.route, o.store ? this.storeName(o.store) : null,
     ]);
   }
 
@@ -295,6 +304,8 @@ export class MyOrders {
     const total = orderTotal(o);
     const item = t("order.item", { name: this.productName(o.sku), qty: o.qty });
     const lines = [];
+    const route = routeLine(o, this.storeName);
+    if (route) lines.push(route);
     if (total !== null) lines.push(el("div", { class: "order-total num", text: t("order.total", { amount: money(total) }) }));
     if (o.state === "awaiting_payment" && typeof o.pay_by === "number") {
       lines.push(el("div", { class: "pay-countdown num", dataset: { payBy: String(o.pay_by) } }));
@@ -377,7 +388,8 @@ export class MyOrders {
         onclick: () => this.pay(id),
       }));
     }
-    if (CANCELLABLE.has(o.state)) {
+    // A joint room's order belongs to its member store: this room's socket cannot cancel it.
+    if (CANCELLABLE.has(o.state) && !(o.store && o.store !== this.room)) {
       const busy = this.isCancelling(id);
       buttons.push(el("button", {
         type: "button",

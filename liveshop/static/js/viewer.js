@@ -1,13 +1,15 @@
 // The viewer page (/rooms/{room_id}): watch, see live stock and flash deals, buy, chat, like.
 // Owns the viewer's DOM; room state comes from room.js, the connection from socket.js,
 // purchases (request ids, resend) from buy.js, the buyer's orders after the tap from myorders.js,
-// the group-buy cards (拼团) from groupcard.js.
+// the group-buy cards (拼团) from groupcard.js, a joint room's fulfilment card (跨店联播:
+// pickup store or delivery, and the route an order took) from joint.js.
 
 import { Purchases } from "./buy.js";
 import { TokenSource } from "./auth.js";
 import { count, countdown, money, nickname } from "./format.js";
 import { GroupCards } from "./groupcard.js";
 import { getLang, onLangChange, t } from "./i18n.js";
+import { JointPicker, noStore, routeLine } from "./joint.js";
 import { MyOrders } from "./myorders.js";
 import { SHOW_CODE, methodOf, orderTotal, pickupCode, stateLabel } from "./orders.js";
 import {
@@ -70,6 +72,13 @@ const socket = new RoomSocket({
     return true;
   },
 });
+const joint = new JointPicker({
+  room,
+  onNames: () => {
+    myOrders.render();
+    renderConfirm();
+  },
+});
 const purchases = new Purchases({
   socket,
   room,
@@ -84,6 +93,7 @@ const myOrders = new MyOrders({
   getToken: () => tokens.get(),
   productName: (sku) => state.products.get(sku)?.name ?? sku,
   serverNow: () => serverNow(state),
+  storeName: (id) => joint.storeName(id),
   onChange: () => {
     renderConfirm();
     groupCards.render(); // "my status" on a group card follows the buyer's orders
@@ -107,6 +117,7 @@ function onWelcome(msg) {
   if (typeof msg.ts === "number") apply(state, { ts: msg.ts }); // apply() notes the server clock
   welcomed = true;
   if (state.user) purchases.setUser(state.user);
+  joint.setRoom(state);
   myOrders.welcome(msg, purchases.orders);
   renderAll();
   purchases.resendAll();
@@ -154,9 +165,12 @@ function onOrderAck(ack) {
     myOrders.ack(ack, settled.entry); // renders the panel and, through onChange, the card
     $("#order-confirm").scrollIntoView({ block: "nearest", behavior: "smooth" });
   } else {
-    const text = rejectText(ack.reason);
+    const why = ack.reason === "no_store" ? noStore(settled.entry, (id) => joint.storeName(id)) : null;
+    const text = why ? t(why.key, why.vars) : rejectText(ack.reason);
+    if (why && joint.active) joint.say(why);
     rowMessages.set(target, { text, until: Date.now() + REJECT_SHOW_MS });
-    toast(text, "error");
+    // The whole sentence is under the button and in the card; the toast only says it happened.
+    toast(why && joint.active ? t("joint.no_store.short") : text, "error");
   }
   renderButtons();
 }
@@ -177,8 +191,24 @@ function onError(msg) {
 // ---- actions --------------------------------------------------------------------------
 
 function tapBuy(sku, offerId = null) {
-  if (!purchases.buy({ sku, qty: 1, offerId })) return; // this button already has a buy in flight
-  rowMessages.delete(`${offerId ? "offer" : "sku"}:${offerId ?? sku}`);
+  const target = Purchases.target(sku, offerId);
+  let fulfilment = null;
+  let qty = 1;
+  if (joint.active) {
+    // A joint room routes each buy by its fulfilment: none chosen yet, nothing is sent.
+    const f = joint.fulfilment();
+    if (!f.ok) {
+      rowMessages.set(target, { text: t(f.why), until: Date.now() + REJECT_SHOW_MS });
+      joint.ask(f.why);
+      renderButtons();
+      return;
+    }
+    fulfilment = f.value;
+    qty = offerId ? 1 : joint.qty; // a deal's per-person limit is counted in single units
+  }
+  if (!purchases.buy({ sku, qty, offerId, fulfilment })) return; // already a buy in flight
+  rowMessages.delete(target);
+  joint.sent();
   if (!socket.ready) toast(t("conn.reconnecting"));
 }
 
@@ -219,6 +249,7 @@ function renderAll() {
   groupCards.render();
   renderConfirm();
   myOrders.render();
+  joint.render();
   renderChat();
   banner.redraw();
 }
@@ -485,6 +516,7 @@ function confirmCard(order) {
     closed
       ? el("div", { class: "confirm-closed", text: t(`orders.note.${order.state}`) })
       : el("div", { class: "confirm-ok", text: `✓ ${t(order.group_id ? "group.join_ok" : "order.ok")}` }),
+    routeLine(order, (id) => joint.storeName(id)),
     el("span", { class: "order-state", dataset: { state: order.state }, text: stateLabel(order.state) }),
     unpaid && typeof order.pay_by === "number"
       ? el("div", { class: "pay-countdown num", dataset: { payBy: String(order.pay_by) } })
