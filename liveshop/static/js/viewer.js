@@ -46,7 +46,7 @@ let anonymous = false;
 let welcomed = false;
 const chat = []; // {user, text}; not part of room state, so it survives a fresh welcome
 const likes = new Map(); // sku → taps on this page
-const rowMessages = new Map(); // buy target → {text, until}
+const rowMessages = new Map(); // buy target → {text, until} or {key, vars, until} (follows the language)
 let confirmOrderId = null; // the order whose pickup code is shown large
 
 const tokens = new TokenSource({ role: "viewer", room });
@@ -168,7 +168,8 @@ function onOrderAck(ack) {
     const why = ack.reason === "no_store" ? noStore(settled.entry, (id) => joint.storeName(id)) : null;
     const text = why ? t(why.key, why.vars) : rejectText(ack.reason);
     if (why && joint.active) joint.say(why);
-    rowMessages.set(target, { text, until: Date.now() + REJECT_SHOW_MS });
+    const until = Date.now() + REJECT_SHOW_MS;
+    rowMessages.set(target, why ? { ...why, until } : { text, until });
     // The whole sentence is under the button and in the card; the toast only says it happened.
     toast(why && joint.active ? t("joint.no_store.short") : text, "error");
   }
@@ -198,7 +199,7 @@ function tapBuy(sku, offerId = null) {
     // A joint room routes each buy by its fulfilment: none chosen yet, nothing is sent.
     const f = joint.fulfilment();
     if (!f.ok) {
-      rowMessages.set(target, { text: t(f.why), until: Date.now() + REJECT_SHOW_MS });
+      rowMessages.set(target, { key: f.why, until: Date.now() + REJECT_SHOW_MS });
       joint.ask(f.why);
       renderButtons();
       return;
@@ -495,7 +496,7 @@ function renderButtons() {
     if (!msgBox) continue;
     const target = holder.dataset.target ?? `offer:${holder.dataset.offer}`;
     const m = rowMessages.get(target);
-    setText(msgBox, m && m.until > now ? m.text : "");
+    setText(msgBox, m && m.until > now ? (m.key ? t(m.key, m.vars) : m.text) : "");
   }
 }
 
