@@ -160,6 +160,13 @@ def sent_buys(page: Page) -> list[dict[str, Any]]:
     return buys
 
 
+# True once the page has not scrolled for two frames (a smooth scroll of its own is over).
+SETTLED = """() => new Promise(done => {
+  const y = window.scrollY;
+  requestAnimationFrame(() => requestAnimationFrame(() => done(window.scrollY === y)));
+})"""
+
+
 def shoot(page: Page, name: str, width: int = 375, at: str | None = None) -> None:
     """A screenshot at `width` (scrolled to `at`, else the top) and of the full page, for a
     person to look at; the page never scrolls sideways."""
@@ -171,6 +178,7 @@ def shoot(page: Page, name: str, width: int = 375, at: str | None = None) -> Non
         page.evaluate("window.scrollTo(0, 0)")
     else:
         page.locator(at).evaluate("n => n.scrollIntoView({block: 'center'})")
+    page.wait_for_function(SETTLED)
     out = ARTIFACTS / f"joint-viewer-{name}-{width}x{height}.png"
     page.screenshot(path=str(out))
     page.evaluate("window.scrollTo(0, 0)")  # else the sticky top bar lands mid-page
@@ -376,6 +384,7 @@ def test_delivery_goes_to_the_nearest_store_with_stock_and_a_lost_buy_is_resent_
 
     viewer.click("#lang-toggle")
     expect(viewer.locator("#fulfil-h")).to_have_text("How to get it")
+    expect(viewer.locator("#fulfil-msg")).to_contain_text("No store can take this order")
     expect(route_line).to_have_text(
         f"Shipped by 望京店 · {away / 1000:.1f} km from you · nearest with stock"
     )
