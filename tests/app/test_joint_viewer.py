@@ -223,8 +223,8 @@ def test_a_pickup_store_chosen_by_name_takes_the_order_and_is_remembered(
     """Before the first buy the page asks how to get it; a buy tapped then sends nothing and
     points at the card. The viewer picks 到店自提 at 中关村店 (listed by name) and buys: the
     buy names that store, the confirmation and the order card say 到 中关村店 自提 with the
-    pickup code, the order is at jv-zgc. A reload keeps the store and the order. 国贸店
-    (none in stock) refuses: `no_store`, naming the store."""
+    pickup code, the order is at jv-zgc; the store's 备好 reaches the card. A reload keeps
+    the store and the order. 国贸店 (none in stock) refuses: `no_store`, naming it."""
     viewer, log, buys = phone(f"/rooms/{JOINT}", "viewer A")
     card = viewer.locator("#fulfil")
     expect(card).to_be_visible()
@@ -269,6 +269,18 @@ def test_a_pickup_store_chosen_by_name_takes_the_order_and_is_remembered(
         1,
     )
     assert order["order_id"] == order_card.get_attribute("data-order-id")
+    # 中关村店 packs it: the move, published in the store, reaches the joint room's page.
+    staff = sign_token("staff-zgc", "staff", room="jv-zgc")
+    req = urllib.request.Request(
+        f"{server.base_url}/api/orders/{order['order_id']}/state",
+        data=json.dumps({"state": "ready"}).encode(),
+        method="POST",
+        headers={"Authorization": f"Bearer {staff}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=5) as r:
+        assert r.status == 200
+    expect(order_card).to_have_attribute("data-state", "ready")
+    expect(order_card.locator(".order-route")).to_have_text("到 中关村店 自提")
 
     viewer.reload()
     expect(viewer.locator("body")).to_have_attribute("data-conn", "open")

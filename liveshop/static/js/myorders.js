@@ -65,18 +65,14 @@ export class MyOrders {
   // ---- from the socket and the server --------------------------------------------------
 
   /** Every welcome: merge its my_orders (resumed or not, orders are not in the replay); on a
-   * server without them, show the orders this tab remembers from its own order_acks. A
-   * joint room's orders live in its member stores, so neither my_orders nor
-   * /api/me/orders of the joint room has them: there too the tab's own acks are shown. */
+   * server without them, show the orders this tab remembers from its own order_acks. */
   welcome(msg, remembered) {
     const mine = msg.state?.my_orders;
-    const joint = msg.state?.kind === "network";
     if (Array.isArray(mine)) {
       this.rest = true;
       for (const o of mine) this.book.merge(o);
       this.fetchServer();
-    }
-    if ((joint || !Array.isArray(mine)) && !this.seeded) {
+    } else if (!this.seeded) {
       for (const o of remembered) this.book.merge(orderFromAck(o, o), o.at);
     }
     this.seeded = true;
