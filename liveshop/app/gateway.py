@@ -449,7 +449,7 @@ class Gateway:
         """The buyer's cancel: one script decides, so a cancel racing the store's `ready`
         either wins (units back, refund if paid) or is refused."""
         book = self.s.order_book
-        if room_of(msg.order_id) != room_id:
+        if room_of(msg.order_id) != room_id and not await self._routed_here(room_id, msg.order_id):
             return _cancel_ack(msg, "refused", ErrorCode.NOT_FOUND.value)
         try:
             await book.move(msg.order_id, State.CANCELLED, By.BUYER, user, buyer=user)
@@ -460,6 +460,13 @@ class Gateway:
                     return _cancel_ack(msg, "cancelled")  # a repeat of a cancel that won
             return _cancel_ack(msg, "refused", exc.code.value)
         return _cancel_ack(msg, "cancelled")
+
+    async def _routed_here(self, room_id: str, order_id: str) -> bool:
+        """A joint room's order, fulfilled by one of its stores: its buyer cancels it here."""
+        if not self.s.joint.is_network(room_id):
+            return False
+        found = await self.s.order_book.get(order_id)
+        return found is not None and found[0].via == room_id
 
     async def shutdown(self) -> None:
         """Stop accepting; answer in-flight requests, then `bye server_shutdown` to every

@@ -107,6 +107,8 @@ class JointRooms:
         price = await self._redis.hget(keys.price, msg.sku)
         if live != b"1" or price is None:
             return self._rejected(msg, "not_live" if live != b"1" else "unknown_sku")
+        if msg.offer_id is not None:  # a joint room has no stock of its own to offer
+            return self._rejected(msg, "offer_ended")
         ids, spots = await self._members(room_id)
         fulfilment = msg.fulfilment
         delivery = fulfilment if isinstance(fulfilment, p.DeliveryIn) else None

@@ -146,6 +146,15 @@ async def test_a_buy_goes_to_the_nearest_store_with_stock_or_the_chosen_one(
                 "s-zgc",
                 "chosen",
             )
+            # the buyer cancels a routed order from the joint room: the store gets its unit back
+            undo = await buyer.request(_buy("r5", 1, method="pickup", store="s-zgc"), "order_ack")
+            cancel = {"type": "cancel", "request_id": "x5", "order_id": undo["order_id"]}
+            cancelled = await buyer.request(cancel, "cancel_ack")
+            assert cancelled["status"] == "cancelled", cancelled
+            offer = await buyer.request(
+                {**_buy("r6", 1, **deliver), "offer_id": "of_x"}, "order_ack"
+            )
+            assert (offer["status"], offer["reason"]) == ("rejected", "offer_ended")
             # nobody delivers 500 units there
             d = await buyer.request(_buy("r4", 60, **deliver), "order_ack")
             assert (d["status"], d["reason"]) == ("rejected", "no_store")
@@ -154,7 +163,8 @@ async def test_a_buy_goes_to_the_nearest_store_with_stock_or_the_chosen_one(
             try:
                 welcome = await again_in.hello(token(user="v1"))
                 mine = {o["order_id"]: o for o in welcome["state"]["my_orders"]}
-                assert set(mine) == {a["order_id"], b["order_id"], c["order_id"]}
+                assert set(mine) == {a["order_id"], b["order_id"], c["order_id"], undo["order_id"]}
+                assert mine[undo["order_id"]]["state"] == "cancelled"
                 assert mine[c["order_id"]]["state"] == "ready"
                 assert welcome["state"]["kind"] == "network"
                 assert welcome["state"]["stores"] == list(STORES)
@@ -181,12 +191,13 @@ async def test_a_buy_goes_to_the_nearest_store_with_stock_or_the_chosen_one(
                 )
             finally:
                 await db.close()
-            return rows if len(rows) == 3 else None
+            return rows if len(rows) == 4 else None
 
         rows = await eventually(stored, timeout=10)
         assert sorted(tuple(r) for r in rows) == [
             ("s-guomao", JOINT, "nearest_in_stock", 1790),
             ("s-wangjing", JOINT, "nearest_in_stock", 1790),
+            ("s-zgc", JOINT, "chosen", 1790),
             ("s-zgc", JOINT, "chosen", 1790),
         ]
 

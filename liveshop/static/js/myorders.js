@@ -384,8 +384,8 @@ export class MyOrders {
         onclick: () => this.pay(id),
       }));
     }
-    // A joint room's order belongs to its member store: this room's socket cannot cancel it.
-    if (CANCELLABLE.has(o.state) && !(o.store && o.store !== this.room)) {
+    // A joint room's order (fulfilled by a member store) is cancelled from the joint room too.
+    if (CANCELLABLE.has(o.state)) {
       const busy = this.isCancelling(id);
       buttons.push(el("button", {
         type: "button",
