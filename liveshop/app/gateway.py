@@ -315,7 +315,7 @@ class Gateway:
                 mine = []
             state = msgspec.structs.replace(state, my_orders=mine)
         if snap.state.kind == "network":  # known at once, before the sweep's next pass
-            self.s.joint.network |= {room.room_id}
+            self.s.joint.know(room.room_id)
             await self.s.hub.follow(room, snap.state.stores or [])
         room.seed(snap.seq, {pr.sku: pr.name for pr in snap.state.products})
         self.s.purchases.gate(room.room_id).seed(

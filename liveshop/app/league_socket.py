@@ -60,7 +60,6 @@ class LeagueSockets:
         self._interval_s = interval_s
         self.sockets: set[HqSocket] = set()
         self._feed: asyncio.Task[None] | None = None
-        self.bytes_sent = 0  # league messages' bytes, for the metrics and the bench
 
     async def serve(self, wire: Wire, inbound: Inbound) -> None:
         """Serve one accepted `/ws/hq` socket until it is over."""
@@ -143,9 +142,7 @@ class LeagueSockets:
                 continue  # paused: the next message carries what changed meanwhile
             diff = changes(sock.sent, rows)
             if diff:
-                message = p.League(rows=diff, ts=now)
-                self.bytes_sent += len(p.encode(message))
-                sock.out.reply(message)
+                sock.out.reply(p.League(rows=diff, ts=now))
             sock.sent = rows
 
     async def stop(self) -> None:

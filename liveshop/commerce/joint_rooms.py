@@ -44,11 +44,14 @@ def _request(flat: list[bytes]) -> _Request:
     return msgspec.convert(fields, _Request, strict=False)
 
 
-def _spot(room_id: str, fields: list[bytes | None]) -> StoreSpot | None:
+def _spot(room_id: str, fields: list[bytes | None]) -> StoreSpot:
     lat, lng, radius = fields
-    if lat is None or lng is None:
-        return None  # a member store without a place: only a buyer's choice reaches it
-    return StoreSpot(room_id, float(lat), float(lng), int(radius or 0))
+    return StoreSpot(
+        room_id,
+        None if lat is None else float(lat),
+        None if lng is None else float(lng),
+        int(radius or 0),
+    )
 
 
 class JointRooms:
@@ -67,6 +70,10 @@ class JointRooms:
     def is_network(self, room_id: str) -> bool:
         return room_id in self.network
 
+    def know(self, room_id: str) -> None:
+        """A joint room seen at a welcome: routed from now on, before the next sweep."""
+        self.network |= {room_id}
+
     async def _members(self, room_id: str) -> tuple[list[str], list[StoreSpot]]:
         stores = as_text(await self._redis.hget(RoomKeys.of(room_id).room, "stores") or b"")
         ids = [s for s in stores.split(",") if s]
@@ -74,8 +81,7 @@ class JointRooms:
             for store in ids:
                 pipe.hmget(RoomKeys.of(store).room, ["lat", "lng", "delivery_radius_m"])
             places = await pipe.execute()
-        spots = [s for s in (_spot(i, f) for i, f in zip(ids, places, strict=True)) if s]
-        return ids, spots
+        return ids, [_spot(i, f) for i, f in zip(ids, places, strict=True)]
 
     async def _stock(self, stores: list[str], sku: str) -> dict[str, int]:
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -114,8 +120,6 @@ class JointRooms:
         delivery = fulfilment if isinstance(fulfilment, p.DeliveryIn) else None
         chosen = fulfilment.store if isinstance(fulfilment, p.PickupIn) else None
         at = (delivery.lat, delivery.lng) if delivery else None
-        if chosen is not None and chosen in ids and all(s.room != chosen for s in spots):
-            spots.append(StoreSpot(chosen, 0.0, 0.0, 0))  # chosen, though it has no place
         for _ in range(len(ids) + 1):
             if not state.store:
                 tried = frozenset(t for t in state.tried.split(",") if t)

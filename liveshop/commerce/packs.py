@@ -483,9 +483,16 @@ class Packs:
         return found
 
     async def preview(self, pack: Pack, room_id: str) -> Preview:
+        return (await self._preview(pack, room_id))[0]
+
+    async def _preview(
+        self, pack: Pack, room_id: str
+    ) -> tuple[Preview, RoomView, dict[str, CatalogItem]]:
+        """The preview, with the room and the catalog items it was made from."""
         view = await self._view(room_id, pack)
         missing = [i.sku for i in pack.body.products if i.sku not in view.products]
-        return preview(pack, room_id, view, await self._catalog_of(missing), _now())
+        catalog = await self._catalog_of(missing)
+        return preview(pack, room_id, view, catalog, _now()), view, catalog
 
     async def go_live(self, room_id: str, pack_id: str, title: str | None) -> tuple[bool, str]:
         """Go live with the pack's latest version: (opened_now, session_id). Refused with
@@ -496,7 +503,7 @@ class Packs:
         pack = await self.get(pack_id)
         if pack is None:
             raise Rejected(ErrorCode.NOT_FOUND, f"no pack {pack_id!r}")
-        found = await self.preview(pack, room_id)
+        found, view, catalog = await self._preview(pack, room_id)
         # Applied here before: going live again only opens the session (the script skips
         # the products and offers), so only a withdrawal still stands in the way.
         blocking = [
@@ -516,12 +523,10 @@ class Packs:
         body = pack.body
         keys = RoomKeys.of(room_id)
         title = title or body.title  # tonight's theme, unless the broadcaster named it
-        catalog = await self._catalog_of(i.sku for i in body.products)
-        known = set((await self._view(room_id, pack)).products)
         product_args: list[object] = []
         for item in body.products:
             meta, price = "", item.price
-            if item.sku not in known:  # new to the room: the catalog's name and image
+            if item.sku not in view.products:  # new to the room: the catalog's name and image
                 listed = catalog[item.sku]
                 meta = msgspec.json.encode(
                     ProductMeta(name=listed.name, image=listed.image or None)
@@ -642,9 +647,16 @@ class Packs:
         )
 
     async def sweep(self, room_ids: list[str]) -> int:
-        """Start the queued pack offers and groups that are due in these rooms."""
+        """Start the queued pack offers and groups that are due in these rooms. A read
+        of each room's due index first (one pipeline, no script), so the engine runs the
+        guarded script only in rooms where something is due: most rooms have no pack."""
+        now = _now()
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for room_id in room_ids:
+                pipe.zrangebyscore(RoomKeys.of(room_id).queued_due, "-inf", now, start=0, num=1)
+            heads = await pipe.execute()
         calls: list[Call] = []
-        for room_id in room_ids:
+        for room_id in (r for r, head in zip(room_ids, heads, strict=True) if head):
             keys = RoomKeys.of(room_id)
             order_keys, order_args = order_call(room_id)
             calls.append(

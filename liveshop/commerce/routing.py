@@ -19,11 +19,12 @@ EARTH_RADIUS_M = 6_371_008.8  # the mean Earth radius (IUGG)
 
 
 class StoreSpot(msgspec.Struct, frozen=True):
-    """A member store: where it is and how far it delivers (0: pickup only)."""
+    """A member store: where it is (None: not set, so only a buyer's choice reaches it)
+    and how far it delivers (0: pickup only)."""
 
     room: str
-    lat: float
-    lng: float
+    lat: float | None
+    lng: float | None
     radius_m: int
 
 
@@ -58,13 +59,17 @@ def route(
         spot = members.get(chosen)
         if spot is None or chosen in tried or stock.get(chosen, 0) < qty:
             return None
-        away = 0 if at is None else round(distance_m(at[0], at[1], spot.lat, spot.lng))
+        away = 0
+        if at is not None and spot.lat is not None and spot.lng is not None:
+            away = round(distance_m(at[0], at[1], spot.lat, spot.lng))
         return Route(chosen, away, "chosen")
     if at is None:
         return None
     best: tuple[float, str] | None = None
     for spot in members.values():
         if spot.room in tried or stock.get(spot.room, 0) < qty:
+            continue
+        if spot.lat is None or spot.lng is None:
             continue
         far = distance_m(at[0], at[1], spot.lat, spot.lng)
         if far > spot.radius_m:

@@ -57,6 +57,12 @@ def test_the_chosen_pickup_store() -> None:
     assert route(STORES, stock, 4, chosen="s-wangjing") is None  # not every unit
     assert route(STORES, stock, 1, chosen="s-zgc") is None
     assert route(STORES, stock, 1, chosen="s-elsewhere") is None  # not a member
+    # a member without a place: reached only by choice, at no distance
+    placeless = [*STORES, StoreSpot("s-new", None, None, 5_000)]
+    assert route(placeless, {"s-new": 5}, 1, chosen="s-new", at=SANLITUN) == Route(
+        "s-new", 0, "chosen"
+    )
+    assert route(placeless, {"s-new": 5}, 1, at=SANLITUN) is None
 
 
 def test_100_random_stores_the_route_is_the_nearest_eligible() -> None:
