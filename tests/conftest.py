@@ -108,6 +108,26 @@ async def seeded_server(settings: Settings, **kwargs: Any) -> AsyncIterator[Runn
         await srv.stop()
 
 
+@contextlib.asynccontextmanager
+async def server_off_air(
+    redis_url: str, tmp_path: Path, rooms: tuple[str, ...] = (ROOM, "s002")
+) -> AsyncIterator[RunningServer]:
+    """A real server on the pass's test database (PostgreSQL in the PG pass) with these
+    rooms seeded and not live (a test goes live itself, e.g. with a pack)."""
+    async with database_for_test(tmp_path) as database_url:
+        srv = await RunningServer(
+            settings_for(redis_url, tmp_path, database_url=database_url)
+        ).start()
+        try:
+            services = srv.runtime.services
+            assert services is not None
+            for room in rooms:
+                await seed_room(services.rooms, services.inventory, room, live=False)
+            yield srv
+        finally:
+            await srv.stop()
+
+
 @pytest.fixture
 async def server(redis: Redis, redis_url: str, tmp_path: Path) -> AsyncIterator[RunningServer]:
     """A real liveshop server on 127.0.0.1:<random>, room s001 live with two products;

@@ -148,34 +148,38 @@ class Gateway:
     async def serve_hq(self, scope: Scope, receive: Receive, send: Send) -> None:
         """`/ws/hq` over plain ASGI (the HTTP port): the league, as on the wire port."""
         league = self.league
-        event = await receive()
-        if event["type"] != "websocket.connect":
+        if league is None:
+            await receive()
+            await _deny(scope, send, Denied(404, "not_found", "no such websocket path"))
             return
-        origin = dict(scope.get("headers") or []).get(b"origin")
-        ip = (scope.get("client") or ("unknown", 0))[0]
-        denied = (
-            Denied(404, "not_found", "no such websocket path")
-            if league is None
-            else self.admit(ip, origin.decode("latin-1") if origin else None)
-        )
-        if denied is not None:
-            await _deny(scope, send, denied)
-            return
-        assert league is not None
-        try:
-            await send({"type": "websocket.accept"})
-            wire = AsgiWire(send)
+
+        async def serve(wire: Wire, inbound: Inbound, ip: str) -> None:
             try:
-                await league.serve(wire, _asgi_inbound(receive))
+                await league.serve(wire, inbound)
             finally:
-                await wire.aclose()
-        finally:
-            self.admission.release(ip)
+                self.admission.release(ip)
+
+        await self._asgi(scope, receive, send, serve)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The ASGI entry, for any ASGI server (and uvicorn's own websockets on the
         HTTP port): the same socket over `AsgiWire`."""
         room_id: str = scope["path_params"]["room_id"]
+
+        async def serve(wire: Wire, inbound: Inbound, ip: str) -> None:
+            await self.serve_socket(room_id, wire, inbound, ip)
+
+        await self._asgi(scope, receive, send, serve)
+
+    async def _asgi(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        serve: Callable[[Wire, Inbound, str], Awaitable[None]],
+    ) -> None:
+        """Admit and accept an ASGI websocket, then `serve` it over `AsgiWire`; `serve`
+        gives back the address's socket slot that `admit` took."""
         event = await receive()
         if event["type"] != "websocket.connect":
             return
@@ -193,7 +197,7 @@ class Gateway:
             raise
         wire = AsgiWire(send)
         try:
-            await self.serve_socket(room_id, wire, _asgi_inbound(receive), ip)
+            await serve(wire, _asgi_inbound(receive), ip)
         finally:
             await wire.aclose()
 

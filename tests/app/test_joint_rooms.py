@@ -20,17 +20,15 @@ from redis.asyncio import Redis
 from liveshop.commerce.inventory import Inventory
 from liveshop.commerce.rooms import Rooms
 from liveshop.commerce.routing import distance_m
-from liveshop.core.config import Settings
 from liveshop.core.keys import RoomKeys
 from liveshop.engine.database import open_database
-from tests.databases import database_for_test
+from tests.conftest import server_off_air
 from tests.support import (
     UNIT,
     Client,
     RunningServer,
     ServerProcess,
     eventually,
-    settings_for,
     token,
 )
 
@@ -70,17 +68,8 @@ async def _live(srv_ws: str) -> Client:
 
 @pytest.fixture
 async def srv(redis: Redis, redis_url: str, tmp_path: Path) -> AsyncIterator[RunningServer]:
-    async with database_for_test(tmp_path) as database_url:  # PostgreSQL in the PG pass
-        async for server in _serving(settings_for(redis_url, tmp_path, database_url=database_url)):
-            yield server
-
-
-async def _serving(settings: Settings) -> AsyncIterator[RunningServer]:
-    server = await RunningServer(settings).start()
-    try:
+    async with server_off_air(redis_url, tmp_path, rooms=()) as server:
         yield server
-    finally:
-        await server.stop()
 
 
 def _buy(rid: str, qty: int = 1, **fulfilment: Any) -> dict[str, Any]:

@@ -14,10 +14,8 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from liveshop.core.config import Settings
-from tests.conftest import ROOM, seed_room
-from tests.databases import database_for_test
-from tests.support import UNIT, Client, RunningServer, eventually, settings_for, token
+from tests.conftest import ROOM, server_off_air
+from tests.support import UNIT, Client, RunningServer, eventually, token
 
 HOST = {"Authorization": f"Bearer {token('broadcaster', user='host', room=ROOM)}"}
 STAFF = {"Authorization": f"Bearer {token('staff', user='clerk', room=ROOM)}"}
@@ -27,21 +25,8 @@ LYCHEE, MANGO = "lychee-500g", "mango-2pc"
 
 @pytest.fixture
 async def srv(redis: Redis, redis_url: str, tmp_path: Path) -> AsyncIterator[RunningServer]:
-    async with database_for_test(tmp_path) as database_url:  # PostgreSQL in the PG pass
-        async for server in _serving(settings_for(redis_url, tmp_path, database_url=database_url)):
-            yield server
-
-
-async def _serving(settings: Settings) -> AsyncIterator[RunningServer]:
-    server = await RunningServer(settings).start()
-    services = server.runtime.services
-    assert services is not None
-    await seed_room(services.rooms, services.inventory, live=False)
-    await seed_room(services.rooms, services.inventory, "s002", live=False)
-    try:
+    async with server_off_air(redis_url, tmp_path) as server:
         yield server
-    finally:
-        await server.stop()
 
 
 async def _earlier_sessions(srv: RunningServer) -> None:

@@ -35,7 +35,6 @@ EVASIONS = [
     ("what the fuuuck", "fuck"),
     ("f*u*c*k this", "fuck"),
     ("f\u200bu\u200bc\u200bk", "fuck"),
-    ("sh!t", None),  # '!' is a separator, not a letter: 'sht' is not the term
     ("s h i t", "shit"),
     ("SHIT", "shit"),
     ("加vx号聊", "vx号"),
@@ -69,6 +68,11 @@ GROCERY = [
 @pytest.mark.parametrize(("text", "term"), EVASIONS)
 def test_the_evasion_corpus_is_caught(text: str, term: str | None) -> None:
     assert FILTER.find(text) == term
+
+
+def test_leet_substitutions_are_not_mapped_yet() -> None:
+    # '!' is a separator, not a stand-in for 'i': "sh!t" reads as "sht" (not the term)
+    assert FILTER.find("sh!t") is None
 
 
 def test_ordinary_grocery_chat_has_no_false_positive() -> None:
