@@ -175,10 +175,8 @@ class PriceBands:
         if not names:
             return 0
         room_ids = rooms if rooms is not None else await self._rooms.all_ids()
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for room_id in room_ids:
-                pipe.hget(RoomKeys.of(room_id).room, "region")
-            regions = [as_text(r) if r else "" for r in await pipe.execute()]
+        found = await self._rooms.fields_of(room_ids, "region")
+        regions = [found[room_id]["region"] for room_id in room_ids]
         by_sku: dict[str, list[Band]] = {}
         for band in bands:
             by_sku.setdefault(band.sku, []).append(band)
