@@ -1,21 +1,31 @@
-"""Word filters for room chat (屏蔽词): one automaton over a room's and the chain's terms,
-matched against text normalised so the usual evasions do not get through.
+"""Word filters for room chat (屏蔽词): one automaton over a list's terms, matched against
+text folded so the usual evasions do not get through.
 
-Pure: no I/O. Both the terms and the text go through `normalise()`: NFKD (full-width →
-half-width, compatibility forms, accents split off), case folded, zero-width / format
-characters and combining marks dropped, Latin look-alikes from Cyrillic and Greek mapped to
-Latin, separators removed and repeated letters collapsed ("ｂ.ａ.ａ.d" → "bad"). A Latin term
-must start and end at a word boundary of the text (a separator, the text's ends, or a
-change of script), so "shiitake" and "glass" stay clean while "s h i t" does not; a
-Chinese term matches anywhere. The automaton is pyahocorasick's (C, one pass over the
-text); `WordFilter` is rebuilt whenever a list changes.
+Pure: no I/O. Both the terms and the text are folded (`fold()`): NFKD (full-width →
+half-width, compatibility forms, accents split off), case folded, everything that is not a
+letter or digit dropped (separators, punctuation, emoji, zero-width and format characters,
+combining marks), Latin look-alikes from Cyrillic and Greek mapped to Latin, and repeated
+letters collapsed ("ｂ.ａ.ａ.d" → "bad"). A Chinese term found in the folded text is a
+match. A term that starts or ends with a Latin letter or a digit must also start and end at
+a word boundary of the text (a separator, the text's ends, or a change of script), so
+"shiitake", "glass" and "fish it" stay clean while "s h i t" does not: those candidates
+are confirmed by a regular expression of the term as it may be spelled (each letter
+repeated, separators between letters) over the text with only the invisible characters
+removed.
+
+Speed: `fold()` has no Python loop per character (one NFKD, one regex over a class of
+ranges built once, the look-alike table only when the text has Cyrillic or Greek, repeats
+found by comparing the text with itself shifted by one character as one big integer), the
+automaton (pyahocorasick, C) makes one pass, and only a Latin candidate costs a second
+regex. Most chat has no candidate. `WordFilter` is rebuilt whenever a list changes.
 """
 
 from __future__ import annotations
 
+import functools
+import re
 import unicodedata
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 
 import ahocorasick  # type: ignore[import-not-found]  # a C extension without type hints
 
@@ -64,85 +74,164 @@ CONFUSABLES = str.maketrans(
     }
 )
 _INVISIBLE = frozenset(("Cf", "Cc", "Mn", "Me", "Cs", "Co"))  # format, control, marks
+_BMP_END = 0x10000
 
 
-def _script(c: str) -> int:
-    """0 digit, 1 Latin (and other alphabets), 2 CJK and other scripts without spaces."""
-    if c.isdigit():
-        return 0
-    return (
-        1
-        if c.isascii() or unicodedata.name(c, "").startswith(("LATIN", "GREEK", "CYRILLIC"))
-        else 2
-    )
+def _drops_letter(cp: int) -> bool:
+    return cp == 0x5F or not chr(cp).isalnum()
 
 
-@dataclass(frozen=True, slots=True)
-class Normalised:
-    text: str  # letters and digits only, look-alikes mapped, repeats collapsed
-    boundary: tuple[bool, ...]  # len(text) + 1: a word boundary before each position
+def _is_invisible(cp: int) -> bool:
+    return unicodedata.category(chr(cp)) in _INVISIBLE
 
 
-_INVISIBLE_CLASS, _SEPARATOR = -2, -1
-_classes: dict[str, int] = {}  # a character -> its class, worked out once per character
+def _bmp_class(dropped: Callable[[int], bool]) -> re.Pattern[str]:
+    """A regex of runs of the BMP characters `dropped` selects, as one class of ranges
+    (compiled to a bitmap: one lookup per character)."""
+    ranges: list[str] = []
+    start = -1
+    for cp in range(_BMP_END + 1):
+        inside = cp < _BMP_END and dropped(cp)
+        if inside and start < 0:
+            start = cp
+        elif not inside and start >= 0:
+            ranges.append(f"\\U{start:08x}-\\U{cp - 1:08x}")
+            start = -1
+    return re.compile("[" + "".join(ranges) + "]+")
 
 
-def _class(c: str) -> int:
-    """_INVISIBLE_CLASS, _SEPARATOR, or the script of a letter or digit (`_script`)."""
-    found = _classes.get(c)
-    if found is None:
-        if unicodedata.category(c) in _INVISIBLE:
-            found = _INVISIBLE_CLASS
-        elif not c.isalnum():
-            found = _SEPARATOR
-        else:
-            found = _script(c)
-        if len(_classes) < 100_000:
-            _classes[c] = found
-    return found
+@functools.cache
+def _patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """(not a letter or digit, invisible) over the BMP: built once, on first use."""
+    return _bmp_class(_drops_letter), _bmp_class(_is_invisible)
 
 
-def normalise(raw: str) -> Normalised:
-    # NFKD: compatibility forms folded and accents split off (then dropped as marks)
-    folded = unicodedata.normalize("NFKD", raw).casefold().translate(CONFUSABLES)
-    out: list[str] = []
-    boundary = [True]
-    pending = False  # a separator since the last letter kept
-    last, last_script = "", -3
-    for c in folded:
-        kind = _classes.get(c)
-        if kind is None:
-            kind = _class(c)
-        if kind < 0:
-            if kind == _SEPARATOR:
-                pending = True
-            continue  # zero-width and combining characters join, never separate
-        if c == last:
-            if pending:
-                boundary[-1] = True
-            pending = False
-            continue  # "baaad", "b.a.a.d": a repeat adds nothing
-        if out:
-            boundary[-1] = pending or kind != last_script
-        out.append(c)
-        boundary.append(False)
-        pending = False
-        last, last_script = c, kind
-    boundary[-1] = True
-    return Normalised("".join(out), tuple(boundary))
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")  # emoji, CJK extensions: rare, one by one
+
+
+def _drop_astral(s: str, dropped: Callable[[int], bool]) -> str:
+    if s.isascii() or _ASTRAL.search(s) is None:
+        return s
+    return _ASTRAL.sub(lambda m: "" if dropped(ord(m.group())) else m.group(), s)
+
+
+_LOOK_ALIKE_SCRIPTS = re.compile("[\u0370-\u052f]")  # Greek and Cyrillic blocks
+_INVALID = 0x1FFFFF  # above U+10FFFF: a UTF-32 decoder with errors="ignore" drops it
+_lane_masks: dict[int, tuple[int, int]] = {}  # n -> (low 31 bits, bit 31) of n lanes
+
+
+def _drop_repeats(s: str) -> str:
+    """`s` without each character equal to the one before it ("baaad" → "bad"). The text
+    as UTF-32 is one integer; XOR with itself shifted by one character leaves a zero
+    32-bit lane exactly where a character repeats (found with the carry-free zero-lane
+    test), and those characters are made invalid code points that decoding drops."""
+    n = len(s) - 1
+    if n < 1:
+        return s
+    data = s.encode("utf-32-le")
+    whole = int.from_bytes(data, "little")
+    masks = _lane_masks.get(n)
+    if masks is None:
+        low = int.from_bytes(b"\xff\xff\xff\x7f" * n, "little")
+        masks = (low, low ^ ((1 << (32 * n)) - 1))
+        if len(_lane_masks) < 4096:
+            _lane_masks[n] = masks
+    low, top = masks
+    diff = (whole >> 32) ^ (whole & (low | top))
+    repeats = ((((diff & low) + low) | diff) & top) ^ top  # bit 31 of each zero lane
+    if not repeats:
+        return s
+    whole |= ((repeats >> 31) * _INVALID) << 32
+    return whole.to_bytes(len(data), "little").decode("utf-32-le", "ignore")
+
+
+def _casefolded(raw: str) -> str:
+    return (raw if raw.isascii() else unicodedata.normalize("NFKD", raw)).casefold()
+
+
+def _look_alikes_mapped(s: str) -> str:
+    if not s.isascii() and _LOOK_ALIKE_SCRIPTS.search(s):
+        return s.translate(CONFUSABLES)
+    return s
+
+
+_ASCII_DROPPED = bytes(c for c in range(128) if _drops_letter(c))
+
+
+def _letters(s: str) -> str:
+    """`s` without the characters that are not letters or digits. The ASCII ones (most
+    separators in chat) go in one `bytes.translate`; the regex then has few matches."""
+    if s.isascii():
+        return s.encode("ascii").translate(None, _ASCII_DROPPED).decode("ascii")
+    s = s.encode("utf-8").translate(None, _ASCII_DROPPED).decode("utf-8")
+    return _drop_astral(_patterns()[0].sub("", s), _drops_letter)
+
+
+def fold(raw: str) -> str:
+    """The letters and digits of `raw`, folded (see the module's docstring)."""
+    s = _letters(raw)  # first: the text gets shorter
+    if s.isascii():
+        return _drop_repeats(s.lower())
+    if not unicodedata.is_normalized("NFKD", s):
+        s = unicodedata.normalize("NFKD", s)
+    s = s.casefold()
+    if not s.isalnum():  # NFKD and case folding may add marks or punctuation ("½", "İ")
+        s = _letters(s)
+    return _drop_repeats(_look_alikes_mapped(s))
+
+
+def _visible(raw: str) -> str:
+    """`raw` folded as `fold()` does but with its separators kept: what a word
+    boundary is looked for in."""
+    _, invisible = _patterns()
+    s = _drop_astral(invisible.sub("", _casefolded(raw)), _is_invisible)
+    return _look_alikes_mapped(s)
+
+
+_LATIN_LETTERS = "a-z\u00df-\u024f\u0370-\u052f"  # what continues a Latin word (folded)
+
+
+def _continues(c: str) -> str | None:
+    """The class of characters that would continue a word ending (or starting) with `c`,
+    None when `c` is not Latin or a digit (Chinese needs no word boundary)."""
+    if "0" <= c <= "9":
+        return "0-9"
+    if c.isascii() or "\u00c0" <= c <= "\u052f":
+        return _LATIN_LETTERS
+    return None
+
+
+@functools.lru_cache(maxsize=8192)
+def _spelled(key: str) -> re.Pattern[str] | None:
+    """The folded term `key` as it may be spelled at word boundaries of `_visible()` text
+    (each letter repeated, separators between letters); None when it needs no boundary."""
+    before, after = _continues(key[0]), _continues(key[-1])
+    if before is None and after is None:
+        return None
+    letters = r"[\W_]*".join(f"{re.escape(c)}(?:[\\W_]*{re.escape(c)})*" for c in key)
+    head = f"(?<![{before}])" if before else ""
+    tail = f"(?![{after}])" if after else ""
+    return re.compile(head + letters + tail)
+
+
+def _bytewise(s: str) -> str:
+    """`s` as its UTF-8 bytes, one character per byte: the automaton's nodes then have
+    at most 256 children (pyahocorasick looks a child up by a scan of its node's list, so
+    a root with thousands of Chinese first characters cost 50 µs per message; a UTF-8
+    match always starts and ends on a character boundary)."""
+    return s.encode("utf-8").decode("latin-1")
 
 
 class WordFilter:
-    """The terms of a room's list and the chain's, matched in one pass."""
+    """The terms of one list, matched in one pass."""
 
     def __init__(self, terms: Iterable[str]) -> None:
         self._automaton = ahocorasick.Automaton()
         self.size = 0
         for term in terms:
-            key = normalise(term).text
+            key = fold(term)
             if key:
-                latin = (_script(key[0]) != 2, _script(key[-1]) != 2)
-                self._automaton.add_word(key, (term, len(key), latin))
+                self._automaton.add_word(_bytewise(key), (term, key))
                 self.size += 1
         if self.size:
             self._automaton.make_automaton()
@@ -151,12 +240,13 @@ class WordFilter:
         """The first listed term the text contains (as the list spelled it), or None."""
         if not self.size:
             return None
-        seen = normalise(text)
-        for end, (term, length, (latin_start, latin_end)) in self._automaton.iter(seen.text):
-            start = end + 1 - length
-            if latin_start and not seen.boundary[start]:
-                continue
-            if latin_end and not seen.boundary[end + 1]:
-                continue
-            return str(term)
+        visible: str | None = None
+        for _end, (term, key) in self._automaton.iter(_bytewise(fold(text))):
+            spelled = _spelled(key)
+            if spelled is None:
+                return str(term)
+            if visible is None:
+                visible = _visible(text)
+            if spelled.search(visible):
+                return str(term)
         return None

@@ -4,9 +4,13 @@ chat in Chinese and English has no false positive with the same list."""
 
 from __future__ import annotations
 
-import pytest
+import unicodedata
 
-from liveshop.commerce.word_filter import WordFilter, normalise
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from liveshop.commerce.word_filter import CONFUSABLES, WordFilter, fold
 
 TERMS = ["加微信", "傻逼", "去死", "诈骗", "私聊下单", "scam", "idiot", "shit", "fuck", "vx号"]
 FILTER = WordFilter(TERMS)
@@ -82,16 +86,62 @@ def test_ordinary_grocery_chat_has_no_false_positive() -> None:
     assert {t: f for t, f in flagged.items() if f is not None} == {}
 
 
-def test_normalise_maps_collapses_and_marks_boundaries() -> None:
-    n = normalise("Ｂａａd ｉｄｅａ")
-    assert n.text == "badidea"
-    assert [i for i, b in enumerate(n.boundary) if b] == [0, 3, 7]
-    assert normalise("b\u200ba\u0301d").text == "bad"  # zero-width and a combining accent
-    assert normalise("...").text == ""
+def reference_fold(raw: str) -> str:
+    """What `fold()` computes, written as the obvious loop over characters."""
+    out: list[str] = []
+    for c in unicodedata.normalize("NFKD", raw).casefold().translate(CONFUSABLES):
+        if c == "_" or not c.isalnum():
+            continue  # separators, punctuation, zero-width and combining characters
+        if not out or out[-1] != c:
+            out.append(c)
+    return "".join(out)
 
 
-def test_an_empty_list_matches_nothing_and_terms_normalise_too() -> None:
+def test_fold_maps_and_collapses() -> None:
+    assert fold("Ｂａａd ｉｄｅａ") == "badidea"
+    assert fold("b\u200ba\u0301d") == "bad"  # zero-width and a combining accent
+    assert fold("...") == ""
+    assert fold("好😀好") == "好"  # an emoji separates like punctuation
+    assert fold("𠀀a") == "𠀀a"  # a CJK extension B character is a letter
+
+
+def test_an_empty_list_matches_nothing_and_terms_are_folded_too() -> None:
     assert WordFilter([]).find("anything") is None
     spaced = WordFilter(["ｖ ｘ"])  # a term written with full-width letters and a space
     assert spaced.find("加我 vx") == "ｖ ｘ"
     assert spaced.size == 1
+
+
+@given(st.text(max_size=60))
+@settings(max_examples=500, deadline=None)
+def test_the_fast_fold_is_the_obvious_loop(text: str) -> None:
+    """`fold()` (no Python loop per character) equals the plain loop on any text."""
+    assert fold(text) == reference_fold(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        *("baaad", "aaaa", "ab", "a", "", "𠀀𠀀x", "xx", "加加微微信信", "b.a.a.d", "ＡＡb"),
+        *("a\u0301a", "İi", "ǰj", "½", "ﬃi", "Ⅻ", "ß s", "😀😀", "ＳＣＡＭ", "A_a"),
+    ],
+)
+def test_repeats_dropped_at_every_position(text: str) -> None:
+    assert fold(text) == reference_fold(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("fish it", None),  # "shit" across a word: no boundary before s
+        ("fi sh it", "shit"),  # letters split by spaces: each a word
+        ("shitt!", "shit"),
+        ("shitake", None),
+        ("123scam", "scam"),  # a digit and a letter: a change of script
+        ("scam123", "scam"),
+        ("vx号码", "vx号"),
+        ("avx号", None),  # the Latin start continues a word
+    ],
+)
+def test_latin_terms_match_at_word_boundaries_only(text: str, found: str | None) -> None:
+    assert FILTER.find(text) == found
