@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -42,6 +43,7 @@ from liveshop.commerce.groups import Groups
 from liveshop.commerce.inventory import Inventory
 from liveshop.commerce.joint_rooms import JointRooms
 from liveshop.commerce.league import League
+from liveshop.commerce.moderation import Moderation
 from liveshop.commerce.offers import Offers
 from liveshop.commerce.order_book import DueSweeper, OrderBook, OrderIds, QrSigner
 from liveshop.commerce.orders import OrderStore, Persister
@@ -236,7 +238,17 @@ def create_app(
 
     def page(name: str) -> Callable[..., Any]:
         async def endpoint(request: Request) -> Response:
-            return FileResponse(str(STATIC / name), headers={"Cache-Control": "no-cache"})
+            response = FileResponse(str(STATIC / name), headers={"Cache-Control": "no-cache"})
+            if "ls_device" not in request.cookies:
+                # moderation's device: a kick also keeps out a new identity from this browser
+                response.set_cookie(
+                    "ls_device",
+                    secrets.token_hex(12),
+                    max_age=365 * 86400,
+                    httponly=True,
+                    samesite="lax",
+                )
+            return response
 
         return endpoint
 
@@ -322,6 +334,7 @@ def create_app(
                 interval_s=settings.sweep_interval_s,
                 batcher=inventory.batcher,
             )
+            moderation = Moderation(redis, scripts)
             services = runtime.services = Services(
                 settings,
                 rooms,
@@ -336,6 +349,7 @@ def create_app(
                 packs,
                 reviews,
                 joint,
+                moderation,
             )
             gateway_ref["gateway"] = runtime.gateway = Gateway(services)
             league = runtime.league = LeagueSockets(
@@ -361,7 +375,7 @@ def create_app(
                 return checks, details
 
             api_ref["api"] = Api(settings, rooms, inventory, orders, ready, catalog, bands)
-            hq_ref["api"] = HqApi(settings, rooms, catalog, bands, packs, reviews)
+            hq_ref["api"] = HqApi(settings, rooms, catalog, bands, packs, reviews, moderation)
             insights_ref["api"] = InsightsApi.build(settings, rooms, db)
             payments = Payments(
                 order_book,
@@ -491,6 +505,9 @@ def create_app(
         Route("/api/rooms/{room_id}/bands", hq_api("room_bands")),
         Route("/api/rooms/{room_id}/pack", hq_api("room_pack")),
         Route("/api/rooms/{room_id}/sessions/{session_id}/report", hq_api("session_report")),
+        Route("/api/rooms/{room_id}/moderation", hq_api("room_moderation")),
+        Route("/api/chain/words", hq_api("chain_words"), methods=["GET"]),
+        Route("/api/chain/words", hq_api("put_chain_words"), methods=["PUT"]),
         Route("/api/packs", hq_api("list_packs")),
         Route("/api/packs/{pack_id}", hq_api("get_pack"), methods=["GET"]),
         Route("/api/packs/{pack_id}", hq_api("put_pack"), methods=["PUT"]),

@@ -34,6 +34,7 @@ from liveshop.commerce.coaching import mentioned_skus
 from liveshop.commerce.groups import Groups
 from liveshop.commerce.inventory import Inventory, RestockRefused
 from liveshop.commerce.joint_rooms import JointRooms
+from liveshop.commerce.moderation import Moderation, device_cookie, device_key
 from liveshop.commerce.offers import Offers
 from liveshop.commerce.order_book import OrderBook, room_of
 from liveshop.commerce.order_states import By, State
@@ -88,6 +89,7 @@ class Services:
     packs: Packs
     reviews: Reviews
     joint: JointRooms
+    moderation: Moderation
 
 
 class Gateway:
@@ -106,6 +108,7 @@ class Gateway:
         )
         self.rules = InteractionRules()
         self.league: LeagueSockets | None = None  # /ws/hq, set by the app's wiring
+        self._background: set[asyncio.Task[None]] = set()  # devices being remembered
 
     def admit(self, ip: str, origin: str | None) -> Denied | None:
         """The handshake's decision: None takes one of `ip`'s socket slots, which
@@ -128,6 +131,7 @@ class Gateway:
         ip = client_ip(
             request.peer, request.header("x-forwarded-for"), self.s.settings.forwarded_allow_ips
         )
+        device = device_key(device_cookie(request.header("cookie")), ip)
         denied = self.admit(ip, request.header("origin"))
         if denied is not None:
             log.info("socket refused", ip=ip, status=denied.status, reason=denied.message)
@@ -141,7 +145,7 @@ class Gateway:
                     self.admission.release(ip)
                 return
             assert room_id is not None
-            await self.serve_socket(room_id, wire, wire.receive, ip)
+            await self.serve_socket(room_id, wire, wire.receive, ip, device)
 
         return serve
 
@@ -165,9 +169,11 @@ class Gateway:
         """The ASGI entry, for any ASGI server (and uvicorn's own websockets on the
         HTTP port): the same socket over `AsgiWire`."""
         room_id: str = scope["path_params"]["room_id"]
+        cookie = dict(scope.get("headers") or []).get(b"cookie")
 
         async def serve(wire: Wire, inbound: Inbound, ip: str) -> None:
-            await self.serve_socket(room_id, wire, inbound, ip)
+            device = device_key(device_cookie(cookie.decode("latin-1") if cookie else None), ip)
+            await self.serve_socket(room_id, wire, inbound, ip, device)
 
         await self._asgi(scope, receive, send, serve)
 
@@ -201,11 +207,15 @@ class Gateway:
         finally:
             await wire.aclose()
 
-    async def serve_socket(self, room_id: str, wire: Wire, inbound: Inbound, ip: str) -> None:
+    async def serve_socket(
+        self, room_id: str, wire: Wire, inbound: Inbound, ip: str, device: str | None = None
+    ) -> None:
         """Serve one accepted room socket until it is over; gives back the slot that
-        `admit` took for `ip`. `inbound()` returns the next message, None when gone."""
+        `admit` took for `ip`. `inbound()` returns the next message, None when gone.
+        `device`: moderation's key of the socket's device cookie and address."""
         try:
             sock = RoomSocket(wire, self.s.settings.max_queue, next(_conn_ids))
+            sock.device = device
             self.sockets.add(sock)
             structlog.contextvars.bind_contextvars(conn_id=sock.conn_id, room_id=room_id)
             try:
@@ -240,6 +250,18 @@ class Gateway:
         except TokenError as exc:
             sock.bye(exc.reason)
             return
+        slow_s = 0
+        if who.role == "viewer":
+            try:
+                seen = await self.s.moderation.admission(room_id, who.user, sock.device)
+            except RedisError:
+                sock.reply(p.error(ErrorCode.UNAVAILABLE, "store temporarily unavailable"))
+                sock.close(1013, "try again later")
+                return
+            if seen.refused is not None:
+                sock.bye(seen.refused)
+                return
+            slow_s = seen.slow_s
         state.greeted(who)
         sock.lang = hello.lang
         structlog.contextvars.bind_contextvars(user_id=who.user)
@@ -248,10 +270,11 @@ class Gateway:
         open_sockets.inc()
         try:
             async with self.s.hub.join(room_id, sock, viewer_id=viewer_id, user=who.user) as room:
+                room.on_removed = self._removed
                 if who.role in ("broadcaster", "hq"):
                     room.consoles.add(sock)
                 try:
-                    if not await self._welcome(room, sock, who, hello):
+                    if not await self._welcome(room, sock, who, hello, slow_s):
                         return
                     state.welcomed()
                     await self._read(state, room, sock, who, inbound)
@@ -290,7 +313,7 @@ class Gateway:
         return False
 
     async def _welcome(
-        self, room: LocalRoom, sock: RoomSocket, who: Identity, hello: p.Hello
+        self, room: LocalRoom, sock: RoomSocket, who: Identity, hello: p.Hello, slow_s: int = 0
     ) -> bool:
         try:
             snap = await self.s.rooms.snapshot(room.room_id, hello.resume_from)
@@ -318,6 +341,8 @@ class Gateway:
             except RedisError:
                 mine = []
             state = msgspec.structs.replace(state, my_orders=mine)
+        if slow_s:
+            state = msgspec.structs.replace(state, chat=p.ChatMode(slow_s=slow_s))
         if snap.state.kind == "network":  # known at once, before the sweep's next pass
             self.s.joint.know(room.room_id)
             await self.s.hub.follow(room, snap.state.stores or [])
@@ -401,7 +426,11 @@ class Gateway:
             case p.Chat():
                 assert who.user is not None
                 text = self.rules.chat(room_id, who.user, msg.text, time.monotonic())
-                await self.s.rooms.chat(room_id, who.user, text)
+                host = who.role in ("broadcaster", "hq")
+                removed = await self.s.moderation.chat(room_id, who.user, text, host)
+                if removed is not None:  # kicked or banned on a process that missed it
+                    sock.bye(removed)
+                    return
                 await record_interaction(
                     self.s.redis, room_id, mentioned_skus(text, room.names), now_ms()
                 )
@@ -441,6 +470,10 @@ class Gateway:
                 joining = self.s.chain_groups if is_chain_group(msg.group_id) else self.s.groups
                 outcome = await joining.join(room_id, who.user, msg)
                 sock.reply(outcome.ack(msg.request_id))
+            case p.Mod():
+                actor = who.user or who.role
+                host = who.role in ("broadcaster", "hq")
+                sock.reply(await self.s.moderation.act(room_id, actor, host, msg))
             case p.GroupCancel():
                 await self.s.groups.cancel(room_id, msg.group_id)
             case p.OfferStop():
@@ -448,6 +481,16 @@ class Gateway:
                     raise Rejected(ErrorCode.BAD_MESSAGE, f"no live offer {msg.offer_id!r}")
             case _:
                 raise Rejected(ErrorCode.BAD_MESSAGE, "unexpected message")
+
+    def _removed(self, room_id: str, user: str, sink: object, action: str, until: int) -> None:
+        """The hub closed a kicked or banned user's socket here: its device stays out for
+        the same window (a fresh anonymous identity from it is refused at hello)."""
+        if isinstance(sink, RoomSocket) and sink.device is not None:
+            task = asyncio.create_task(
+                self.s.moderation.remember_device(room_id, sink.device, action, until, user)
+            )
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     async def _cancel(self, room_id: str, user: str, msg: p.Cancel) -> p.CancelAck:
         """The buyer's cancel: one script decides, so a cancel racing the store's `ready`
@@ -564,7 +607,7 @@ def _cancel_ack(msg: p.Cancel, status: str, reason: str | None = None) -> p.Canc
 
 
 def _ref(msg: p.ClientMessage) -> str:
-    if isinstance(msg, p.Buy | p.Cancel | p.GroupJoin):
+    if isinstance(msg, p.Buy | p.Cancel | p.GroupJoin | p.Mod):
         return msg.request_id
     tag = type(msg).__struct_config__.tag
     return tag if isinstance(tag, str) else ""  # every client message has a str tag

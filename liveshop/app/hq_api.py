@@ -8,11 +8,14 @@ Framework-free handlers like app.api's: request in, (status, body) out; errors a
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 from liveshop.app.api import ApiError, ApiRequest, ApiResponse, claims_of, decode_body
 from liveshop.app.orders_api import error
 from liveshop.commerce.catalog import Catalog, CatalogIn
+from liveshop.commerce.moderation import CHAIN_WORDS_MAX, Moderation
 from liveshop.commerce.packs import PACK_ID, Pack, PackIn, Packs
 from liveshop.commerce.price_bands import SCOPE_RE, BandIn, PriceBands
 from liveshop.commerce.reviews import Reviews
@@ -21,6 +24,13 @@ from liveshop.core import identity
 from liveshop.core.config import Settings
 from liveshop.core.errors import ErrorCode, Rejected
 from liveshop.core.keys import ROOM_ID, SKU
+
+
+class WordsIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    words: Annotated[
+        list[Annotated[str, msgspec.Meta(min_length=1, max_length=40)]],
+        msgspec.Meta(max_length=CHAIN_WORDS_MAX),
+    ]
 
 
 class HqApi:
@@ -32,6 +42,7 @@ class HqApi:
         bands: PriceBands,
         packs: Packs,
         reviews: Reviews,
+        moderation: Moderation,
     ) -> None:
         self._settings = settings
         self._rooms = rooms
@@ -39,6 +50,7 @@ class HqApi:
         self._bands = bands
         self._packs = packs
         self._reviews = reviews
+        self._moderation = moderation
 
     def _hq(self, req: ApiRequest) -> identity.Claims:
         claims = claims_of(self._settings.secret, req)
@@ -117,6 +129,30 @@ class HqApi:
         if not (claims.role == "hq" or own_room):
             raise ApiError(403, ErrorCode.FORBIDDEN, "hq, or this room's broadcaster or staff")
         return room_id
+
+    # -- moderation ------------------------------------------------------------------
+
+    async def room_moderation(self, req: ApiRequest) -> ApiResponse:
+        """The room's moderation audit log (newest first) and its word list."""
+        room_id = await self._room_reader(req)
+        raw = req.query.get("limit") or "200"
+        if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+            raise ApiError(400, ErrorCode.BAD_MESSAGE, "limit must be 1-1000")
+        limit = int(raw)
+        log = await self._moderation.log(room_id, limit)
+        words = await self._moderation.room_words(room_id)
+        return ApiResponse(200, {"log": msgspec.to_builtins(log), "words": words})
+
+    async def chain_words(self, req: ApiRequest) -> ApiResponse:
+        self._hq(req)
+        return ApiResponse(200, {"words": await self._moderation.chain_words()})
+
+    async def put_chain_words(self, req: ApiRequest) -> ApiResponse:
+        """Replace the chain's blocked words (every room, every process within 1 s)."""
+        self._hq(req)
+        body = decode_body(req.body, WordsIn)
+        count = await self._moderation.put_chain_words(body.words)
+        return ApiResponse(200, {"count": count})
 
     async def room_bands(self, req: ApiRequest) -> ApiResponse:
         """The bands a room's scripts enforce now (the console shows them)."""

@@ -255,6 +255,7 @@ class Rooms:
                 keys.presence,
                 keys.presence_exp,
                 keys.groups,
+                keys.removed,
             ],
             args=["" if resume_from is None else resume_from, keys.offer(""), keys.group("")],
         )

@@ -169,13 +169,14 @@ def _letters(s: str) -> str:
 
 def fold(raw: str) -> str:
     """The letters and digits of `raw`, folded (see the module's docstring)."""
-    s = _letters(raw)  # first: the text gets shorter
+    s = raw
+    if not s.isascii() and not unicodedata.is_normalized("NFKD", s):
+        s = unicodedata.normalize("NFKD", s)  # first: "㊊" and "™" are symbols, not letters
+    s = _letters(s)
     if s.isascii():
         return _drop_repeats(s.lower())
-    if not unicodedata.is_normalized("NFKD", s):
-        s = unicodedata.normalize("NFKD", s)
     s = s.casefold()
-    if not s.isalnum():  # NFKD and case folding may add marks or punctuation ("½", "İ")
+    if not s.isalnum():  # case folding may add marks ("İ" → "i̇")
         s = _letters(s)
     return _drop_repeats(_look_alikes_mapped(s))
 

@@ -48,6 +48,8 @@ class ByeReason(StrEnum):
     FLOODING = "flooding"
     SERVER_SHUTDOWN = "server_shutdown"
     RESYNC = "resync"  # this server lost part of the room stream: reconnect with resume_from
+    KICKED = "kicked"  # v1.1 moderation: refused until the kick's window ends
+    BANNED = "banned"
 
 
 class CloseCode(IntEnum):
@@ -62,6 +64,7 @@ class CloseCode(IntEnum):
     FORBIDDEN = 4403
     UNKNOWN_ROOM = 4404
     HELLO_TIMEOUT = 4408
+    REMOVED = 4410  # kicked or banned (v1.1): like HTTP 410, do not come back now
     FLOODING = 4429
     SLOW_CONSUMER = 4508
 
@@ -77,6 +80,8 @@ BYE_CLOSE_CODES: dict[ByeReason, CloseCode] = {
     ByeReason.FLOODING: CloseCode.FLOODING,
     ByeReason.SERVER_SHUTDOWN: CloseCode.GOING_AWAY,
     ByeReason.RESYNC: CloseCode.TRY_AGAIN_LATER,
+    ByeReason.KICKED: CloseCode.REMOVED,
+    ByeReason.BANNED: CloseCode.REMOVED,
 }
 
 

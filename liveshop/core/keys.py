@@ -18,6 +18,8 @@ ROOMS_INDEX = "ls:rooms"  # set of room ids (the persister and HQ iterate it)
 OUTBOX_GROUP = "persister"
 PROCESSES = "ls:processes"  # zset process id -> heartbeat expiry (epoch ms)
 RECONCILE = "ls:reconcile"  # hash room id -> JSON reconcile.RoomFigures (the reconciler)
+CHAIN_WORDS = "ls:chain:words"  # set: HQ's blocked words for every room (≤ 5,000)
+CHAIN_WORDS_VERSION = "ls:chain:words_v"  # string counter: bumped on every change
 NETWORK_ROOMS = "ls:rooms:network"  # set: the joint rooms (kind network, commerce.joint_rooms)
 RECONCILE_LEASE = "ls:reconcile:lease"  # string: the process that judges now, with a TTL
 
@@ -76,6 +78,11 @@ class RoomKeys:
     packs: str  # hash "<pack_id>:<version>" -> "applied:<session_id>" | "withdrawn"
     queued: str  # hash "<pack_id>:<version>:<n>" -> JSON of a pack's offer for the session
     queued_due: str  # zset of the queued offers still to start -> due time (epoch ms)
+    # Moderation (commerce.moderation, lua/moderation_*.lua)
+    mod: str  # hash: mutes, kicks, bans, moderators, slow mode, word list version, devices
+    words: str  # set: the room's blocked words (≤ 500)
+    mod_log: str  # stream: every moderation action (who, when, what, why), capped
+    removed: str  # zset: seqs of deleted chat messages, score seq (a resume skips them)
 
     @classmethod
     @functools.lru_cache(maxsize=4096)  # built per purchase: the strings are made once
@@ -112,6 +119,10 @@ class RoomKeys:
             packs=f"{t}:packs",
             queued=f"{t}:queued",
             queued_due=f"{t}:queued_due",
+            mod=f"{t}:mod",
+            words=f"{t}:words",
+            mod_log=f"{t}:mod_log",
+            removed=f"{t}:removed",
         )
 
     def idempotency(self, user: str, request_id: str) -> str:

@@ -144,6 +144,36 @@ class GroupCancel(_Client, tag="group_cancel", frozen=True):
     group_id: GroupId
 
 
+UserId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+ModAction = Literal[
+    "delete",
+    "mute",
+    "unmute",
+    "kick",
+    "ban",
+    "unban",
+    "slow",
+    "words_add",
+    "words_remove",
+    "appoint",
+    "dismiss",
+]
+Term = Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
+
+
+class Mod(_Client, tag="mod", frozen=True):
+    """A moderation action (PROTOCOL.md "Moderation and interaction"); which fields an
+    action needs and the ranges of `seconds` are checked by `commerce.moderation`."""
+
+    request_id: RequestId
+    action: ModAction
+    user: UserId | None = None
+    msg_id: Annotated[str, msgspec.Meta(min_length=1, max_length=32)] | None = None
+    seconds: Annotated[int, msgspec.Meta(ge=0, le=604_800)] | None = None
+    reason: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    words: Annotated[list[Term], msgspec.Meta(min_length=1, max_length=50)] | None = None
+
+
 ClientMessage = (
     Hello
     | Buy
@@ -160,10 +190,11 @@ ClientMessage = (
     | GroupStart
     | GroupJoin
     | GroupCancel
+    | Mod
 )
 
 CLIENT_TYPES = frozenset(t.__struct_config__.tag for t in get_args(ClientMessage))
-VIEWER_ACTIONS = (Buy, Cancel, Chat, Like, GroupJoin)
+VIEWER_ACTIONS = (Buy, Cancel, Chat, Like, GroupJoin, Mod)  # Mod: a moderator's, or the host's
 BROADCASTER_ACTIONS = (
     GoLive,
     EndLive,
@@ -305,6 +336,7 @@ class RoomState(msgspec.Struct, omit_defaults=True, frozen=True):
     # v1.1 joint rooms: kind "network" and the member stores a buyer may pick up at
     kind: Literal["network"] | None = None
     stores: list[str] | None = None
+    chat: ChatMode | None = None  # v1.1 moderation: the room's slow mode
 
 
 class Welcome(_Server, tag="welcome", frozen=True):
@@ -350,6 +382,7 @@ class Error(_Server, tag="error", frozen=True):
     # details of some codes (v1.1): price_out_of_band's band
     floor: int | None = None
     ceiling: int | None = None
+    until: int | None = None  # muted (and a slow mode's next allowed chat): epoch ms
 
 
 class Bye(_Server, tag="bye", frozen=True):
@@ -456,6 +489,35 @@ class ChatOut(_Server, tag="chat", frozen=True):
     text: str
     seq: int
     ts: int
+    msg_id: str | None = None  # v1.1: what `mod` `delete` names
+    badge: Literal["host", "mod", "buyer"] | None = None
+
+
+class ChatRemoved(_Server, tag="chat_removed", frozen=True):
+    """v1.1: one message deleted (`msg_id`), or every message of a banned `user`."""
+
+    seq: int
+    ts: int
+    msg_id: str | None = None
+    user: str | None = None
+
+
+class ModAck(_Server, tag="mod_ack", frozen=True):
+    request_id: str
+    status: Literal["ok", "refused"]
+    reason: str | None = None
+
+
+class Moderation(_Server, tag="moderation", frozen=True):
+    """v1.1: to the user acted on (`until`: epoch ms; absent for a ban)."""
+
+    action: str
+    until: int | None = None
+    reason: str | None = None
+
+
+class ChatMode(msgspec.Struct, frozen=True):
+    slow_s: int
 
 
 # -- HQ's league socket (/ws/hq): its own welcome; not in ServerMessage (same tag) --
@@ -514,6 +576,9 @@ ServerMessage = (
     | Pinned
     | Live
     | ChatOut
+    | ChatRemoved
+    | ModAck
+    | Moderation
 )
 
 _client_decoder = msgspec.json.Decoder(ClientMessage)

@@ -62,6 +62,8 @@ NAMES = (
     "league_row",
     "joint_route",
     "joint_stock",
+    "moderation_act",
+    "moderation_chat",
 )
 # Scripts that create or move orders get _orders.lua's helpers too.
 ORDER_SCRIPTS = frozenset(n for n in NAMES if n.startswith(("orders_", "groups_"))) - {

@@ -62,6 +62,11 @@ def starts_a_session(text: str) -> bool:
 
 
 StockListener = Callable[[str, str, int, int], None]  # (room_id, sku, left, seq)
+# (room_id, user, sink, action, until): a user's sink closed by a kick or ban (until:
+# epoch ms, 0 for a ban)
+RemovedListener = Callable[[str, str, "Sink", str, int], None]
+_REMOVAL = msgspec.json.Decoder(p.Moderation)
+_REMOVING = (b'{"type":"moderation","action":"kick"', b'{"type":"moderation","action":"ban"')
 
 
 async def _close(pubsub: PubSub) -> None:
@@ -96,6 +101,7 @@ class LocalRoom:
         self.subscribed = asyncio.Event()
         # a joint room: the member stores whose channels carry its buyers' `order`s
         self.following: tuple[str, ...] = ()
+        self.on_removed: RemovedListener | None = None  # the gateway's: remembers devices
         self.last_seq = 0
         self._on_stock = on_stock
         self.names: dict[str, str] = {}  # sku -> product name, for chat mentions
@@ -113,11 +119,22 @@ class LocalRoom:
         part of the room stream: no seq, not coalesced, at most once."""
         length, _, rest = data[len(TO_USER) :].partition(b":")
         n = int(length)
-        sinks = self.by_user.get(rest[:n].decode())
+        user = rest[:n].decode()
+        sinks = self.by_user.get(user)
         if sinks:
-            frame = Frame.of(None, rest[n:].decode())
+            body = rest[n:]
+            frame = Frame.of(None, body.decode())
             for sink in tuple(sinks):
                 sink.deliver(frame)
+            if body.startswith(_REMOVING):  # a kick or ban: this process closes them too
+                self._remove(user, sinks, _REMOVAL.decode(body))
+
+    def _remove(self, user: str, sinks: set[Sink], notice: p.Moderation) -> None:
+        reason = ByeReason.KICKED if notice.action == "kick" else ByeReason.BANNED
+        for sink in tuple(sinks):
+            if self.on_removed is not None:
+                self.on_removed(self.room_id, user, sink, notice.action, notice.until or 0)
+            sink.close(CloseCode.REMOVED, reason.value)
 
     def seed(self, seq: int, names: dict[str, str]) -> None:
         """Take what a snapshot at `seq` says: product names, and where sockets start."""

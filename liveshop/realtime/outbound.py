@@ -51,6 +51,7 @@ class RoomSocket:
         "_wire",
         "busy",
         "conn_id",
+        "device",
         "draining",
         "lang",
     )
@@ -68,6 +69,7 @@ class RoomSocket:
         self._closed = False  # the close frame is out (or the connection is gone)
         self._closed_waiter: asyncio.Future[None] | None = None
         self.lang: p.Lang = "zh-CN"
+        self.device: str | None = None  # moderation's device key (cookie and address)
         self.busy = False  # a request is being handled: shutdown waits for its answer
         self.draining = False
         wire.on_writable(self._flush)

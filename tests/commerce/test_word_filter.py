@@ -123,7 +123,21 @@ def test_the_fast_fold_is_the_obvious_loop(text: str) -> None:
     "text",
     [
         *("baaad", "aaaa", "ab", "a", "", "𠀀𠀀x", "xx", "加加微微信信", "b.a.a.d", "ＡＡb"),
-        *("a\u0301a", "İi", "ǰj", "½", "ﬃi", "Ⅻ", "ß s", "😀😀", "ＳＣＡＭ", "A_a"),
+        *(
+            "a\u0301a",
+            "İi",
+            "ǰj",
+            "½",
+            "ﬃi",
+            "Ⅻ",
+            "ß s",
+            "😀😀",
+            "ＳＣＡＭ",
+            "A_a",
+            "㊊",
+            "™",
+            "①②",
+        ),
     ],
 )
 def test_repeats_dropped_at_every_position(text: str) -> None:

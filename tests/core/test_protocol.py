@@ -38,6 +38,9 @@ def test_the_doc_has_an_example_of_every_message_type() -> None:
         "pong",
         "error",
         "bye",
+        "chat_removed",
+        "mod_ack",
+        "moderation",
     }
 
 

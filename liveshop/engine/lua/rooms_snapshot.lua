@@ -4,6 +4,7 @@
 -- KEYS[1] room hash  KEYS[2] products hash  KEYS[3] price hash  KEYS[4] stock hash
 -- KEYS[5] seq        KEYS[6] history        KEYS[7] live offers hash
 -- KEYS[8] presence hash  KEYS[9] presence expiry zset  KEYS[10] the room's groups hash
+-- KEYS[11] removed chat messages (zset of seq, lua/moderation_act.lua): not resent
 -- ARGV[1] resume_from seq or ''   ARGV[2] offer key prefix  ARGV[3] group key prefix
 --
 -- Reply: {seq, room, products, prices, stock, offers, viewers, resumed, missed, groups}
@@ -43,8 +44,11 @@ if ARGV[1] ~= '' then
     local entries = redis.call('XRANGE', KEYS[6], jint(from + 1) .. '-0', '+')
     if #entries > 0 and entries[1][1] == jint(from + 1) .. '-0' then
       resumed = 1
-      for i, e in ipairs(entries) do
-        missed[i] = e[2][2]
+      local removed = redis.call('ZCARD', KEYS[11]) > 0
+      for _, e in ipairs(entries) do
+        if not (removed and redis.call('ZSCORE', KEYS[11], string.match(e[1], '^%d+'))) then
+          missed[#missed + 1] = e[2][2]
+        end
       end
     end
   end

@@ -179,6 +179,11 @@ const STRINGS = {
     "chat.send": "发送",
     "chat.signin": "登录后可以聊天",
     "chat.empty": "还没有人说话，来打个招呼吧",
+    "mod.muted": "你已被禁言，直到",
+    "mod.unmuted": "禁言已解除",
+    "mod.kicked": "你已被移出直播间，直到",
+    "mod.banned": "你已被本直播间封禁",
+    "mod.appointed": "你已成为本直播间的房管",
     "chat.me": "我",
 
     "golive.title_label": "直播标题",
@@ -504,6 +509,11 @@ const STRINGS = {
     "chat.send": "Send",
     "chat.signin": "Sign in to chat",
     "chat.empty": "No messages yet; say hello",
+    "mod.muted": "You are muted until",
+    "mod.unmuted": "You can chat again",
+    "mod.kicked": "You were removed from this room until",
+    "mod.banned": "You are banned from this room",
+    "mod.appointed": "You are now a moderator of this room",
     "chat.me": "me",
 
     "golive.title_label": "Stream title",

@@ -137,9 +137,19 @@ function onMessage(msg) {
       myOrders.cancelAck(msg);
       return;
     case "chat":
-      chat.push({ user: msg.user, text: msg.text });
+      chat.push({ user: msg.user, text: msg.text, msgId: msg.msg_id });
       if (chat.length > CHAT_KEEP) chat.splice(0, chat.length - CHAT_KEEP);
       renderChat();
+      return;
+    case "chat_removed": {
+      // one message deleted by a moderator, or every line of a banned user
+      const keep = chat.filter((m) => (msg.msg_id ? m.msgId !== msg.msg_id : m.user !== msg.user));
+      chat.splice(0, chat.length, ...keep);
+      renderChat();
+      return;
+    }
+    case "moderation":
+      onModeration(msg);
       return;
     case "error":
       onError(msg);
@@ -174,6 +184,19 @@ function onOrderAck(ack) {
     toast(why && joint.active ? t("joint.no_store.short") : text, "error");
   }
   renderButtons();
+}
+
+function onModeration(msg) {
+  const until = msg.until ? new Date(msg.until).toLocaleString() : "";
+  const why = msg.reason ? ` (${msg.reason})` : "";
+  const text = {
+    mute: `${t("mod.muted")} ${until}${why}`,
+    unmute: t("mod.unmuted"),
+    kick: `${t("mod.kicked")} ${until}${why}`,
+    ban: `${t("mod.banned")}${why}`,
+    appoint: t("mod.appointed"),
+  }[msg.action];
+  if (text) toast(text, msg.action === "unmute" || msg.action === "appoint" ? "info" : "error");
 }
 
 function onError(msg) {
