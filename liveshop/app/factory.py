@@ -49,6 +49,7 @@ from liveshop.commerce.order_book import DueSweeper, OrderBook, OrderIds, QrSign
 from liveshop.commerce.orders import OrderStore, Persister
 from liveshop.commerce.packs import Packs
 from liveshop.commerce.payments import Payments, payment_key
+from liveshop.commerce.polls import Polls
 from liveshop.commerce.presence import Presence
 from liveshop.commerce.price_bands import PriceBands
 from liveshop.commerce.processes import Processes
@@ -335,6 +336,7 @@ def create_app(
                 batcher=inventory.batcher,
             )
             moderation = Moderation(redis, scripts)
+            polls = Polls(redis, scripts)
             services = runtime.services = Services(
                 settings,
                 rooms,
@@ -350,6 +352,7 @@ def create_app(
                 reviews,
                 joint,
                 moderation,
+                polls,
             )
             gateway_ref["gateway"] = runtime.gateway = Gateway(services)
             league = runtime.league = LeagueSockets(
@@ -393,7 +396,7 @@ def create_app(
                 order_book,
                 rooms.all_ids,
                 interval_s=settings.sweep_interval_s,
-                also=[packs.sweep, joint.sweep],
+                also=[packs.sweep, joint.sweep, polls.sweep],
             )
             runtime.tasks.append(
                 asyncio.create_task(supervised("sweeper", sweeper.run), name="sweeper")

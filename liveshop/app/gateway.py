@@ -39,6 +39,7 @@ from liveshop.commerce.offers import Offers
 from liveshop.commerce.order_book import OrderBook, room_of
 from liveshop.commerce.order_states import By, State
 from liveshop.commerce.packs import Packs
+from liveshop.commerce.polls import Polls
 from liveshop.commerce.purchases import Purchases
 from liveshop.commerce.reviews import Reviews
 from liveshop.commerce.rooms import Rooms, now_ms
@@ -90,6 +91,7 @@ class Services:
     reviews: Reviews
     joint: JointRooms
     moderation: Moderation
+    polls: Polls
 
 
 class Gateway:
@@ -343,6 +345,12 @@ class Gateway:
             state = msgspec.structs.replace(state, my_orders=mine)
         if slow_s:
             state = msgspec.structs.replace(state, chat=p.ChatMode(slow_s=slow_s))
+        try:
+            polls = await self.s.polls.for_room(room.room_id)
+        except RedisError:
+            polls = []
+        if polls:
+            state = msgspec.structs.replace(state, polls=polls)
         if snap.state.kind == "network":  # known at once, before the sweep's next pass
             self.s.joint.know(room.room_id)
             await self.s.hub.follow(room, snap.state.stores or [])
@@ -474,6 +482,11 @@ class Gateway:
                 actor = who.user or who.role
                 host = who.role in ("broadcaster", "hq")
                 sock.reply(await self.s.moderation.act(room_id, actor, host, msg))
+            case p.PollStart():
+                await self.s.polls.start(room_id, msg)
+            case p.Vote():
+                assert who.user is not None
+                await self.s.polls.vote(room_id, who.user, msg)
             case p.GroupCancel():
                 await self.s.groups.cancel(room_id, msg.group_id)
             case p.OfferStop():

@@ -18,6 +18,7 @@ ROOMS_INDEX = "ls:rooms"  # set of room ids (the persister and HQ iterate it)
 OUTBOX_GROUP = "persister"
 PROCESSES = "ls:processes"  # zset process id -> heartbeat expiry (epoch ms)
 RECONCILE = "ls:reconcile"  # hash room id -> JSON reconcile.RoomFigures (the reconciler)
+OPEN_POLLS = "ls:polls:open"  # set "<room>|<poll_id>": the polls every process's sweep ticks
 CHAIN_WORDS = "ls:chain:words"  # set: HQ's blocked words for every room (≤ 5,000)
 CHAIN_WORDS_VERSION = "ls:chain:words_v"  # string counter: bumped on every change
 NETWORK_ROOMS = "ls:rooms:network"  # set: the joint rooms (kind network, commerce.joint_rooms)
@@ -83,6 +84,7 @@ class RoomKeys:
     words: str  # set: the room's blocked words (≤ 500)
     mod_log: str  # stream: every moderation action (who, when, what, why), capped
     removed: str  # zset: seqs of deleted chat messages, score seq (a resume skips them)
+    polls: str  # hash poll_id -> ends_at: the room's polls (lua/polls_*.lua); poll:<id>
 
     @classmethod
     @functools.lru_cache(maxsize=4096)  # built per purchase: the strings are made once
@@ -123,6 +125,7 @@ class RoomKeys:
             words=f"{t}:words",
             mod_log=f"{t}:mod_log",
             removed=f"{t}:removed",
+            polls=f"{t}:polls",
         )
 
     def idempotency(self, user: str, request_id: str) -> str:

@@ -174,6 +174,23 @@ class Mod(_Client, tag="mod", frozen=True):
     words: Annotated[list[Term], msgspec.Meta(min_length=1, max_length=50)] | None = None
 
 
+PollId = Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+
+
+class PollStart(_Client, tag="poll_start", frozen=True):
+    question: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    options: Annotated[
+        list[Annotated[str, msgspec.Meta(min_length=1, max_length=40)]],
+        msgspec.Meta(min_length=2, max_length=6),
+    ]
+    duration_s: Annotated[int, msgspec.Meta(ge=10, le=600)]
+
+
+class Vote(_Client, tag="vote", frozen=True):
+    poll_id: PollId
+    option: Annotated[int, msgspec.Meta(ge=0, le=5)]
+
+
 ClientMessage = (
     Hello
     | Buy
@@ -191,10 +208,20 @@ ClientMessage = (
     | GroupJoin
     | GroupCancel
     | Mod
+    | PollStart
+    | Vote
 )
 
 CLIENT_TYPES = frozenset(t.__struct_config__.tag for t in get_args(ClientMessage))
-VIEWER_ACTIONS = (Buy, Cancel, Chat, Like, GroupJoin, Mod)  # Mod: a moderator's, or the host's
+VIEWER_ACTIONS = (
+    Buy,
+    Cancel,
+    Chat,
+    Like,
+    GroupJoin,
+    Mod,
+    Vote,
+)  # Mod: a moderator's, or the host's (the script tells them apart)
 BROADCASTER_ACTIONS = (
     GoLive,
     EndLive,
@@ -204,6 +231,7 @@ BROADCASTER_ACTIONS = (
     Restock,
     GroupStart,
     GroupCancel,
+    PollStart,
 )
 
 
@@ -337,6 +365,7 @@ class RoomState(msgspec.Struct, omit_defaults=True, frozen=True):
     kind: Literal["network"] | None = None
     stores: list[str] | None = None
     chat: ChatMode | None = None  # v1.1 moderation: the room's slow mode
+    polls: list[Poll] | None = None  # v1.1: open polls, and those closed in 10 min
 
 
 class Welcome(_Server, tag="welcome", frozen=True):
@@ -516,6 +545,19 @@ class Moderation(_Server, tag="moderation", frozen=True):
     reason: str | None = None
 
 
+class Poll(_Server, tag="poll", frozen=True):
+    """v1.1: a poll's live counts (in the order of `options`), coalesced on the stream."""
+
+    poll_id: str
+    question: str
+    options: list[str]
+    counts: list[int]
+    ends_at: int
+    status: Literal["open", "closed"]
+    seq: int | None = None
+    ts: int | None = None
+
+
 class ChatMode(msgspec.Struct, frozen=True):
     slow_s: int
 
@@ -579,6 +621,7 @@ ServerMessage = (
     | ChatRemoved
     | ModAck
     | Moderation
+    | Poll
 )
 
 _client_decoder = msgspec.json.Decoder(ClientMessage)

@@ -64,6 +64,9 @@ NAMES = (
     "joint_stock",
     "moderation_act",
     "moderation_chat",
+    "polls_start",
+    "polls_vote",
+    "polls_tick",
 )
 # Scripts that create or move orders get _orders.lua's helpers too.
 ORDER_SCRIPTS = frozenset(n for n in NAMES if n.startswith(("orders_", "groups_"))) - {

@@ -41,6 +41,7 @@ def test_the_doc_has_an_example_of_every_message_type() -> None:
         "chat_removed",
         "mod_ack",
         "moderation",
+        "poll",
     }
 
 

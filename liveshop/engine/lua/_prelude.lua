@@ -132,3 +132,15 @@ local function open_session(K, session_id, title, ts)
   end
   emit(K.seq, K.history, K.channel, '-', body, ts)
 end
+
+-- A poll's message body (polls_*.lua): counts in the order of its options.
+local function poll_body(poll_key, poll_id)
+  local p = redis.call('HMGET', poll_key, 'question', 'options', 'n', 'ends_at', 'status')
+  local counts = {}
+  for i = 0, tonumber(p[3]) - 1 do
+    counts[#counts + 1] = redis.call('HGET', poll_key, 'c' .. i) or '0'
+  end
+  return '{"type":"poll","poll_id":' .. jstr(poll_id) .. ',"question":' .. jstr(p[1])
+    .. ',"options":' .. p[2] .. ',"counts":[' .. table.concat(counts, ',') .. ']'
+    .. ',"ends_at":' .. p[4] .. ',"status":' .. jstr(p[5])
+end

@@ -1,0 +1,130 @@
+"""Polls in the live room (投票): the broadcaster asks, each signed-in viewer votes once.
+
+Owns the room's `polls` hash (poll_id -> ends_at), each poll's hash (`<prefix>poll:<id>`:
+question, options, counts, voters) and the `OPEN_POLLS` index. A vote is one script (the
+first vote of a user stands; the same vote again is a no-op, another option is
+`already_voted`) and writes no message: every process's sweep ticks the open polls twice
+a second (lua/polls_tick.lua), which puts the counts on the room stream only when votes
+came in, and closes a poll once its time is up (guarded: only if still open).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+import msgspec
+
+from liveshop.core import protocol as p
+from liveshop.core.errors import ErrorCode, Rejected
+from liveshop.core.keys import OPEN_POLLS, RoomKeys
+from liveshop.core.replies import as_text
+from liveshop.engine.connections import AnyRedis
+from liveshop.engine.scripts import Scripts
+
+RECENT_MS = 10 * 60_000  # a closed poll stays in `welcome.state.polls` this long
+MISSING_GRACE_MS = 60_000  # an index entry whose poll never got written is dropped after
+_FIELDS = ("question", "options", "n", "ends_at", "status", "closed_at")
+_VOTE_REFUSALS = {
+    "already_voted": (ErrorCode.ALREADY_VOTED, "you already voted in this poll"),
+    "not_found": (ErrorCode.NOT_FOUND, "no such poll in this room"),
+    "closed": (ErrorCode.NOT_FOUND, "this poll is closed"),
+    "out_of_range": (ErrorCode.OUT_OF_RANGE, "no such option"),
+}
+
+
+def poll_key(room_id: str, poll_id: str) -> str:
+    return f"{RoomKeys.of(room_id).prefix}poll:{poll_id}"
+
+
+class Polls:
+    def __init__(self, redis: AnyRedis, scripts: Scripts) -> None:
+        self._redis = redis
+        self._scripts = scripts
+
+    async def start(self, room_id: str, msg: p.PollStart) -> str:
+        poll_id = "p" + secrets.token_hex(6)
+        keys = RoomKeys.of(room_id)
+        ends_at = _now_ms() + msg.duration_s * 1000
+        # indexed first: a poll the sweep cannot find would never close
+        await self._redis.zadd(OPEN_POLLS, {f"{room_id}|{poll_id}": ends_at})
+        await self._scripts.polls_start(
+            keys=[keys.polls, poll_key(room_id, poll_id), keys.seq, keys.history],
+            args=[
+                poll_id,
+                msg.question,
+                msgspec.json.encode(msg.options),
+                len(msg.options),
+                msg.duration_s,
+                keys.channel,
+            ],
+        )
+        return poll_id
+
+    async def vote(self, room_id: str, user: str, msg: p.Vote) -> None:
+        reply = as_text(
+            await self._scripts.polls_vote(
+                keys=[poll_key(room_id, msg.poll_id)], args=[user, msg.option]
+            )
+        )
+        if reply in _VOTE_REFUSALS:
+            code, text = _VOTE_REFUSALS[reply]
+            raise Rejected(code, text)
+
+    async def for_room(self, room_id: str) -> list[p.Poll]:
+        """The polls `welcome.state.polls` shows: open ones, and those closed lately."""
+        out = []
+        now = _now_ms()
+        for raw_id in await self._redis.hkeys(RoomKeys.of(room_id).polls):
+            poll_id = as_text(raw_id)
+            poll = await self.read(room_id, poll_id)
+            if poll is not None and (poll[0].status == "open" or now - poll[1] <= RECENT_MS):
+                out.append(poll[0])
+        return out
+
+    async def read(self, room_id: str, poll_id: str) -> tuple[p.Poll, int] | None:
+        """A poll as its message shows it, and when it closed (0: open)."""
+        key = poll_key(room_id, poll_id)
+        fields = await self._redis.hmget(key, [*_FIELDS, *(f"c{i}" for i in range(6))])
+        if fields[0] is None:
+            return None
+        question, options, n, ends_at, status, closed_at = (
+            as_text(f) if f is not None else "" for f in fields[:6]
+        )
+        counts = [int(c or 0) for c in fields[6 : 6 + int(n)]]
+        poll = p.Poll(
+            poll_id=poll_id,
+            question=question,
+            options=msgspec.json.decode(options, type=list[str]),
+            counts=counts,
+            ends_at=int(ends_at),
+            status="closed" if status == "closed" else "open",
+        )
+        return poll, int(closed_at or 0)
+
+    async def sweep(self, _room_ids: list[str]) -> int:
+        """The sweep's pass (every process): tick every open poll; returns those closed."""
+        closed = 0
+        now = _now_ms()
+        rows = await self._redis.zrange(OPEN_POLLS, 0, -1, withscores=True)
+        for row in rows:
+            assert isinstance(row, tuple | list)  # (member, score) with withscores
+            entry, ends_at = as_text(row[0]), float(row[1])
+            room_id, _, poll_id = entry.partition("|")
+            keys = RoomKeys.of(room_id)
+            state = as_text(
+                await self._scripts.polls_tick(
+                    keys=[poll_key(room_id, poll_id), keys.seq, keys.history],
+                    args=[poll_id, keys.channel],
+                )
+            )
+            if state == "missing" and now - ends_at < MISSING_GRACE_MS:
+                continue  # being started right now
+            if state != "open":
+                closed += int(state == "closed")
+                await self._redis.zrem(OPEN_POLLS, entry)
+        return closed
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
