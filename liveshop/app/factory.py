@@ -39,6 +39,7 @@ from liveshop.app.league_socket import HQ_SOCKET_PATH, LeagueSockets
 from liveshop.app.orders_api import OrdersApi
 from liveshop.commerce.catalog import Catalog
 from liveshop.commerce.chain_groups import ChainGroups
+from liveshop.commerce.draws import Draws
 from liveshop.commerce.groups import Groups
 from liveshop.commerce.inventory import Inventory
 from liveshop.commerce.joint_rooms import JointRooms
@@ -337,6 +338,7 @@ def create_app(
             )
             moderation = Moderation(redis, scripts)
             polls = Polls(redis, scripts)
+            draws = Draws(redis, scripts)
             services = runtime.services = Services(
                 settings,
                 rooms,
@@ -353,6 +355,7 @@ def create_app(
                 joint,
                 moderation,
                 polls,
+                draws,
             )
             gateway_ref["gateway"] = runtime.gateway = Gateway(services)
             league = runtime.league = LeagueSockets(
@@ -378,7 +381,9 @@ def create_app(
                 return checks, details
 
             api_ref["api"] = Api(settings, rooms, inventory, orders, ready, catalog, bands)
-            hq_ref["api"] = HqApi(settings, rooms, catalog, bands, packs, reviews, moderation)
+            hq_ref["api"] = HqApi(
+                settings, rooms, catalog, bands, packs, reviews, moderation, draws
+            )
             insights_ref["api"] = InsightsApi.build(settings, rooms, db)
             payments = Payments(
                 order_book,
@@ -396,7 +401,7 @@ def create_app(
                 order_book,
                 rooms.all_ids,
                 interval_s=settings.sweep_interval_s,
-                also=[packs.sweep, joint.sweep, polls.sweep],
+                also=[packs.sweep, joint.sweep, polls.sweep, draws.sweep],
             )
             runtime.tasks.append(
                 asyncio.create_task(supervised("sweeper", sweeper.run), name="sweeper")
@@ -509,6 +514,7 @@ def create_app(
         Route("/api/rooms/{room_id}/pack", hq_api("room_pack")),
         Route("/api/rooms/{room_id}/sessions/{session_id}/report", hq_api("session_report")),
         Route("/api/rooms/{room_id}/moderation", hq_api("room_moderation")),
+        Route("/api/rooms/{room_id}/draws/{draw_id}", hq_api("draw_result")),
         Route("/api/chain/words", hq_api("chain_words"), methods=["GET"]),
         Route("/api/chain/words", hq_api("put_chain_words"), methods=["PUT"]),
         Route("/api/packs", hq_api("list_packs")),

@@ -31,6 +31,7 @@ from redis.exceptions import RedisError
 from liveshop.app.league_socket import HQ_SOCKET_PATH, LeagueSockets
 from liveshop.commerce.chain_groups import ChainGroups, is_chain_group
 from liveshop.commerce.coaching import mentioned_skus
+from liveshop.commerce.draws import Draws
 from liveshop.commerce.groups import Groups
 from liveshop.commerce.inventory import Inventory, RestockRefused
 from liveshop.commerce.joint_rooms import JointRooms
@@ -92,6 +93,7 @@ class Services:
     joint: JointRooms
     moderation: Moderation
     polls: Polls
+    draws: Draws
 
 
 class Gateway:
@@ -351,6 +353,12 @@ class Gateway:
             polls = []
         if polls:
             state = msgspec.structs.replace(state, polls=polls)
+        try:
+            draws = await self.s.draws.for_room(room.room_id)
+        except RedisError:
+            draws = []
+        if draws:
+            state = msgspec.structs.replace(state, draws=draws)
         if snap.state.kind == "network":  # known at once, before the sweep's next pass
             self.s.joint.know(room.room_id)
             await self.s.hub.follow(room, snap.state.stores or [])
@@ -487,6 +495,11 @@ class Gateway:
             case p.Vote():
                 assert who.user is not None
                 await self.s.polls.vote(room_id, who.user, msg)
+            case p.DrawStart():
+                await self.s.draws.start(room_id, msg)
+            case p.DrawEnter():
+                assert who.user is not None
+                await self.s.draws.enter(room_id, who.user, msg)
             case p.GroupCancel():
                 await self.s.groups.cancel(room_id, msg.group_id)
             case p.OfferStop():

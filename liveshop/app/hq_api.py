@@ -15,6 +15,7 @@ import msgspec
 from liveshop.app.api import ApiError, ApiRequest, ApiResponse, claims_of, decode_body
 from liveshop.app.orders_api import error
 from liveshop.commerce.catalog import Catalog, CatalogIn
+from liveshop.commerce.draws import Draws
 from liveshop.commerce.moderation import CHAIN_WORDS_MAX, Moderation
 from liveshop.commerce.packs import PACK_ID, Pack, PackIn, Packs
 from liveshop.commerce.price_bands import SCOPE_RE, BandIn, PriceBands
@@ -43,6 +44,7 @@ class HqApi:
         packs: Packs,
         reviews: Reviews,
         moderation: Moderation,
+        draws: Draws,
     ) -> None:
         self._settings = settings
         self._rooms = rooms
@@ -51,6 +53,7 @@ class HqApi:
         self._packs = packs
         self._reviews = reviews
         self._moderation = moderation
+        self._draws = draws
 
     def _hq(self, req: ApiRequest) -> identity.Claims:
         claims = claims_of(self._settings.secret, req)
@@ -142,6 +145,17 @@ class HqApi:
         log = await self._moderation.log(room_id, limit)
         words = await self._moderation.room_words(room_id)
         return ApiResponse(200, {"log": msgspec.to_builtins(log), "words": words})
+
+    async def draw_result(self, req: ApiRequest) -> ApiResponse:
+        """A drawn lucky draw with its sorted entrants: all a verifier needs (any token)."""
+        claims_of(self._settings.secret, req)
+        room_id = req.path_params.get("room_id", "")
+        draw_id = req.path_params.get("draw_id", "")
+        found = await self._draws.read(room_id, draw_id) if ROOM_ID.match(room_id) else None
+        entrants = await self._draws.entrants(room_id, draw_id) if found else None
+        if found is None or entrants is None:
+            raise ApiError(404, ErrorCode.NOT_FOUND, "no drawn draw with this id in this room")
+        return ApiResponse(200, {"draw": msgspec.to_builtins(found[0]), "entrants": entrants})
 
     async def chain_words(self, req: ApiRequest) -> ApiResponse:
         self._hq(req)

@@ -185,8 +185,15 @@ class Moderation:
             if term is not None:
                 raise Rejected(ErrorCode.BLOCKED_WORD, "this message contains a blocked word")
             reply = await self._scripts.moderation_chat(
-                keys=[keys.seq, keys.history, keys.mod],
-                args=[body, user, "1" if host else "0", keys.channel, version or "0"],
+                keys=[keys.seq, keys.history, keys.mod, keys.room],
+                args=[
+                    body,
+                    user,
+                    "1" if host else "0",
+                    keys.channel,
+                    version or "0",
+                    keys.prefix,
+                ],
             )
             outcome = as_text(reply[0])
             if outcome == "ok":

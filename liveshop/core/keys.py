@@ -18,6 +18,7 @@ ROOMS_INDEX = "ls:rooms"  # set of room ids (the persister and HQ iterate it)
 OUTBOX_GROUP = "persister"
 PROCESSES = "ls:processes"  # zset process id -> heartbeat expiry (epoch ms)
 RECONCILE = "ls:reconcile"  # hash room id -> JSON reconcile.RoomFigures (the reconciler)
+OPEN_DRAWS = "ls:draws:open"  # zset "<room>|<draw_id>" -> ends_at: draws the sweep draws
 OPEN_POLLS = "ls:polls:open"  # set "<room>|<poll_id>": the polls every process's sweep ticks
 CHAIN_WORDS = "ls:chain:words"  # set: HQ's blocked words for every room (≤ 5,000)
 CHAIN_WORDS_VERSION = "ls:chain:words_v"  # string counter: bumped on every change
@@ -85,6 +86,7 @@ class RoomKeys:
     mod_log: str  # stream: every moderation action (who, when, what, why), capped
     removed: str  # zset: seqs of deleted chat messages, score seq (a resume skips them)
     polls: str  # hash poll_id -> ends_at: the room's polls (lua/polls_*.lua); poll:<id>
+    draws: str  # hash draw_id -> ends_at: the room's draws (lua/draws_*.lua); draw:<id>
 
     @classmethod
     @functools.lru_cache(maxsize=4096)  # built per purchase: the strings are made once
@@ -126,6 +128,7 @@ class RoomKeys:
             mod_log=f"{t}:mod_log",
             removed=f"{t}:removed",
             polls=f"{t}:polls",
+            draws=f"{t}:draws",
         )
 
     def idempotency(self, user: str, request_id: str) -> str:

@@ -191,6 +191,20 @@ class Vote(_Client, tag="vote", frozen=True):
     option: Annotated[int, msgspec.Meta(ge=0, le=5)]
 
 
+DrawId = Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+
+
+class DrawStart(_Client, tag="draw_start", frozen=True):
+    prize: Annotated[str, msgspec.Meta(min_length=1, max_length=60)]
+    winners: Annotated[int, msgspec.Meta(ge=1, le=100)]
+    duration_s: Annotated[int, msgspec.Meta(ge=10, le=600)]
+    eligible: Literal["all", "chatted", "buyers"] = "all"
+
+
+class DrawEnter(_Client, tag="draw_enter", frozen=True):
+    draw_id: DrawId
+
+
 ClientMessage = (
     Hello
     | Buy
@@ -210,6 +224,8 @@ ClientMessage = (
     | Mod
     | PollStart
     | Vote
+    | DrawStart
+    | DrawEnter
 )
 
 CLIENT_TYPES = frozenset(t.__struct_config__.tag for t in get_args(ClientMessage))
@@ -221,6 +237,7 @@ VIEWER_ACTIONS = (
     GroupJoin,
     Mod,
     Vote,
+    DrawEnter,
 )  # Mod: a moderator's, or the host's (the script tells them apart)
 BROADCASTER_ACTIONS = (
     GoLive,
@@ -232,6 +249,7 @@ BROADCASTER_ACTIONS = (
     GroupStart,
     GroupCancel,
     PollStart,
+    DrawStart,
 )
 
 
@@ -366,6 +384,7 @@ class RoomState(msgspec.Struct, omit_defaults=True, frozen=True):
     stores: list[str] | None = None
     chat: ChatMode | None = None  # v1.1 moderation: the room's slow mode
     polls: list[Poll] | None = None  # v1.1: open polls, and those closed in 10 min
+    draws: list[Draw] | None = None  # v1.1: open draws, and those drawn in 10 min
 
 
 class Welcome(_Server, tag="welcome", frozen=True):
@@ -558,6 +577,24 @@ class Poll(_Server, tag="poll", frozen=True):
     ts: int | None = None
 
 
+class Draw(_Server, tag="draw", frozen=True):
+    """v1.1: a lucky draw (福袋). `commitment` is the SHA-256 of the seed from the start;
+    `seed` and `winners` come at `drawn` (commerce.draws.winners recomputes them)."""
+
+    draw_id: str
+    prize: str
+    winners_count: int
+    entrants: int
+    ends_at: int
+    status: Literal["open", "drawn"]
+    commitment: str
+    eligible: str | None = None
+    seed: str | None = None
+    winners: list[str] | None = None
+    seq: int | None = None
+    ts: int | None = None
+
+
 class ChatMode(msgspec.Struct, frozen=True):
     slow_s: int
 
@@ -622,6 +659,7 @@ ServerMessage = (
     | ModAck
     | Moderation
     | Poll
+    | Draw
 )
 
 _client_decoder = msgspec.json.Decoder(ClientMessage)

@@ -67,6 +67,10 @@ NAMES = (
     "polls_start",
     "polls_vote",
     "polls_tick",
+    "draws_start",
+    "draws_enter",
+    "draws_tick",
+    "draws_finish",
 )
 # Scripts that create or move orders get _orders.lua's helpers too.
 ORDER_SCRIPTS = frozenset(n for n in NAMES if n.startswith(("orders_", "groups_"))) - {

@@ -42,6 +42,7 @@ def test_the_doc_has_an_example_of_every_message_type() -> None:
         "mod_ack",
         "moderation",
         "poll",
+        "draw",
     }
 
 

@@ -144,3 +144,17 @@ local function poll_body(poll_key, poll_id)
     .. ',"options":' .. p[2] .. ',"counts":[' .. table.concat(counts, ',') .. ']'
     .. ',"ends_at":' .. p[4] .. ',"status":' .. jstr(p[5])
 end
+
+-- A lucky draw's message body (draws_*.lua); the seed and winners only once drawn.
+local function draw_body(draw_key, draw_id)
+  local d = redis.call('HMGET', draw_key, 'prize', 'winners_count', 'entrants', 'ends_at',
+    'status', 'commitment', 'eligible', 'seed', 'winners')
+  local body = '{"type":"draw","draw_id":' .. jstr(draw_id) .. ',"prize":' .. jstr(d[1])
+    .. ',"winners_count":' .. d[2] .. ',"entrants":' .. d[3] .. ',"ends_at":' .. d[4]
+    .. ',"status":' .. jstr(d[5]) .. ',"commitment":' .. jstr(d[6])
+    .. ',"eligible":' .. jstr(d[7])
+  if d[5] == 'drawn' then
+    body = body .. ',"seed":' .. jstr(d[8]) .. ',"winners":' .. d[9]
+  end
+  return body
+end

@@ -2,10 +2,12 @@
 -- moderation lets this user speak now (checked in the same step as the write, so a
 -- mute, kick or ban applies to the very next message on every process).
 --
--- KEYS[1] seq  KEYS[2] history  KEYS[3] mod (see moderation_act.lua)
+-- KEYS[1] seq  KEYS[2] history  KEYS[3] mod (see moderation_act.lua)  KEYS[4] room hash
 -- ARGV[1] the chat's JSON without its closing brace ({"type":"chat","user":..,"text":..)
 -- ARGV[2] user  ARGV[3] '1' for the host  ARGV[4] channel
 -- ARGV[5] the room word list's version the caller's filter was built from
+-- ARGV[6] the room's key prefix: who chatted in a session (<prefix>chatters:<session>,
+--         a lucky draw's `chatted` eligibility) is kept for two days
 -- Reply: {'ok', seq} | {'banned'} | {'kicked', until} | {'muted', until}
 --        | {'slow', next allowed ms} | {'stale', version}
 
@@ -33,6 +35,12 @@ if slow > 0 and not host then
     return {'slow', jint(last + slow * 1000)}
   end
   redis.call('HSET', mod, 'last:' .. user, now)
+end
+local session = redis.call('HGET', KEYS[4], 'session_id')
+if session then
+  local chatters = ARGV[6] .. 'chatters:' .. session
+  redis.call('SADD', chatters, user)
+  redis.call('EXPIRE', chatters, 172800)
 end
 -- msg_id is the seq emit() gives this message: unique in the room, and the history's id
 local body = ARGV[1] .. ',"msg_id":"' .. jint(tonumber(redis.call('GET', seq_key) or '0') + 1) .. '"'
