@@ -347,18 +347,13 @@ class Gateway:
             state = msgspec.structs.replace(state, my_orders=mine)
         if slow_s:
             state = msgspec.structs.replace(state, chat=p.ChatMode(slow_s=slow_s))
-        try:
-            polls = await self.s.polls.for_room(room.room_id)
+        try:  # most rooms have none: no read then (the snapshot lists their ids)
+            polls = await self.s.polls.for_room(room.room_id, snap.poll_ids)
+            draws = await self.s.draws.for_room(room.room_id, snap.draw_ids)
         except RedisError:
-            polls = []
-        if polls:
-            state = msgspec.structs.replace(state, polls=polls)
-        try:
-            draws = await self.s.draws.for_room(room.room_id)
-        except RedisError:
-            draws = []
-        if draws:
-            state = msgspec.structs.replace(state, draws=draws)
+            polls, draws = [], []
+        if polls or draws:
+            state = msgspec.structs.replace(state, polls=polls or None, draws=draws or None)
         if snap.state.kind == "network":  # known at once, before the sweep's next pass
             self.s.joint.know(room.room_id)
             await self.s.hub.follow(room, snap.state.stores or [])

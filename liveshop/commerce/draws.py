@@ -106,11 +106,12 @@ class Draws:
         key = draw_key(room_id, draw_id)
         return sorted(as_text(u) for u in await self._redis.smembers(f"{key}:entrants"))
 
-    async def for_room(self, room_id: str) -> list[p.Draw]:
+    async def for_room(self, room_id: str, draw_ids: list[str]) -> list[p.Draw]:
+        """The draws `welcome.state.draws` shows of the room's (the snapshot's ids)."""
         out = []
         now = _now_ms()
-        for raw_id in await self._redis.hkeys(RoomKeys.of(room_id).draws):
-            found = await self.read(room_id, as_text(raw_id))
+        for draw_id in draw_ids:
+            found = await self.read(room_id, draw_id)
             if found is not None and (found[0].status == "open" or now - found[1] <= RECENT_MS):
                 out.append(found[0])
         return out

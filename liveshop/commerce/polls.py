@@ -71,12 +71,12 @@ class Polls:
             code, text = _VOTE_REFUSALS[reply]
             raise Rejected(code, text)
 
-    async def for_room(self, room_id: str) -> list[p.Poll]:
-        """The polls `welcome.state.polls` shows: open ones, and those closed lately."""
+    async def for_room(self, room_id: str, poll_ids: list[str]) -> list[p.Poll]:
+        """The polls `welcome.state.polls` shows of the room's (the snapshot's ids): open
+        ones, and those closed lately."""
         out = []
         now = _now_ms()
-        for raw_id in await self._redis.hkeys(RoomKeys.of(room_id).polls):
-            poll_id = as_text(raw_id)
+        for poll_id in poll_ids:
             poll = await self.read(room_id, poll_id)
             if poll is not None and (poll[0].status == "open" or now - poll[1] <= RECENT_MS):
                 out.append(poll[0])

@@ -97,6 +97,8 @@ class Snapshot:
     state: p.RoomState
     resumed: bool
     missed: list[str] = field(default_factory=list)
+    poll_ids: list[str] = field(default_factory=list)  # the room's polls and draws (ids)
+    draw_ids: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +258,8 @@ class Rooms:
                 keys.presence_exp,
                 keys.groups,
                 keys.removed,
+                keys.polls,
+                keys.draws,
             ],
             args=["" if resume_from is None else resume_from, keys.offer(""), keys.group("")],
         )
@@ -306,6 +310,8 @@ class Rooms:
             state=state,
             resumed=bool(resumed),
             missed=[m.decode() for m in missed],
+            poll_ids=[i.decode() for i in reply[10]],
+            draw_ids=[i.decode() for i in reply[11]],
         )
 
     async def product_names(self, room_id: str) -> dict[str, str]:

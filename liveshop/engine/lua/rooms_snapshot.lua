@@ -5,9 +5,12 @@
 -- KEYS[5] seq        KEYS[6] history        KEYS[7] live offers hash
 -- KEYS[8] presence hash  KEYS[9] presence expiry zset  KEYS[10] the room's groups hash
 -- KEYS[11] removed chat messages (zset of seq, lua/moderation_act.lua): not resent
+-- KEYS[12] the room's polls hash  KEYS[13] its draws hash (ids only: most rooms have
+--          none, and the caller reads the details only when there are some)
 -- ARGV[1] resume_from seq or ''   ARGV[2] offer key prefix  ARGV[3] group key prefix
 --
--- Reply: {seq, room, products, prices, stock, offers, viewers, resumed, missed, groups}
+-- Reply: {seq, room, products, prices, stock, offers, viewers, resumed, missed, groups,
+--         poll ids, draw ids}
 -- where room/products/prices/stock are flat HGETALL arrays, offers a list of flat
 -- offer hashes (each with its id appended), resumed 1 when missed holds every message
 -- after resume_from (a list of JSON texts), else 0.
@@ -65,4 +68,6 @@ return {
   resumed,
   missed,
   groups,
+  redis.call('HKEYS', KEYS[12]),
+  redis.call('HKEYS', KEYS[13]),
 }
