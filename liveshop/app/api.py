@@ -45,6 +45,9 @@ class RoomIn(msgspec.Struct, forbid_unknown_fields=True):
     delivery_radius_m: Annotated[int, msgspec.Meta(ge=0, le=20_000)] | None = None
     # a joint room (跨店联播): kind network and its member stores
     kind: Literal["store", "network"] | None = None
+    # the schedule (v1.1): the next live, epoch ms (0: none), and its title
+    next_live_at: Annotated[int, msgspec.Meta(ge=0, le=4_102_444_800_000)] | None = None
+    next_title: Annotated[str, msgspec.Meta(max_length=100)] | None = None
     stores: (
         Annotated[
             list[Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]],
@@ -67,6 +70,8 @@ class RoomIn(msgspec.Struct, forbid_unknown_fields=True):
             "delivery_radius_m": self.delivery_radius_m,
             "kind": self.kind,
             "stores": ",".join(self.stores) if self.stores is not None else None,
+            "next_live_at": self.next_live_at,
+            "next_title": self.next_title,
         }
         return {
             k: repr(v) if isinstance(v, float) else str(v)

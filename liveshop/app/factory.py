@@ -37,6 +37,7 @@ from liveshop.app.hq_api import HqApi
 from liveshop.app.insights_api import InsightsApi
 from liveshop.app.league_socket import HQ_SOCKET_PATH, LeagueSockets
 from liveshop.app.orders_api import OrdersApi
+from liveshop.app.reservations_api import ReservationsApi
 from liveshop.commerce.catalog import Catalog
 from liveshop.commerce.chain_groups import ChainGroups
 from liveshop.commerce.draws import Draws
@@ -57,6 +58,7 @@ from liveshop.commerce.processes import Processes
 from liveshop.commerce.purchases import Purchases
 from liveshop.commerce.reconcile import Reconciler
 from liveshop.commerce.refunds import DemoRefundProvider, Refunder, RefundLedger, RefundProvider
+from liveshop.commerce.reservations import Reservations
 from liveshop.commerce.reviews import Reviews
 from liveshop.commerce.rooms import Rooms
 from liveshop.commerce.stats import Broadcasters
@@ -234,6 +236,11 @@ def create_app(
     def hq_api(name: str) -> Callable[..., Any]:
         return bound(hq_ref, "api", name)
 
+    reservations_ref: dict[str, ReservationsApi] = {}
+
+    def reservations_api(name: str) -> Callable[..., Any]:
+        return bound(reservations_ref, "api", name)
+
     async def metrics_endpoint(request: Request) -> Response:
         body, content_type = metrics.render(settings.metrics_dir)
         return Response(body, 200, headers={"Content-Type": content_type})
@@ -385,6 +392,7 @@ def create_app(
                 settings, rooms, catalog, bands, packs, reviews, moderation, draws
             )
             insights_ref["api"] = InsightsApi.build(settings, rooms, db)
+            reservations_ref["api"] = ReservationsApi(settings, rooms, Reservations(redis))
             payments = Payments(
                 order_book,
                 payment_key(
@@ -514,6 +522,10 @@ def create_app(
         Route("/api/rooms/{room_id}/pack", hq_api("room_pack")),
         Route("/api/rooms/{room_id}/sessions/{session_id}/report", hq_api("session_report")),
         Route("/api/rooms/{room_id}/moderation", hq_api("room_moderation")),
+        Route("/api/rooms/{room_id}/schedule", reservations_api("put_schedule"), methods=["PUT"]),
+        Route("/api/rooms/{room_id}/reservations", reservations_api("status"), methods=["GET"]),
+        Route("/api/rooms/{room_id}/reservations", reservations_api("reserve"), methods=["POST"]),
+        Route("/api/rooms/{room_id}/reservations", reservations_api("cancel"), methods=["DELETE"]),
         Route("/api/rooms/{room_id}/draws/{draw_id}", hq_api("draw_result")),
         Route("/api/chain/words", hq_api("chain_words"), methods=["GET"]),
         Route("/api/chain/words", hq_api("put_chain_words"), methods=["PUT"]),

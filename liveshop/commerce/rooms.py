@@ -260,6 +260,7 @@ class Rooms:
                 keys.removed,
                 keys.polls,
                 keys.draws,
+                keys.reservations,
             ],
             args=["" if resume_from is None else resume_from, keys.offer(""), keys.group("")],
         )
@@ -304,6 +305,10 @@ class Rooms:
             stores=[s for s in room.get("stores", "").split(",") if s] or None
             if room.get("kind") == "network"
             else None,
+            # v1.1 schedule: while not live, the next live and how many reserved it
+            next_live_at=int(room.get("next_live_at") or 0) or None if not live else None,
+            next_title=room.get("next_title") or None if not live else None,
+            reservations=int(reply[12]) if not live else None,
         )
         return Snapshot(
             seq=int(seq),
@@ -407,6 +412,13 @@ class Rooms:
                 t.groups_succeeded,
                 t.groups_failed,
             ),
+        )
+
+    async def set_schedule(self, room_id: str, next_live_at: int, next_title: str) -> None:
+        """The next live (epoch ms, 0: none) and its title, for `welcome.state`."""
+        await self._redis.hset(
+            RoomKeys.of(room_id).room,
+            mapping={"next_live_at": next_live_at, "next_title": next_title},
         )
 
     async def sessions(self, room_id: str, limit: int = 50) -> list[dict[str, object]]:

@@ -87,6 +87,7 @@ class RoomKeys:
     removed: str  # zset: seqs of deleted chat messages, score seq (a resume skips them)
     polls: str  # hash poll_id -> ends_at: the room's polls (lua/polls_*.lua); poll:<id>
     draws: str  # hash draw_id -> ends_at: the room's draws (lua/draws_*.lua); draw:<id>
+    reservations: str  # set: users who reserved the next live (commerce.reservations)
 
     @classmethod
     @functools.lru_cache(maxsize=4096)  # built per purchase: the strings are made once
@@ -129,6 +130,7 @@ class RoomKeys:
             removed=f"{t}:removed",
             polls=f"{t}:polls",
             draws=f"{t}:draws",
+            reservations=f"{t}:reservations",
         )
 
     def idempotency(self, user: str, request_id: str) -> str:

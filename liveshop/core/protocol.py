@@ -385,6 +385,11 @@ class RoomState(msgspec.Struct, omit_defaults=True, frozen=True):
     chat: ChatMode | None = None  # v1.1 moderation: the room's slow mode
     polls: list[Poll] | None = None  # v1.1: open polls, and those closed in 10 min
     draws: list[Draw] | None = None  # v1.1: open draws, and those drawn in 10 min
+    # v1.1 schedule, while the room is not live: the next live (epoch ms), its title, and
+    # how many viewers reserved it (预约)
+    next_live_at: int | None = None
+    next_title: str | None = None
+    reservations: int | None = None
 
 
 class Welcome(_Server, tag="welcome", frozen=True):

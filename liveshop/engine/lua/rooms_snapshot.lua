@@ -7,10 +7,11 @@
 -- KEYS[11] removed chat messages (zset of seq, lua/moderation_act.lua): not resent
 -- KEYS[12] the room's polls hash  KEYS[13] its draws hash (ids only: most rooms have
 --          none, and the caller reads the details only when there are some)
+-- KEYS[14] the reservations set (counted)
 -- ARGV[1] resume_from seq or ''   ARGV[2] offer key prefix  ARGV[3] group key prefix
 --
 -- Reply: {seq, room, products, prices, stock, offers, viewers, resumed, missed, groups,
---         poll ids, draw ids}
+--         poll ids, draw ids, reservations}
 -- where room/products/prices/stock are flat HGETALL arrays, offers a list of flat
 -- offer hashes (each with its id appended), resumed 1 when missed holds every message
 -- after resume_from (a list of JSON texts), else 0.
@@ -70,4 +71,5 @@ return {
   groups,
   redis.call('HKEYS', KEYS[12]),
   redis.call('HKEYS', KEYS[13]),
+  redis.call('SCARD', KEYS[14]),
 }
