@@ -47,6 +47,7 @@ class RoomMetrics:
     pinned: str | None = None
     names: dict[str, str] = field(default_factory=dict)
     groups: tuple[p.GroupState, ...] = ()
+    polls: tuple[p.Poll, ...] = ()  # v1.1: open polls and those closed in the last minutes
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +99,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "{viewers} watching but no order for 3 minutes — explain the price or offer a deal",
     },
     "viewers_leaving": {
-        "zh-CN": "观众在流失(比峰值少 {drop}%),换个话题或抽个奖留住大家",
-        "en": "Viewers are leaving ({drop}% below the peak) — change topic or run a giveaway",
+        "zh-CN": "观众在流失(比峰值少 {drop}%),发个福袋留人",
+        "en": "Viewers are leaving ({drop}% below the peak) — start a lucky draw to keep them",
+    },
+    "poll_winner": {
+        "zh-CN": "投票第一的「{option}」有货({left} 件),现在上架",
+        "en": 'The poll\'s winner "{option}" is in stock ({left} left) — feature it now',
     },
     "group_almost": {
         "zh-CN": "「{name}」还差 {need} 人成团,只剩 {mins} 分钟 — 现在喊一声",
@@ -120,6 +125,7 @@ COOLDOWN_MS: dict[str, int] = {
     "conversion_drop": 300_000,
     "viewers_leaving": 180_000,
     "group_almost": 120_000,
+    "poll_winner": 600_000,  # keyed on the poll: once per poll
 }
 
 
@@ -247,6 +253,27 @@ def group_almost(m: RoomMetrics) -> list[Candidate]:
     return out
 
 
+def poll_winner(m: RoomMetrics) -> list[Candidate]:
+    """A closed poll with one clear winner that names a product in stock."""
+    out = []
+    for poll in m.polls:
+        if poll.status != "closed" or not any(poll.counts):
+            continue
+        top = max(poll.counts)
+        if poll.counts.count(top) > 1:
+            continue  # a tie: no winner to act on
+        option = poll.options[poll.counts.index(top)]
+        # the option names a product ("海南贵妃芒"), or is part of its name ("荔枝")
+        named = [sku for sku, name in m.names.items() if len(option) >= 2 and option in name]
+        for sku in [*mentioned_skus(option, m.names), *named]:
+            left = m.stock.get(sku, 0)
+            if left > 0:
+                params = {"option": option, "left": str(left)}
+                out.append(Candidate("poll_winner", "act_now", poll.poll_id, sku, params))
+                break
+    return out
+
+
 RULES: tuple[Callable[[RoomMetrics], list[Candidate]], ...] = (
     focus_product,
     release_offer,
@@ -256,6 +283,7 @@ RULES: tuple[Callable[[RoomMetrics], list[Candidate]], ...] = (
     conversion_drop,
     viewers_leaving,
     group_almost,
+    poll_winner,
 )
 
 

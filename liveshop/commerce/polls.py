@@ -84,23 +84,7 @@ class Polls:
 
     async def read(self, room_id: str, poll_id: str) -> tuple[p.Poll, int] | None:
         """A poll as its message shows it, and when it closed (0: open)."""
-        key = poll_key(room_id, poll_id)
-        fields = await self._redis.hmget(key, [*_FIELDS, *(f"c{i}" for i in range(6))])
-        if fields[0] is None:
-            return None
-        question, options, n, ends_at, status, closed_at = (
-            as_text(f) if f is not None else "" for f in fields[:6]
-        )
-        counts = [int(c or 0) for c in fields[6 : 6 + int(n)]]
-        poll = p.Poll(
-            poll_id=poll_id,
-            question=question,
-            options=msgspec.json.decode(options, type=list[str]),
-            counts=counts,
-            ends_at=int(ends_at),
-            status="closed" if status == "closed" else "open",
-        )
-        return poll, int(closed_at or 0)
+        return await read_poll(self._redis, room_id, poll_id)
 
     async def sweep(self, _room_ids: list[str]) -> int:
         """The sweep's pass (every process): tick every open poll; returns those closed."""
@@ -124,6 +108,27 @@ class Polls:
                 closed += int(state == "closed")
                 await self._redis.zrem(OPEN_POLLS, entry)
         return closed
+
+
+async def read_poll(redis: AnyRedis, room_id: str, poll_id: str) -> tuple[p.Poll, int] | None:
+    """A poll as its message shows it, and when it closed (0: open)."""
+    key = poll_key(room_id, poll_id)
+    fields = await redis.hmget(key, [*_FIELDS, *(f"c{i}" for i in range(6))])
+    if fields[0] is None:
+        return None
+    question, options, n, ends_at, status, closed_at = (
+        as_text(f) if f is not None else "" for f in fields[:6]
+    )
+    counts = [int(c or 0) for c in fields[6 : 6 + int(n)]]
+    poll = p.Poll(
+        poll_id=poll_id,
+        question=question,
+        options=msgspec.json.decode(options, type=list[str]),
+        counts=counts,
+        ends_at=int(ends_at),
+        status="closed" if status == "closed" else "open",
+    )
+    return poll, int(closed_at or 0)
 
 
 def _now_ms() -> int:

@@ -24,6 +24,7 @@ from liveshop.commerce import coaching
 from liveshop.commerce.groups import group_from_hash, group_stats
 from liveshop.commerce.groups import visible as group_visible
 from liveshop.commerce.offers import Offers
+from liveshop.commerce.polls import read_poll
 from liveshop.commerce.presence import Presence
 from liveshop.commerce.reconcile import decode_figures
 from liveshop.commerce.rooms import now_ms, offer_from_hash, session_gmv, session_units
@@ -35,6 +36,8 @@ from liveshop.engine.connections import AnyRedis
 log = structlog.get_logger("liveshop.commerce.stats")
 
 BUCKET_S = 10
+POLL_HINT_MS = 3 * 60_000  # a closed poll's winner is worth a hint this long
+
 BUCKET_TTL_S = 600
 TOP_N = 5
 
@@ -184,6 +187,7 @@ class Broadcasters:
             pipe.hkeys(keys.offers)
             pipe.hget(RECONCILE, room_id)
             pipe.hkeys(keys.groups)
+            pipe.hkeys(keys.polls)
             for b in buckets:
                 pipe.hgetall(keys.engagement(b))
             res = await pipe.execute()
@@ -226,7 +230,12 @@ class Broadcasters:
                 offers.append(offer_from_hash({**fields, "offer_id": offer_id.decode()}))
         recent: dict[str, int] = {}
         prior: dict[str, int] = {}
-        for i, h in enumerate(res[9:]):
+        polls = []
+        for poll_id in res[9]:
+            found = await read_poll(self._redis, room_id, poll_id.decode())
+            if found is not None and (found[1] == 0 or now - found[1] <= POLL_HINT_MS):
+                polls.append(found[0])
+        for i, h in enumerate(res[10:]):
             target = recent if i < 60 // BUCKET_S else prior
             for sku, n in _ints(h).items():
                 target[sku] = target.get(sku, 0) + n
@@ -246,6 +255,7 @@ class Broadcasters:
             pinned=room_h.get("pinned") or None,
             names=self._consoles.product_names(room_id),
             groups=tuple(groups),
+            polls=tuple(polls),
         )
         for candidate in await claim_hints(self._redis, room_id, coaching.candidates(metrics)):
             log.info("hint", room=room_id, code=candidate.code, sku=candidate.sku)

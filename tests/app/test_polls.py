@@ -145,3 +145,32 @@ async def test_bad_votes_change_nothing(two: tuple[RunningServer, RunningServer]
         assert shown["counts"] == [0, 1]
     finally:
         await asyncio.gather(host.close(), viewer.close(), anon.close())
+
+
+async def test_a_poll_won_by_a_product_in_stock_gives_the_host_a_hint(
+    two: tuple[RunningServer, RunningServer],
+) -> None:
+    a, b = two
+    host = await Client.connect(a.ws_url(ROOM))
+    await host.hello(token("broadcaster", "host1", ROOM))
+    viewer = await Client.connect(b.ws_url(ROOM))
+    await viewer.hello(token(user="v1"))
+    try:
+        start = len(host.received)
+        await host.send(
+            {
+                "type": "poll_start",
+                "question": "下一个?",
+                "options": ["芒果", "荔枝"],
+                "duration_s": 10,
+            }
+        )
+        poll_id = (await host.wait_for(lambda m: m["type"] == "poll", start=start))["poll_id"]
+        await viewer.send({"type": "vote", "poll_id": poll_id, "option": 1})
+        hint = await host.wait_for(
+            lambda m: m["type"] == "hint" and m["code"] == "poll_winner", timeout=20.0
+        )
+        assert hint["sku"] == "lychee-500g" and "荔枝" in hint["text"]
+        assert hint["severity"] == "act_now"
+    finally:
+        await asyncio.gather(host.close(), viewer.close())

@@ -13,6 +13,17 @@ NOW = 1_767_950_000_000
 NAMES = {"lychee": "岭南荔枝 500g", "mango": "海南贵妃芒", "milk": "鲜牛奶 1L"}
 
 
+def poll(counts: list[int], status: str = "closed") -> p.Poll:
+    return p.Poll(
+        poll_id="p1",
+        question="下一个上什么?",
+        options=["荔枝", "海南贵妃芒", "牛奶"],
+        counts=counts,
+        ends_at=NOW - 1000,
+        status=status,  # type: ignore[arg-type]
+    )
+
+
 def metrics(**kw: object) -> c.RoomMetrics:
     base: dict[str, object] = {
         "now_ms": NOW,
@@ -104,6 +115,21 @@ CASES = [
         "viewers_leaving",
         metrics(viewers=39, viewer_history=((NOW - 60_000, 50), (NOW - 1000, 45))),
         metrics(viewers=41, viewer_history=((NOW - 60_000, 50), (NOW - 1000, 45))),
+    ),
+    (
+        "poll_winner",  # the winner names a product in stock; a tie names no winner
+        metrics(polls=(poll([3, 9, 1]),)),
+        metrics(polls=(poll([9, 9, 1]),)),
+    ),
+    (
+        "poll_winner",  # the winner sold out, or the poll still open: nothing to feature
+        metrics(polls=(poll([9, 1, 1]),)),
+        metrics(polls=(poll([1, 9, 1]),), stock={"lychee": 100, "mango": 0, "milk": 20}),
+    ),
+    (
+        "poll_winner",
+        metrics(polls=(poll([9, 1, 1]),)),
+        metrics(polls=(poll([9, 1, 1], status="open"),)),
     ),
     (
         "group_almost",  # 3 short with 5 min left; 4 short is not yet the last call
