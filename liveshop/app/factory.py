@@ -62,6 +62,7 @@ from liveshop.commerce.reservations import Reservations
 from liveshop.commerce.reviews import Reviews
 from liveshop.commerce.rooms import Rooms
 from liveshop.commerce.stats import Broadcasters
+from liveshop.commerce.webhooks import Webhooks
 from liveshop.core import metrics
 from liveshop.core.config import Settings
 from liveshop.core.errors import ErrorCode
@@ -294,6 +295,15 @@ def create_app(
             await rooms.init_schema()
             orders = runtime.orders = OrderStore(db)
             await orders.init_schema()
+            webhooks = Webhooks(
+                db,
+                settings.webhook_url,
+                settings.webhook_secret,
+                retry_ms=settings.webhook_retry_ms,
+            )
+            await webhooks.init_schema()
+            if webhooks.enabled:
+                orders.webhooks = webhooks  # order moves become order.changed events
             refund_ledger = RefundLedger(db)
             await refund_ledger.init_schema()
             catalog = Catalog(db)
@@ -363,6 +373,8 @@ def create_app(
                 moderation,
                 polls,
                 draws,
+                webhooks,
+                Reservations(redis),
             )
             gateway_ref["gateway"] = runtime.gateway = Gateway(services)
             league = runtime.league = LeagueSockets(
@@ -414,6 +426,10 @@ def create_app(
             runtime.tasks.append(
                 asyncio.create_task(supervised("sweeper", sweeper.run), name="sweeper")
             )
+            if webhooks.enabled:
+                runtime.tasks.append(
+                    asyncio.create_task(supervised("webhooks", webhooks.run), name="webhooks")
+                )
             provider = refund_provider or (DemoRefundProvider() if settings.demo else None)
             if provider is not None:
                 refunder = runtime.refunder = Refunder(refund_ledger, provider, order_book)

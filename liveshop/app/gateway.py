@@ -42,9 +42,11 @@ from liveshop.commerce.order_states import By, State
 from liveshop.commerce.packs import Packs
 from liveshop.commerce.polls import Polls
 from liveshop.commerce.purchases import Purchases
+from liveshop.commerce.reservations import Reservations
 from liveshop.commerce.reviews import Reviews
 from liveshop.commerce.rooms import Rooms, now_ms
 from liveshop.commerce.stats import record_interaction
+from liveshop.commerce.webhooks import Webhooks
 from liveshop.core import identity, metrics
 from liveshop.core import protocol as p
 from liveshop.core.config import Settings
@@ -94,6 +96,8 @@ class Services:
     moderation: Moderation
     polls: Polls
     draws: Draws
+    webhooks: Webhooks
+    reservations: Reservations
 
 
 class Gateway:
@@ -451,14 +455,29 @@ class Gateway:
                     self.rules.like(room_id, who.user, time.monotonic())
                     await record_interaction(self.s.redis, room_id, [msg.sku], now_ms())
             case p.GoLive(pack_id=str(pack_id)):
-                await self.s.packs.go_live(room_id, pack_id, msg.title)
+                opened, session_id = await self.s.packs.go_live(room_id, pack_id, msg.title)
+                if opened:
+                    await self._live_started(room_id, session_id, msg.title)
             case p.GoLive():
-                await self.s.rooms.go_live(room_id, msg.title)
+                opened, session_id = await self.s.rooms.go_live(room_id, msg.title)
+                if opened:
+                    await self._live_started(room_id, session_id, msg.title)
             case p.EndLive():
                 totals = await self.s.rooms.end_live(room_id)
                 if totals is None:
                     raise Rejected(ErrorCode.BAD_MESSAGE, "the room is not live")
                 await self.s.reviews.store(room_id, totals)
+                await self.s.webhooks.enqueue(
+                    [
+                        (
+                            f"live.ended:{room_id}:{totals.session_id}",
+                            "live.ended",
+                            room_id,
+                            totals.ended_at,
+                            {"session_id": totals.session_id, "orders": totals.orders},
+                        )
+                    ]
+                )
             case p.Pin():
                 if not await self.s.rooms.pin(room_id, msg.sku):
                     raise Rejected(ErrorCode.BAD_MESSAGE, f"unknown sku {msg.sku!r}")
@@ -502,6 +521,16 @@ class Gateway:
                     raise Rejected(ErrorCode.BAD_MESSAGE, f"no live offer {msg.offer_id!r}")
             case _:
                 raise Rejected(ErrorCode.BAD_MESSAGE, "unexpected message")
+
+    async def _live_started(self, room_id: str, session_id: str, title: str | None) -> None:
+        """The `live.started` webhook, with the users who reserved this live (how a chain
+        forwards it to WeChat subscription messages)."""
+        if not self.s.webhooks.enabled:
+            return
+        reserved = await self.s.reservations.users(room_id)
+        data = {"session_id": session_id, "title": title or "", "reserved": reserved}
+        event_id = f"live.started:{room_id}:{session_id}"
+        await self.s.webhooks.enqueue([(event_id, "live.started", room_id, now_ms(), data)])
 
     def _removed(self, room_id: str, user: str, sink: object, action: str, until: int) -> None:
         """The hub closed a kicked or banned user's socket here: its device stays out for

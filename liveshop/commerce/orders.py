@@ -26,6 +26,7 @@ import structlog
 from redis.exceptions import RedisError
 
 from liveshop.commerce.refunds import NewRefund, RefundLedger
+from liveshop.commerce.webhooks import Webhooks, order_events
 from liveshop.core import metrics
 from liveshop.core.keys import OUTBOX_GROUP, ROOMS_INDEX, RoomKeys
 from liveshop.core.replies import as_text
@@ -319,6 +320,7 @@ class OrderStore:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self.webhooks: Webhooks | None = None  # set by the app when webhooks are on
 
     @property
     def db(self) -> Database:
@@ -333,6 +335,8 @@ class OrderStore:
             await self._db.execute_many(_UPSERT, rows)
         if events:
             await self._db.execute_many(_INSERT_EVENT, events)
+            if self.webhooks is not None:  # before the outbox ack: a crash repeats it
+                await self.webhooks.enqueue(order_events(events))
 
     async def events(self, order_id: str) -> list[dict[str, object]]:
         rows = await self._db.fetch(

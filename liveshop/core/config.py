@@ -68,6 +68,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # HMAC key of POST /api/deliveries/notify (the delivery provider's status callbacks)
     delivery_secret: str = ""
     sweep_interval_s: float = 0.5  # how often each process sweeps due holds and pickups
+    # Webhooks out (commerce.webhooks): POSTed JSON events, signed with the secret
+    webhook_url: str = ""
+    webhook_secret: str = ""
+    webhook_retry_ms: int = 1000  # the first retry's delay; doubled per attempt, ≤ 10 min
 
     @property
     def database_path(self) -> Path:

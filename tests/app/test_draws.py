@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
 from liveshop.commerce.draws import winners
 from tests.conftest import ROOM, seeded_server
@@ -36,13 +37,18 @@ def doc_verifier() -> dict[str, Any]:
 
 
 @pytest.fixture
-async def two(redis_url: str, tmp_path: Path) -> AsyncIterator[tuple[RunningServer, RunningServer]]:
+async def two(
+    redis: Redis, redis_url: str, tmp_path: Path
+) -> AsyncIterator[tuple[RunningServer, RunningServer]]:
+    """Two servers on one engine (emptied before, and after: moderation state such as a
+    slow mode must not reach the next test)."""
     async with seeded_server(settings_for(redis_url, tmp_path / "a")) as a:
         b = await RunningServer(settings_for(redis_url, tmp_path / "b")).start()
         try:
             yield a, b
         finally:
             await b.stop()
+    await redis.flushdb()
 
 
 async def started(host: Client, **fields: Any) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 
 from tests.conftest import ROOM, seeded_server
 from tests.support import UNIT, Client, RunningServer, settings_for, token
@@ -21,13 +22,18 @@ VOTERS = 1000
 
 
 @pytest.fixture
-async def two(redis_url: str, tmp_path: Path) -> AsyncIterator[tuple[RunningServer, RunningServer]]:
+async def two(
+    redis: Redis, redis_url: str, tmp_path: Path
+) -> AsyncIterator[tuple[RunningServer, RunningServer]]:
+    """Two servers on one engine (emptied before, and after: moderation state such as a
+    slow mode must not reach the next test)."""
     async with seeded_server(settings_for(redis_url, tmp_path / "a")) as a:
         b = await RunningServer(settings_for(redis_url, tmp_path / "b")).start()
         try:
             yield a, b
         finally:
             await b.stop()
+    await redis.flushdb()
 
 
 async def test_a_thousand_concurrent_voters_are_each_counted_once(

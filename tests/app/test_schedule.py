@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+from redis.asyncio import Redis
 
 from tests.conftest import ROOM, server_off_air
 from tests.support import UNIT, Client, token
@@ -17,7 +18,9 @@ def bearer(tok: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {tok}"}
 
 
-async def test_the_next_live_and_its_reservations(redis_url: str, tmp_path: Path) -> None:
+async def test_the_next_live_and_its_reservations(
+    redis: Redis, redis_url: str, tmp_path: Path
+) -> None:
     async with (
         server_off_air(redis_url, tmp_path) as srv,
         httpx.AsyncClient(base_url=srv.http, timeout=10 * UNIT) as http,

@@ -1,0 +1,156 @@
+"""Webhooks against a real HTTP receiver the test runs on 127.0.0.1: `live.started` with
+the reserved users, `order.changed` for a purchase, `live.ended`, each signed and
+delivered at least once — also by a receiver that fails its first 3 requests, and by one
+that is down while the server restarts (the events wait in the database)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from pathlib import Path
+from typing import Any
+
+import httpx
+from redis.asyncio import Redis
+
+from liveshop.commerce.webhooks import SIGNATURE_HEADER, signature
+from tests.conftest import ROOM, seed_room
+from tests.support import UNIT, Client, RunningServer, eventually, settings_for, token
+
+SECRET = "webhook-secret-for-tests-0123456789"
+
+
+class Receiver:
+    """A minimal HTTP/1.1 server: records every POST; answers 500 to the first
+    `fail_first` requests, then 200."""
+
+    def __init__(self, port: int, fail_first: int = 0) -> None:
+        self.port = port
+        self.fail_first = fail_first
+        self.requests: list[tuple[dict[str, str], bytes, int]] = []
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")[1:]
+            headers = {k.lower(): v.strip() for k, _, v in (h.partition(":") for h in lines if h)}
+            body = await reader.readexactly(int(headers.get("content-length", "0")))
+            status = 500 if len(self.requests) < self.fail_first else 200
+            self.requests.append((headers, body, status))
+            writer.write(
+                f"HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode()
+            )
+            await writer.drain()
+        finally:
+            writer.close()
+
+    def events(self) -> dict[str, dict[str, Any]]:
+        """Delivered events (answered 200), by event_id."""
+        return {json.loads(b)["event_id"]: json.loads(b) for _h, b, s in self.requests if s == 200}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def webhook_settings(redis_url: str, data: Path, port: int) -> Any:
+    return settings_for(
+        redis_url,
+        data,
+        webhook_url=f"http://127.0.0.1:{port}/hooks",
+        webhook_secret=SECRET,
+        webhook_retry_ms=100,
+    )
+
+
+async def test_events_are_signed_and_retried_until_delivered(
+    redis: Redis, redis_url: str, tmp_path: Path
+) -> None:
+    receiver = Receiver(free_port(), fail_first=3)
+    await receiver.start()
+    srv = await RunningServer(webhook_settings(redis_url, tmp_path, receiver.port)).start()
+    try:
+        services = srv.runtime.services
+        assert services is not None
+        await seed_room(services.rooms, services.inventory, live=False)
+        async with httpx.AsyncClient(base_url=srv.http, timeout=10 * UNIT) as http:
+            reserved = await http.post(
+                f"/api/rooms/{ROOM}/reservations",
+                headers={"Authorization": f"Bearer {token(user='fan1')}"},
+            )
+            assert reserved.json() == {"count": 1, "reserved": True}
+        host = await Client.connect(srv.ws_url(ROOM))
+        await host.hello(token("broadcaster", "host1", ROOM))
+        buyer = await Client.connect(srv.ws_url(ROOM))
+        await buyer.hello(token(user="b1"))
+        await host.send({"type": "go_live", "title": "今晚荔枝"})
+        await buyer.wait_for(lambda m: m["type"] == "live" and m["live"])
+        ack = await buyer.request(
+            {"type": "buy", "request_id": "r1", "sku": "lychee-500g", "qty": 1}, "order_ack"
+        )
+        assert ack["status"] == "accepted"
+        await host.send({"type": "end_live"})
+        await buyer.wait_for(lambda m: m["type"] == "live" and not m["live"])
+
+        def kinds() -> set[str]:
+            return {e["event"] for e in receiver.events().values()}
+
+        assert await eventually(
+            lambda: {"live.started", "order.changed", "live.ended"} <= kinds(), timeout=20.0
+        )
+        assert [s for _h, _b, s in receiver.requests[:3]] == [500, 500, 500]
+        for headers, body, _status in receiver.requests:
+            assert headers[SIGNATURE_HEADER.lower()] == signature(SECRET.encode(), body)
+        events = receiver.events()
+        started = next(e for e in events.values() if e["event"] == "live.started")
+        assert started["room"] == ROOM and started["data"]["reserved"] == ["fan1"]
+        moves = [e for e in events.values() if e["event"] == "order.changed"]
+        assert {m["data"]["order_id"] for m in moves} == {ack["order_id"]}
+        await host.close()
+        await buyer.close()
+    finally:
+        await srv.stop()
+        await receiver.stop()
+
+
+async def test_events_wait_for_a_receiver_down_across_a_restart(
+    redis: Redis, redis_url: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    receiver = Receiver(port)  # not started: down
+    srv = await RunningServer(webhook_settings(redis_url, tmp_path, port)).start()
+    try:
+        services = srv.runtime.services
+        assert services is not None
+        await seed_room(services.rooms, services.inventory, live=False)
+        host = await Client.connect(srv.ws_url(ROOM))
+        await host.hello(token("broadcaster", "host1", ROOM))
+        start = len(host.received)
+        await host.send({"type": "go_live"})
+        await host.wait_for(lambda m: m["type"] == "live", start=start)
+        await host.close()
+        await asyncio.sleep(0.5)  # a failed attempt or two, with the receiver down
+    finally:
+        await srv.stop()
+    await receiver.start()
+    again = await RunningServer(webhook_settings(redis_url, tmp_path, port)).start()
+    try:
+        assert await eventually(
+            lambda: any(e["event"] == "live.started" for e in receiver.events().values()),
+            timeout=20.0,
+        )
+    finally:
+        await again.stop()
+        await receiver.stop()
