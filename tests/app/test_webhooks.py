@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 
 from liveshop.commerce.webhooks import SIGNATURE_HEADER, signature
 from tests.conftest import ROOM, seed_room
+from tests.databases import database_for_test
 from tests.support import UNIT, Client, RunningServer, eventually, settings_for, token
 
 SECRET = "webhook-secret-for-tests-0123456789"
@@ -65,10 +66,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def webhook_settings(redis_url: str, data: Path, port: int) -> Any:
+def webhook_settings(redis_url: str, data: Path, port: int, database_url: str) -> Any:
     return settings_for(
         redis_url,
         data,
+        database_url=database_url,
         webhook_url=f"http://127.0.0.1:{port}/hooks",
         webhook_secret=SECRET,
         webhook_retry_ms=100,
@@ -80,7 +82,12 @@ async def test_events_are_signed_and_retried_until_delivered(
 ) -> None:
     receiver = Receiver(free_port(), fail_first=3)
     await receiver.start()
-    srv = await RunningServer(webhook_settings(redis_url, tmp_path, receiver.port)).start()
+    async with database_for_test(tmp_path) as url:
+        await events_flow(receiver, webhook_settings(redis_url, tmp_path, receiver.port, url))
+
+
+async def events_flow(receiver: Receiver, settings: Any) -> None:
+    srv = await RunningServer(settings).start()
     try:
         services = srv.runtime.services
         assert services is not None
@@ -130,7 +137,12 @@ async def test_events_wait_for_a_receiver_down_across_a_restart(
 ) -> None:
     port = free_port()
     receiver = Receiver(port)  # not started: down
-    srv = await RunningServer(webhook_settings(redis_url, tmp_path, port)).start()
+    async with database_for_test(tmp_path) as url:
+        await across_a_restart(receiver, webhook_settings(redis_url, tmp_path, port, url))
+
+
+async def across_a_restart(receiver: Receiver, settings: Any) -> None:
+    srv = await RunningServer(settings).start()
     try:
         services = srv.runtime.services
         assert services is not None
@@ -145,7 +157,7 @@ async def test_events_wait_for_a_receiver_down_across_a_restart(
     finally:
         await srv.stop()
     await receiver.start()
-    again = await RunningServer(webhook_settings(redis_url, tmp_path, port)).start()
+    again = await RunningServer(settings).start()
     try:
         assert await eventually(
             lambda: any(e["event"] == "live.started" for e in receiver.events().values()),
