@@ -3,10 +3,13 @@
 // Owns the console's DOM; room state comes from room.js, the connection from socket.js,
 // group buying (拼团: the start form and the list of groups) from groupconsole.js, HQ's
 // campaign packs from packconsole.js (the picker and preview beside 开播) and prompter.js
-// (the teleprompter and the pack's offer schedule), the price bands from bandfield.js.
+// (the teleprompter and the pack's offer schedule), the price bands from bandfield.js,
+// moderation (tap a chat line; the blocked words) from modpanel.js, polls from
+// pollconsole.js and lucky draws from drawconsole.js.
 
 import { TokenSource } from "./auth.js";
 import { BandFields, bandRefusal } from "./bandfield.js";
+import { DrawConsole } from "./drawconsole.js";
 import { Series, drawChart } from "./chart.js";
 import { restClient } from "./consoleapi.js";
 import {
@@ -21,7 +24,9 @@ import {
 } from "./format.js";
 import { GroupPanel } from "./groupconsole.js";
 import { getLang, onLangChange, t } from "./i18n.js";
+import { ModPanel } from "./modpanel.js";
 import { PackPicker } from "./packconsole.js";
+import { PollConsole } from "./pollconsole.js";
 import { Prompter } from "./prompter.js";
 import { apply, emptyState, fromWelcome, keepOnResume, offerLeft, offerStatus, serverNow } from "./room.js";
 import { RoomSocket } from "./socket.js";
@@ -97,6 +102,9 @@ const api = restClient(tokens);
 const packs = new PackPicker({ room, api, getState: () => state, onChange: () => renderControls() });
 const prompter = new Prompter({ room, api, getState: () => state });
 const bands = new BandFields({ room, api });
+const mod = new ModPanel({ room, send: (msg) => send(msg), api, onChange: () => renderChat() });
+const polls = new PollConsole({ send: (msg) => send(msg), serverNow: () => serverNow(state) });
+const draws = new DrawConsole({ room, send: (msg) => send(msg), serverNow: () => serverNow(state) });
 
 function fatal(text) {
   const box = $("#fatal");
@@ -109,7 +117,10 @@ function fatal(text) {
 
 function onWelcome(msg) {
   state = msg.resumed && welcomed ? keepOnResume(state, msg) : fromWelcome(state, msg);
+  if (typeof msg.ts === "number") apply(state, { ts: msg.ts }); // the server clock
   welcomed = true;
+  polls.cards.welcome(msg);
+  draws.cards.welcome(msg);
   if (state.role !== "broadcaster") fatal(t("role.wrong", { role: state.role }));
   expireActNow(); // the session or the offer may have ended while we were away
   renderAll();
@@ -118,6 +129,7 @@ function onWelcome(msg) {
     packs.load();
     bands.load();
     prompter.refresh();
+    mod.load();
   }
 }
 
@@ -153,9 +165,28 @@ function onMessage(msg) {
       onHint(msg);
       return;
     case "chat":
-      chat.push({ user: msg.user, text: msg.text });
+      apply(state, msg); // the server clock
+      chat.push({ user: msg.user, text: msg.text, msgId: msg.msg_id, badge: msg.badge });
       if (chat.length > CHAT_KEEP) chat.splice(0, chat.length - CHAT_KEEP);
       renderChat();
+      return;
+    case "chat_removed": {
+      const keep = chat.filter((m) => (msg.msg_id ? m.msgId !== msg.msg_id : m.user !== msg.user));
+      chat.splice(0, chat.length, ...keep);
+      if (mod.target && !keep.includes(mod.target)) mod.close();
+      renderChat();
+      return;
+    }
+    case "mod_ack":
+      mod.onAck(msg);
+      return;
+    case "poll":
+      apply(state, msg);
+      polls.cards.onPoll(msg);
+      return;
+    case "draw":
+      apply(state, msg);
+      draws.cards.onDraw(msg);
       return;
     case "error":
       if (goLiveSentAt) {
@@ -347,6 +378,9 @@ function renderAll() {
   packs.render();
   prompter.render();
   bands.render();
+  mod.render();
+  polls.relabel();
+  draws.cards.render();
   renderChart();
   renderTop();
   renderHints();
@@ -574,7 +608,16 @@ function renderChat() {
   const items = chat.map((m) =>
     el(
       "li",
-      {},
+      {
+        class: `mod-line${mod.target === m ? " selected" : ""}`,
+        dataset: { msgId: m.msgId ?? "", user: m.user },
+        tabindex: "0",
+        onclick: () => {
+          mod.open(m);
+          renderChat();
+        },
+      },
+      m.badge ? el("span", { class: `chat-badge ${m.badge}`, text: t(`badge.${m.badge}`) }) : null,
       el("span", { class: "chat-user", text: nickname(m.user) }),
       el("span", { class: "chat-text", text: m.text }),
     ),
@@ -595,6 +638,11 @@ setInterval(() => {
     setText(row.querySelector(".countdown"), countdown(o.ends_at - serverNow(state)));
   }
 }, 250);
+// Poll and draw countdowns too.
+setInterval(() => {
+  polls.cards.tick();
+  draws.cards.tick();
+}, 500);
 // The banner also goes by the clock: an offer's time running out, or the banner's age.
 setInterval(expireActNow, 1_000);
 new ResizeObserver(() => renderChart()).observe($("#chart").parentElement);

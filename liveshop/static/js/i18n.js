@@ -3,10 +3,12 @@
 // value is the key here, so the language the page shows is the language the server speaks.
 // Group buying's strings live in i18n-groups.js, campaign packs' and price bands' (console)
 // in i18n-packs.js, HQ's page's in i18n-hq.js, the post-live review's in i18n-report.js,
-// joint rooms' (viewer) in i18n-joint.js; all are merged in below.
+// joint rooms' (viewer) in i18n-joint.js, moderation's, polls' and lucky draws' in
+// i18n-interact.js; all are merged in below.
 
 import { GROUP_STRINGS } from "./i18n-groups.js";
 import { HQ_STRINGS } from "./i18n-hq.js";
+import { INTERACT_STRINGS } from "./i18n-interact.js";
 import { JOINT_STRINGS } from "./i18n-joint.js";
 import { PACK_STRINGS } from "./i18n-packs.js";
 import { REPORT_STRINGS } from "./i18n-report.js";
@@ -683,6 +685,7 @@ for (const lang of Object.keys(STRINGS)) {
     HQ_STRINGS[lang],
     REPORT_STRINGS[lang],
     JOINT_STRINGS[lang],
+    INTERACT_STRINGS[lang],
   );
 }
 

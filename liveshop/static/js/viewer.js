@@ -2,16 +2,19 @@
 // Owns the viewer's DOM; room state comes from room.js, the connection from socket.js,
 // purchases (request ids, resend) from buy.js, the buyer's orders after the tap from myorders.js,
 // the group-buy cards (拼团) from groupcard.js, a joint room's fulfilment card (跨店联播:
-// pickup store or delivery, and the route an order took) from joint.js.
+// pickup store or delivery, and the route an order took) from joint.js, polls (投票) from
+// pollcard.js, lucky draws (福袋) from drawcard.js.
 
 import { Purchases } from "./buy.js";
 import { TokenSource } from "./auth.js";
+import { DrawCards } from "./drawcard.js";
 import { count, countdown, money, nickname } from "./format.js";
 import { GroupCards } from "./groupcard.js";
 import { getLang, onLangChange, t } from "./i18n.js";
 import { JointPicker, noStore, routeLine } from "./joint.js";
 import { MyOrders } from "./myorders.js";
 import { SHOW_CODE, methodOf, orderTotal, pickupCode, stateLabel } from "./orders.js";
+import { PollCards } from "./pollcard.js";
 import {
   apply,
   emptyState,
@@ -110,6 +113,28 @@ const groupCards = new GroupCards({
   },
 });
 
+const sendOrSay = (msg) => {
+  if (socket.send(msg)) return true;
+  toast(errorText("not_ready"), "error");
+  return false;
+};
+const pollCards = new PollCards({
+  box: $("#polls"),
+  send: sendOrSay,
+  serverNow: () => serverNow(state),
+  voting: true,
+  isAnonymous: () => anonymous,
+});
+const drawCards = new DrawCards({
+  box: $("#draws"),
+  room,
+  send: sendOrSay,
+  serverNow: () => serverNow(state),
+  getUser: () => state.user,
+  entering: true,
+  isAnonymous: () => anonymous,
+});
+
 // ---- protocol -------------------------------------------------------------------------
 
 function onWelcome(msg) {
@@ -119,6 +144,10 @@ function onWelcome(msg) {
   if (state.user) purchases.setUser(state.user);
   joint.setRoom(state);
   myOrders.welcome(msg, purchases.orders);
+  if (!msg.resumed) {
+    pollCards.welcome(msg);
+    drawCards.welcome(msg);
+  }
   renderAll();
   purchases.resendAll();
 }
@@ -137,7 +166,7 @@ function onMessage(msg) {
       myOrders.cancelAck(msg);
       return;
     case "chat":
-      chat.push({ user: msg.user, text: msg.text, msgId: msg.msg_id });
+      chat.push({ user: msg.user, text: msg.text, msgId: msg.msg_id, badge: msg.badge });
       if (chat.length > CHAT_KEEP) chat.splice(0, chat.length - CHAT_KEEP);
       renderChat();
       return;
@@ -150,6 +179,12 @@ function onMessage(msg) {
     }
     case "moderation":
       onModeration(msg);
+      return;
+    case "poll":
+      pollCards.onPoll(msg);
+      return;
+    case "draw":
+      drawCards.onDraw(msg);
       return;
     case "error":
       onError(msg);
@@ -200,6 +235,7 @@ function onModeration(msg) {
 }
 
 function onError(msg) {
+  if (pollCards.error(msg) || drawCards.error(msg)) return; // shown on the card
   if (msg.ref && myOrders.error(msg)) return; // a refused cancel: shown on its order
   const entry = msg.ref ? purchases.fail(msg.ref) : null;
   const text = errorText(msg.code, msg.message, msg.ref);
@@ -271,6 +307,8 @@ function renderAll() {
   renderOffers();
   renderProducts();
   groupCards.render();
+  pollCards.render();
+  drawCards.render();
   renderConfirm();
   myOrders.render();
   joint.render();
@@ -608,7 +646,8 @@ function renderChat() {
     const mine = state.user && m.user === state.user;
     return el(
       "li",
-      { class: mine ? "mine" : "" },
+      { class: mine ? "mine" : "", dataset: { msgId: m.msgId ?? "" } },
+      m.badge ? el("span", { class: `chat-badge ${m.badge}`, text: t(`badge.${m.badge}`) }) : null,
       el("span", { class: "chat-user", text: mine ? t("chat.me") : nickname(m.user) }),
       el("span", { class: "chat-text", text: m.text }),
     );
@@ -640,6 +679,11 @@ setInterval(() => {
     renderOffers();
   }
 }, 250);
+// Poll and draw countdowns.
+setInterval(() => {
+  pollCards.tick();
+  drawCards.tick();
+}, 500);
 // Row messages expire.
 setInterval(renderButtons, 1_000);
 
