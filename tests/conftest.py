@@ -157,3 +157,19 @@ async def cluster_server(
     redis_cluster.flush()
     async with seeded_server(settings_for("", tmp_path, redis_cluster=redis_cluster.nodes)) as srv:
         yield srv
+
+
+@pytest.fixture
+async def two_servers(
+    redis: Redis, redis_url: str, tmp_path: Path
+) -> AsyncIterator[tuple[RunningServer, RunningServer]]:
+    """Two servers on one engine (two processes' hubs), room s001 live; the engine is
+    emptied before and after (moderation state such as a slow mode must not reach the
+    next test)."""
+    async with seeded_server(settings_for(redis_url, tmp_path / "a")) as a:
+        b = await RunningServer(settings_for(redis_url, tmp_path / "b")).start()
+        try:
+            yield a, b
+        finally:
+            await b.stop()
+    await redis.flushdb()

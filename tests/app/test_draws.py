@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-from redis.asyncio import Redis
 
 from liveshop.commerce.draws import winners
-from tests.conftest import ROOM, seeded_server
-from tests.support import UNIT, Client, RunningServer, settings_for, token
+from tests.conftest import ROOM
+from tests.support import UNIT, Client, RunningServer, token
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 HOST = token("broadcaster", "host1", ROOM)
@@ -36,21 +33,6 @@ def doc_verifier() -> dict[str, Any]:
     return namespace
 
 
-@pytest.fixture
-async def two(
-    redis: Redis, redis_url: str, tmp_path: Path
-) -> AsyncIterator[tuple[RunningServer, RunningServer]]:
-    """Two servers on one engine (emptied before, and after: moderation state such as a
-    slow mode must not reach the next test)."""
-    async with seeded_server(settings_for(redis_url, tmp_path / "a")) as a:
-        b = await RunningServer(settings_for(redis_url, tmp_path / "b")).start()
-        try:
-            yield a, b
-        finally:
-            await b.stop()
-    await redis.flushdb()
-
-
 async def started(host: Client, **fields: Any) -> dict[str, Any]:
     start = len(host.received)
     await host.send({"type": "draw_start", "duration_s": 10, **fields})
@@ -65,9 +47,9 @@ async def enter(c: Client, draw_id: str) -> dict[str, Any] | None:
 
 
 async def test_draws_are_verifiable_and_drawn_once(
-    two: tuple[RunningServer, RunningServer],
+    two_servers: tuple[RunningServer, RunningServer],
 ) -> None:
-    a, b = two
+    a, b = two_servers
     host = await Client.connect(a.ws_url(ROOM))
     await host.hello(HOST)
     viewers = []

@@ -8,33 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-from redis.asyncio import Redis
 
-from tests.conftest import ROOM, seeded_server
-from tests.support import UNIT, Client, RunningServer, eventually, settings_for, token
+from tests.conftest import ROOM
+from tests.support import UNIT, Client, RunningServer, eventually, token
 
 HOST = token("broadcaster", "host1", ROOM)
-
-
-@pytest.fixture
-async def two(
-    redis: Redis, redis_url: str, tmp_path: Path
-) -> AsyncIterator[tuple[RunningServer, RunningServer]]:
-    """Two servers on one engine (emptied before, and after: moderation state such as a
-    slow mode must not reach the next test)."""
-    async with seeded_server(settings_for(redis_url, tmp_path / "a")) as a:
-        b = await RunningServer(settings_for(redis_url, tmp_path / "b")).start()
-        try:
-            yield a, b
-        finally:
-            await b.stop()
-    await redis.flushdb()
 
 
 async def joined(
@@ -51,9 +32,9 @@ async def mod(host: Client, n: int, action: str, **fields: Any) -> dict[str, Any
 
 
 async def test_a_mute_on_one_process_refuses_the_next_chat_on_another(
-    two: tuple[RunningServer, RunningServer],
+    two_servers: tuple[RunningServer, RunningServer],
 ) -> None:
-    a, b = two
+    a, b = two_servers
     host, _ = await joined(a, HOST)
     muted, _ = await joined(b, token(user="u1"))
     watcher, _ = await joined(b, token(user="w1"))
@@ -89,9 +70,9 @@ async def test_a_mute_on_one_process_refuses_the_next_chat_on_another(
 
 
 async def test_a_kick_closes_every_socket_and_refuses_the_device(
-    two: tuple[RunningServer, RunningServer],
+    two_servers: tuple[RunningServer, RunningServer],
 ) -> None:
-    a, b = two
+    a, b = two_servers
     host, _ = await joined(a, HOST)
     on_a, _ = await joined(a, token(user="k1"), device="device-k1-0001")
     on_b, _ = await joined(b, token(user="k1"), device="device-k1-0001")
@@ -133,9 +114,9 @@ async def test_a_kick_closes_every_socket_and_refuses_the_device(
 
 
 async def test_a_ban_removes_the_users_messages_and_lasts(
-    two: tuple[RunningServer, RunningServer],
+    two_servers: tuple[RunningServer, RunningServer],
 ) -> None:
-    a, b = two
+    a, b = two_servers
     host, _ = await joined(a, HOST)
     spammer, _ = await joined(b, token(user="s1"))
     watcher, _ = await joined(a, token(user="w2"))
@@ -156,9 +137,9 @@ async def test_a_ban_removes_the_users_messages_and_lasts(
 
 
 async def test_a_deleted_message_is_gone_for_live_and_resumed_viewers(
-    two: tuple[RunningServer, RunningServer],
+    two_servers: tuple[RunningServer, RunningServer],
 ) -> None:
-    a, b = two
+    a, b = two_servers
     host, _ = await joined(a, HOST)
     writer, welcome = await joined(b, token(user="c1"))
     live, _ = await joined(a, token(user="c2"))
@@ -186,9 +167,9 @@ async def test_a_deleted_message_is_gone_for_live_and_resumed_viewers(
 
 
 async def test_word_lists_block_for_the_sender_only(
-    two: tuple[RunningServer, RunningServer],
+    two_servers: tuple[RunningServer, RunningServer],
 ) -> None:
-    a, b = two
+    a, b = two_servers
     host, _ = await joined(a, HOST)
     sender, _ = await joined(b, token(user="t1"))
     watcher, _ = await joined(b, token(user="t2"))
@@ -226,9 +207,9 @@ async def test_word_lists_block_for_the_sender_only(
 
 
 async def test_moderators_act_but_do_not_appoint(
-    two: tuple[RunningServer, RunningServer],
+    two_servers: tuple[RunningServer, RunningServer],
 ) -> None:
-    a, b = two
+    a, b = two_servers
     host, _ = await joined(a, HOST)
     moderator, _ = await joined(b, token(user="m1"))
     try:
@@ -257,9 +238,9 @@ async def test_moderators_act_but_do_not_appoint(
 
 
 async def test_slow_mode_is_in_the_welcome_and_enforced(
-    two: tuple[RunningServer, RunningServer],
+    two_servers: tuple[RunningServer, RunningServer],
 ) -> None:
-    a, b = two
+    a, b = two_servers
     host, _ = await joined(a, HOST)
     try:
         assert (await mod(host, 1, "slow", seconds=5))["status"] == "ok"
@@ -276,9 +257,9 @@ async def test_slow_mode_is_in_the_welcome_and_enforced(
 
 
 async def test_pages_give_a_browser_its_device_cookie(
-    two: tuple[RunningServer, RunningServer],
+    two_servers: tuple[RunningServer, RunningServer],
 ) -> None:
-    a, _ = two
+    a, _ = two_servers
     async with httpx.AsyncClient(base_url=a.http, timeout=10 * UNIT) as http:
         first = await http.get(f"/rooms/{ROOM}")
         cookie = first.cookies.get("ls_device")

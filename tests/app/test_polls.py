@@ -8,38 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-from redis.asyncio import Redis
-
-from tests.conftest import ROOM, seeded_server
-from tests.support import UNIT, Client, RunningServer, settings_for, token
+from tests.conftest import ROOM
+from tests.support import UNIT, Client, RunningServer, token
 
 VOTERS = 1000
 
 
-@pytest.fixture
-async def two(
-    redis: Redis, redis_url: str, tmp_path: Path
-) -> AsyncIterator[tuple[RunningServer, RunningServer]]:
-    """Two servers on one engine (emptied before, and after: moderation state such as a
-    slow mode must not reach the next test)."""
-    async with seeded_server(settings_for(redis_url, tmp_path / "a")) as a:
-        b = await RunningServer(settings_for(redis_url, tmp_path / "b")).start()
-        try:
-            yield a, b
-        finally:
-            await b.stop()
-    await redis.flushdb()
-
-
 async def test_a_thousand_concurrent_voters_are_each_counted_once(
-    two: tuple[RunningServer, RunningServer],
+    two_servers: tuple[RunningServer, RunningServer],
 ) -> None:
-    a, b = two
+    a, b = two_servers
     host = await Client.connect(a.ws_url(ROOM))
     await host.hello(token("broadcaster", "host1", ROOM))
     watcher_b = await Client.connect(b.ws_url(ROOM))
@@ -115,8 +95,8 @@ async def test_a_thousand_concurrent_voters_are_each_counted_once(
         await asyncio.gather(*(c.close() for c in (host, watcher_b, *voters)))
 
 
-async def test_bad_votes_change_nothing(two: tuple[RunningServer, RunningServer]) -> None:
-    a, _ = two
+async def test_bad_votes_change_nothing(two_servers: tuple[RunningServer, RunningServer]) -> None:
+    a, _ = two_servers
     host = await Client.connect(a.ws_url(ROOM))
     await host.hello(token("broadcaster", "host1", ROOM))
     viewer = await Client.connect(a.ws_url(ROOM))
@@ -154,9 +134,9 @@ async def test_bad_votes_change_nothing(two: tuple[RunningServer, RunningServer]
 
 
 async def test_a_poll_won_by_a_product_in_stock_gives_the_host_a_hint(
-    two: tuple[RunningServer, RunningServer],
+    two_servers: tuple[RunningServer, RunningServer],
 ) -> None:
-    a, b = two
+    a, b = two_servers
     host = await Client.connect(a.ws_url(ROOM))
     await host.hello(token("broadcaster", "host1", ROOM))
     viewer = await Client.connect(b.ws_url(ROOM))
