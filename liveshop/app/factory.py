@@ -354,8 +354,10 @@ def create_app(
                 batcher=inventory.batcher,
             )
             moderation = Moderation(redis, scripts)
-            polls = Polls(redis, scripts)
-            draws = Draws(redis, scripts)
+            polls = Polls(redis, scripts, db)
+            await polls.init_schema()
+            draws = Draws(redis, scripts, db)
+            await draws.init_schema()
             services = runtime.services = Services(
                 settings,
                 rooms,

@@ -5,7 +5,9 @@ At the start the server draws 32 random bytes (the seed) and publishes only thei
 SHA-256 (`commitment`); at the deadline it reveals the seed and the winners, which are
 `winners(seed, entrants, k)`: a pure function of the seed and the sorted entrant ids
 (docs/protocol.md has it as a 20-line verifier). Owns the room's `draws` hash, each
-draw's hash and entrants set (`<prefix>draw:<id>`, `…:entrants`) and `OPEN_DRAWS`. An
+draw's hash and entrants set (`<prefix>draw:<id>`, `…:entrants`), `OPEN_DRAWS` and the
+SQL table `draw_results` (a drawn draw with its seed and sorted entrants, for the session
+review and for checking it later: written by the sweep before the draw leaves the index). An
 entry is one script (eligibility checked there; a repeat is a no-op); every process's
 sweep ticks the open draws: the entrant count on the stream when it moved, and at the
 deadline the draw is closed to entrants, drawn and revealed once (lua/draws_tick.lua,
@@ -25,12 +27,38 @@ from liveshop.core.errors import ErrorCode, Rejected
 from liveshop.core.keys import OPEN_DRAWS, RoomKeys
 from liveshop.core.replies import as_text
 from liveshop.engine.connections import AnyRedis
+from liveshop.engine.database import Database, Migration
 from liveshop.engine.scripts import Scripts
+
+MIGRATIONS = [
+    Migration(
+        "draws",
+        1,
+        """
+        CREATE TABLE IF NOT EXISTS draw_results (
+            room_id        TEXT NOT NULL,
+            draw_id        TEXT NOT NULL,
+            session_id     TEXT NOT NULL,
+            prize          TEXT NOT NULL,
+            winners_count  INTEGER NOT NULL,
+            eligible       TEXT NOT NULL,
+            commitment     TEXT NOT NULL,
+            seed           TEXT NOT NULL,
+            winners        TEXT NOT NULL,
+            entrants       TEXT NOT NULL,
+            ends_at        BIGINT NOT NULL,
+            drawn_at       BIGINT NOT NULL,
+            PRIMARY KEY (room_id, draw_id)
+        );
+        CREATE INDEX IF NOT EXISTS draw_results_session ON draw_results (session_id)
+        """,
+    ),
+]
 
 RECENT_MS = 10 * 60_000
 MISSING_GRACE_MS = 60_000
 _FIELDS = ("prize", "winners_count", "entrants", "ends_at", "status", "commitment")
-_MORE = ("eligible", "seed", "winners", "drawn_at")
+_MORE = ("eligible", "seed", "winners", "drawn_at", "session")
 _ENTER_REFUSALS = {
     "not_found": (ErrorCode.NOT_FOUND, "no such draw in this room"),
     "closed": (ErrorCode.NOT_FOUND, "this draw is closed"),
@@ -56,10 +84,30 @@ def draw_key(room_id: str, draw_id: str) -> str:
     return f"{RoomKeys.of(room_id).prefix}draw:{draw_id}"
 
 
+class DrawResult(msgspec.Struct, frozen=True):
+    """A drawn draw as the session review shows it; `entrants` is how many entered (the
+    sorted ids are at `GET /api/rooms/{room}/draws/{draw_id}`)."""
+
+    draw_id: str
+    prize: str
+    winners_count: int
+    eligible: str
+    entrants: int
+    commitment: str
+    seed: str
+    winners: list[str]
+    ends_at: int
+    drawn_at: int
+
+
 class Draws:
-    def __init__(self, redis: AnyRedis, scripts: Scripts) -> None:
+    def __init__(self, redis: AnyRedis, scripts: Scripts, db: Database) -> None:
         self._redis = redis
         self._scripts = scripts
+        self._db = db
+
+    async def init_schema(self) -> None:
+        await self._db.migrate(MIGRATIONS)
 
     async def start(self, room_id: str, msg: p.DrawStart) -> str:
         draw_id = "d" + secrets.token_hex(6)
@@ -118,11 +166,15 @@ class Draws:
 
     async def read(self, room_id: str, draw_id: str) -> tuple[p.Draw, int] | None:
         """A draw as its message shows it, and when it was drawn (0: not yet)."""
+        found = await self._read(room_id, draw_id)
+        return None if found is None else (found[0], found[1])
+
+    async def _read(self, room_id: str, draw_id: str) -> tuple[p.Draw, int, str] | None:
         raw = await self._redis.hmget(draw_key(room_id, draw_id), [*_FIELDS, *_MORE])
         if raw[0] is None:
             return None
         f = [as_text(v) if v is not None else "" for v in raw]
-        prize, count, entrants, ends_at, status, commit, eligible, seed, won, drawn_at = f
+        prize, count, entrants, ends_at, status, commit, eligible, seed, won, drawn_at, sid = f
         drawn = status == "drawn"
         draw = p.Draw(
             draw_id=draw_id,
@@ -136,7 +188,7 @@ class Draws:
             seed=seed if drawn else None,
             winners=msgspec.json.decode(won, type=list[str]) if drawn else None,
         )
-        return draw, int(drawn_at or 0)
+        return draw, int(drawn_at or 0), sid
 
     async def sweep(self, _room_ids: list[str]) -> int:
         """The sweep's pass (every process): tick every open draw; returns those drawn."""
@@ -163,8 +215,63 @@ class Draws:
                     args=[draw_id, msgspec.json.encode(chosen), keys.channel],
                 )
                 drawn += int(as_text(done) == "ok")
+                state = "drawn"
+            if state == "drawn":
+                await self._keep_result(room_id, draw_id)
             await self._redis.zrem(OPEN_DRAWS, entry)
         return drawn
+
+    async def _keep_result(self, room_id: str, draw_id: str) -> None:
+        found = await self._read(room_id, draw_id)
+        if found is None or found[0].status != "drawn" or not found[2]:
+            return  # gone, or not run in a live session: no review to be in
+        draw, drawn_at, session_id = found
+        key = draw_key(room_id, draw_id)
+        entrants = sorted(as_text(u) for u in await self._redis.smembers(f"{key}:entrants"))
+        await self._db.execute(
+            "INSERT INTO draw_results (room_id, draw_id, session_id, prize, winners_count, "
+            "eligible, commitment, seed, winners, entrants, ends_at, drawn_at) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+            "ON CONFLICT (room_id, draw_id) DO NOTHING",
+            (
+                room_id,
+                draw_id,
+                session_id,
+                draw.prize,
+                draw.winners_count,
+                draw.eligible,
+                draw.commitment,
+                draw.seed or "",
+                msgspec.json.encode(draw.winners or []).decode(),
+                msgspec.json.encode(entrants).decode(),
+                draw.ends_at,
+                drawn_at,
+            ),
+        )
+
+
+async def session_draws(db: Database, session_id: str) -> list[DrawResult]:
+    """The draws of one session, as drawn, in the order they ended."""
+    rows = await db.fetch(
+        "SELECT draw_id, prize, winners_count, eligible, entrants, commitment, seed, winners, "
+        "ends_at, drawn_at FROM draw_results WHERE session_id = $1 ORDER BY ends_at, draw_id",
+        (session_id,),
+    )
+    return [
+        DrawResult(
+            draw_id=str(draw_id),
+            prize=str(prize),
+            winners_count=int(str(k)),
+            eligible=str(eligible),
+            entrants=len(msgspec.json.decode(str(entrants), type=list[str])),
+            commitment=str(commit),
+            seed=str(seed),
+            winners=msgspec.json.decode(str(won), type=list[str]),
+            ends_at=int(str(ends_at)),
+            drawn_at=int(str(drawn_at)),
+        )
+        for draw_id, prize, k, eligible, entrants, commit, seed, won, ends_at, drawn_at in rows
+    ]
 
 
 def _now_ms() -> int:

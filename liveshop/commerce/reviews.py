@@ -5,7 +5,9 @@ Owns the SQL tables `session_minutes`, `session_offers`, `session_groups` and
 `session_hints`: what the engine knew of a session and the orders table does not (peak
 viewers per minute, the offers and groups as they stood at the end, the hints fired),
 stored once at `end_live` from the close script's own reply (so a go-live right after
-cannot reset them first). Everything else comes from `orders` and `sessions`. The
+cannot reset them first). Everything else comes from `orders` and `sessions`, and the
+polls and draws of the session from their own tables (`polls.session_polls`,
+`draws.session_draws`: kept as each one closed, which may be after the end). The
 figures are one pure function, `build()`, of those rows.
 """
 
@@ -17,7 +19,9 @@ from typing import TypeVar
 
 import msgspec
 
+from liveshop.commerce.draws import DrawResult, session_draws
 from liveshop.commerce.orders import SOLD_STATES
+from liveshop.commerce.polls import PollResult, session_polls
 from liveshop.commerce.rooms import SESSION_COLUMNS, SessionTotals
 from liveshop.engine.database import Database, Migration
 
@@ -233,6 +237,8 @@ class Report(msgspec.Struct, frozen=True):
     groups: list[GroupResult]
     hints: list[HintResult]
     comparison: Comparison
+    polls: list[PollResult] = []
+    draws: list[DrawResult] = []
 
 
 def figures(s: SessionRow) -> Figures:
@@ -550,7 +556,12 @@ class Reviews:
             "WHERE room_id <> $1 AND ended_at IS NOT NULL AND started_at >= $2 AND started_at < $3",
             (room_id, session.started_at - CHAIN_WINDOW_MS, session.ended_at or session.started_at),
         )
-        return build(session, orders, minutes, offers, groups, hints, previous, chain, names)
+        report = build(session, orders, minutes, offers, groups, hints, previous, chain, names)
+        return msgspec.structs.replace(
+            report,
+            polls=await session_polls(self._db, session_id),
+            draws=await session_draws(self._db, session_id),
+        )
 
     async def _sessions(self, where: str, args: Sequence[object]) -> list[SessionRow]:
         rows = await self._db.fetch(

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from liveshop.commerce.draws import winners
 from tests.conftest import ROOM, server_off_air
 from tests.support import UNIT, Client, RunningServer, eventually, token
 
@@ -190,3 +191,74 @@ async def test_a_scripted_session_gives_exactly_its_figures(srv: RunningServer) 
     )
     assert c["chain_sessions"] == 1
     assert (c["chain"]["orders"], c["chain"]["gmv"]) == (1, 1590)
+
+
+async def test_polls_and_draws_are_in_the_review_even_when_they_close_after_the_end(
+    srv: RunningServer,
+) -> None:
+    """A poll and a draw run during the session and are still open at `end_live`: each
+    lands in the session's review as it closed, the draw with its seed and winners (which
+    the documented function recomputes); a poll from off air is in no review."""
+    host = await Client.connect(srv.ws_url(ROOM))
+    v1 = await Client.connect(srv.ws_url(ROOM))
+    v2 = await Client.connect(srv.ws_url(ROOM))
+    try:
+        await host.hello(token("broadcaster", user="host", room=ROOM))
+        off_air = await host.request(
+            {"type": "poll_start", "question": "开播前?", "options": ["a", "b"], "duration_s": 10},
+            "poll",
+        )
+        session_id = (await host.request({"type": "go_live"}, "live"))["session_id"]
+        await v1.hello(token(user="b1"))
+        await v2.hello(token(user="b2"))
+        poll = await host.request(
+            {
+                "type": "poll_start",
+                "question": "下一个上什么?",
+                "options": ["芒果", "荔枝", "榴莲"],
+                "duration_s": 10,
+            },
+            "poll",
+        )
+        draw = await host.request(
+            {"type": "draw_start", "prize": "荔枝一箱", "winners": 1, "duration_s": 10},
+            "draw",
+        )
+        for c, option in ((v1, 1), (v2, 1)):
+            await c.send({"type": "vote", "poll_id": poll["poll_id"], "option": option})
+            await c.send({"type": "draw_enter", "draw_id": draw["draw_id"]})
+        await host.wait_for(lambda m: m["type"] == "draw" and m["entrants"] == 2, timeout=5)
+        assert (await host.request({"type": "end_live"}, "live"))["live"] is False
+        drawn = await v1.wait_for(
+            lambda m: m["type"] == "draw" and m["status"] == "drawn", timeout=20
+        )
+        url = f"/api/rooms/{ROOM}/sessions/{session_id}/report"
+        async with httpx.AsyncClient(base_url=srv.http, timeout=10 * UNIT) as http:
+
+            async def report() -> dict[str, Any] | None:
+                body: dict[str, Any] = (await http.get(url, headers=HOST)).json()["report"]
+                return body if body["polls"] and body["draws"] else None
+
+            r = await eventually(report, timeout=10)
+    finally:
+        for c in (host, v1, v2):
+            await c.close()
+    [p] = r["polls"]
+    assert (p["poll_id"], p["options"], p["counts"], p["votes"], p["winner"]) == (
+        poll["poll_id"],
+        ["芒果", "荔枝", "榴莲"],
+        [0, 2, 0],
+        2,
+        1,
+    )
+    assert p["closed_at"] >= p["ends_at"]
+    assert off_air["poll_id"] not in {x["poll_id"] for x in r["polls"]}
+    [d] = r["draws"]
+    assert (d["draw_id"], d["entrants"], d["commitment"], d["seed"], d["winners"]) == (
+        draw["draw_id"],
+        2,
+        draw["commitment"],
+        drawn["seed"],
+        drawn["winners"],
+    )
+    assert d["winners"] == winners(bytes.fromhex(d["seed"]), ["b1", "b2"], 1)

@@ -3,14 +3,14 @@
 -- KEYS[1] the room's polls hash (poll_id -> ends_at)  KEYS[2] the poll's hash
 -- KEYS[3] seq  KEYS[4] history
 -- ARGV[1] poll_id  ARGV[2] question  ARGV[3] options (JSON array)  ARGV[4] n options
--- ARGV[5] duration_s  ARGV[6] channel
--- Reply: ends_at. The poll hash: question, options, n, ends_at, status, c0..c<n-1>,
+-- ARGV[5] duration_s  ARGV[6] channel  ARGV[7] the live session's id ('' when not live)
+-- Reply: ends_at. The poll hash: question, options, n, ends_at, status, session, c0..c<n-1>,
 -- dirty ('1' when a vote has not been shown yet), voter:<user> -> option.
 
 local now = now_ms()
 local ends_at = now + tonumber(ARGV[5]) * 1000
 redis.call('HSET', KEYS[2], 'question', ARGV[2], 'options', ARGV[3], 'n', ARGV[4],
-  'ends_at', ends_at, 'status', 'open', 'dirty', '0')
+  'ends_at', ends_at, 'status', 'open', 'dirty', '0', 'session', ARGV[7])
 for i = 0, tonumber(ARGV[4]) - 1 do
   redis.call('HSET', KEYS[2], 'c' .. i, 0)
 end
