@@ -397,6 +397,8 @@ def cmd_persist(args: argparse.Namespace) -> int:
     settings = _settings(args)
     logs.configure(settings.log_format, settings.log_level)
     from liveshop.commerce.orders import OrderStore, Persister
+    from liveshop.commerce.refunds import RefundLedger
+    from liveshop.commerce.webhooks import Webhooks
     from liveshop.engine.connections import connect_redis
     from liveshop.engine.database import open_database
     from liveshop.engine.embedded import EmbeddedEngine, ping_unix
@@ -415,6 +417,13 @@ def cmd_persist(args: argparse.Namespace) -> int:
         db = await open_database(settings.database)
         store = OrderStore(db)
         await store.init_schema()
+        await RefundLedger(db).init_schema()
+        webhooks = Webhooks(
+            db, settings.webhook_url, settings.webhook_secret, retry_ms=settings.webhook_retry_ms
+        )
+        await webhooks.init_schema()
+        if webhooks.enabled:  # written here, delivered by the serving processes
+            store.webhooks = webhooks
         persister = Persister(
             redis, store, batch=settings.persist_batch, claim_idle_ms=settings.persist_claim_idle_ms
         )

@@ -1,7 +1,8 @@
 """The reconciliation alarm end to end: a server without its own persister, the
 persister as a `liveshop persist` process beside it; SIGKILL the persister mid-sale, the
 alarm rises on /readyz and on the broadcaster's console; restart it and the alarm
-clears with every acked order stored exactly once."""
+clears with every acked order stored exactly once — and, the webhooks being on, each one's
+`order.changed` event written by that persister and delivered by the server."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.app.test_webhooks import Receiver, free_port
 from tests.databases import database_for_test, order_rows
 from tests.support import ROOT, Client, ServerProcess, eventually, token
 
@@ -37,15 +39,29 @@ async def test_a_killed_persister_raises_the_alarm_and_a_restart_clears_it(
     tmp_path: Path,
 ) -> None:
     data = tmp_path / "data"
+    receiver = Receiver(free_port())
+    await receiver.start()
+    hooks = {
+        "LIVESHOP_WEBHOOK_URL": f"http://127.0.0.1:{receiver.port}/hooks",
+        "LIVESHOP_WEBHOOK_SECRET": "webhook-secret-for-tests-0123456789",
+        "LIVESHOP_WEBHOOK_RETRY_MS": "100",
+    }
     async with database_for_test(data) as database_url:
-        env = {"LIVESHOP_DATABASE_URL": database_url, **FAST}
+        env = {"LIVESHOP_DATABASE_URL": database_url, **FAST, **hooks}
         server = ServerProcess(data, demo=True, extra_env=env, extra_args=["--no-persister"])
         server.start()
         child_env = {**_plain_env(), "LIVESHOP_LOG_FORMAT": "json", **env}
         persister = start_persister(data, child_env, data / "persist.log")
         try:
-            await _scenario(server, data, database_url, child_env, persister)
+            acked = await _scenario(server, data, database_url, child_env, persister)
+
+            def hooked() -> set[str]:
+                events = receiver.events().values()
+                return {e["data"]["order_id"] for e in events if e["event"] == "order.changed"}
+
+            assert await eventually(lambda: hooked() == set(acked), timeout=20)
         finally:
+            await receiver.stop()
             for proc in (persister,):
                 if proc.poll() is None:
                     proc.terminate()
@@ -59,7 +75,7 @@ async def _scenario(
     database_url: str,
     env: dict[str, str],
     persister: subprocess.Popen[bytes],
-) -> None:
+) -> list[str]:
     http = f"http://127.0.0.1:{server.port}"
     host = await Client.connect(server.ws_url(ROOM))
     await host.hello(token("broadcaster", "boss", room=ROOM))
@@ -113,6 +129,7 @@ async def _scenario(
         restarted.wait(10)
     await host.close()
     await buyer.close()
+    return acked
 
 
 def _plain_env() -> dict[str, str]:
