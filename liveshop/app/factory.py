@@ -353,6 +353,8 @@ def create_app(
                 interval_s=settings.sweep_interval_s,
                 batcher=inventory.batcher,
             )
+            if webhooks.enabled:
+                chain_groups.webhooks = webhooks  # a deal's close becomes group.closed
             moderation = Moderation(redis, scripts)
             polls = Polls(redis, scripts, db)
             await polls.init_schema()

@@ -37,6 +37,7 @@ from liveshop.commerce.order_book import (
     order_key,
 )
 from liveshop.commerce.order_states import By, State
+from liveshop.commerce.webhooks import Webhooks, group_closed
 from liveshop.core import protocol as p
 from liveshop.core.errors import ErrorCode, Rejected
 from liveshop.core.keys import ROOM_ID, RoomKeys
@@ -130,6 +131,7 @@ class ChainGroups:
         self._interval_s = interval_s
         self._stopping = asyncio.Event()
         self._batcher = batcher  # joins go out with the purchases (see groups.Groups)
+        self.webhooks: Webhooks | None = None  # set by the app when webhooks are on
 
     async def start(self, body: ChainGroupIn) -> p.GroupState:
         rooms = sorted(set(body.rooms))
@@ -379,6 +381,8 @@ class ChainGroups:
             if found is not None:
                 await self._announce(group_id, found)
         closed = fields.get("closed_at")
+        if closed is not None and "hooked" not in fields and self.webhooks is not None:
+            await self._hook_closed(group_id, fields, int(closed))
         total = await self._redis.llen(listed)
         rooms: list[str] = msgspec.json.decode(fields["rooms"])
         # Done watching once every member's order has its outcome, and (a member who
@@ -391,6 +395,18 @@ class ChainGroups:
         if done and closed is not None and int(closed) + MAX_HOLD_MS < time.time() * 1000:
             await self._redis.srem(CHAIN_GROUPS, group_id)
         return rooms
+
+    async def _hook_closed(self, group_id: str, fields: dict[str, str], closed: int) -> None:
+        """The deal's `group.closed` webhook: written (a repeat is the same event) before
+        the deal is marked, so a relay that dies in between only writes it again."""
+        assert self.webhooks is not None
+        _, members, _ = _keys(group_id)
+        joined = sum(1 for units in await self._redis.hvals(members) if int(units) > 0)
+        state = msgspec.to_builtins(state_of(group_id, fields))
+        data = {k: v for k, v in state.items() if v is not None}
+        data |= {"members": joined, "closed_at": closed}
+        await self.webhooks.enqueue([group_closed("", group_id, closed, data)])
+        await self._redis.hset(_keys(group_id)[0], "hooked", "1")
 
     async def _announce(self, group_id: str, state: p.GroupState) -> None:
         body = p.encode(msgspec.structs.replace(state, seq=None, ts=None))[:-1]

@@ -26,7 +26,7 @@ import structlog
 from redis.exceptions import RedisError
 
 from liveshop.commerce.refunds import NewRefund, RefundLedger
-from liveshop.commerce.webhooks import Webhooks, order_events
+from liveshop.commerce.webhooks import Event, Webhooks, group_closed, order_events
 from liveshop.core import metrics
 from liveshop.core.keys import OUTBOX_GROUP, ROOMS_INDEX, RoomKeys
 from liveshop.core.replies import as_text
@@ -315,6 +315,15 @@ def _new_refund(fields: dict[bytes, bytes]) -> NewRefund:
     )
 
 
+def _group_closed(fields: dict[bytes, bytes]) -> Event:
+    """A room group's close (lua/_groups.lua `end_group`) as its `group.closed` event."""
+    data: dict[str, object] = msgspec.json.decode(fields[b"g"])
+    del data["type"]
+    return group_closed(
+        fields[b"room_id"].decode(), fields[b"group_id"].decode(), int(fields[b"at"]), data
+    )
+
+
 class OrderStore:
     """The `orders` table, on SQLite or PostgreSQL (engine.database)."""
 
@@ -458,9 +467,14 @@ class Persister:
         rows: list[OrderRow] = []
         events: list[EventRow] = []
         refunds: list[NewRefund] = []
+        closed: list[Event] = []
         for _, _, fields in entries:
-            if fields.get(b"kind") == b"refund":
+            kind = fields.get(b"kind")
+            if kind == b"refund":
                 refunds.append(_new_refund(fields))
+                continue
+            if kind == b"group":
+                closed.append(_group_closed(fields))
                 continue
             row = _row(fields)
             rows.append(row)
@@ -468,6 +482,8 @@ class Persister:
         await self._store.insert(rows, events)
         if refunds:
             await self._refunds.record(refunds)
+        if closed and self._store.webhooks is not None:
+            await self._store.webhooks.enqueue(closed)
         by_stream: dict[str, list[bytes]] = {}
         for stream, entry_id, _ in entries:
             by_stream.setdefault(stream, []).append(entry_id)

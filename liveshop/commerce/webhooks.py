@@ -1,5 +1,5 @@
 """Webhooks out: `live.started` (with the reserved users), `live.ended`, `order.changed`
-(every state move) POSTed as JSON `{"event_id", "event", "room", "at", "data"}` to
+(every state move), `group.closed` POSTed as JSON `{"event_id", "event", "room", "at", "data"}` to
 `LIVESHOP_WEBHOOK_URL`, signed like payment notifications (`X-Liveshop-Signature`:
 hex HMAC-SHA256 of the body with `LIVESHOP_WEBHOOK_SECRET`).
 
@@ -185,6 +185,14 @@ def order_events(events: Sequence[Sequence[object]]) -> list[Event]:
         event_id = f"order.changed:{order_id}:{version}"
         out.append((event_id, "order.changed", str(room_id), int(str(at)), data))
     return out
+
+
+def group_closed(room_id: str, group_id: str, at: int, data: dict[str, object]) -> Event:
+    """`group.closed`: a group stopped taking joins (succeeded and full or at its deadline,
+    failed, cancelled), `data` the group as its `group` message shows it, with `members`
+    (users with units in it) and `closed_at`. A deal across rooms has room "" and its
+    `rooms`."""
+    return (f"group.closed:{room_id}:{group_id}", "group.closed", room_id, at, data)
 
 
 def _now_ms() -> int:

@@ -166,3 +166,81 @@ async def across_a_restart(receiver: Receiver, settings: Any) -> None:
     finally:
         await again.stop()
         await receiver.stop()
+
+
+async def test_a_group_that_stops_taking_joins_sends_group_closed_once(
+    redis: Redis, redis_url: str, tmp_path: Path
+) -> None:
+    """A room group that succeeds and fills up, one the broadcaster cancels and an HQ deal
+    across two rooms that HQ cancels: each is one `group.closed` event, with the group as
+    it closed and how many members it had (the room group's through the outbox, the
+    deal's from the relay)."""
+    receiver = Receiver(free_port())
+    await receiver.start()
+    async with database_for_test(tmp_path) as url:
+        srv = await RunningServer(webhook_settings(redis_url, tmp_path, receiver.port, url)).start()
+        clients: list[Client] = []
+        try:
+            services = srv.runtime.services
+            assert services is not None
+            await seed_room(services.rooms, services.inventory)
+            await seed_room(services.rooms, services.inventory, "s002")
+            host = await Client.connect(srv.ws_url(ROOM))
+            await host.hello(token("broadcaster", "host1", ROOM))
+            buyers = [await Client.connect(srv.ws_url(ROOM)) for _ in range(2)]
+            clients += [host, *buyers]
+            for n, b in enumerate(buyers):
+                await b.hello(token(user=f"b{n}"))
+            group = {"type": "group_start", "sku": "lychee-500g", "price": 1490}
+            group |= {"duration_s": 600, "per_user_limit": 1}
+            full = await host.request({**group, "threshold": 2, "cap": 2}, "group")
+            short = await host.request({**group, "threshold": 3, "cap": 10}, "group")
+            for n, b in enumerate(buyers):
+                join = {"type": "group_join", "group_id": full["group_id"], "qty": 1}
+                ack = await b.request({**join, "request_id": f"f{n}"}, "order_ack")
+                assert ack["status"] == "accepted", ack
+            join = {"type": "group_join", "group_id": short["group_id"], "qty": 1}
+            ack = await buyers[0].request({**join, "request_id": "s0"}, "order_ack")
+            assert ack["status"] == "accepted", ack
+            await host.send({"type": "group_cancel", "group_id": short["group_id"]})
+            hq = {"Authorization": f"Bearer {token('hq', user='hq')}"}
+            deal_in = {"rooms": [ROOM, "s002"], "sku": "lychee-500g", "price": 1290}
+            deal_in |= {"threshold": 2, "duration_s": 600, "stock": 100, "per_user_limit": 1}
+            async with httpx.AsyncClient(base_url=srv.http, timeout=10 * UNIT) as http:
+                made = await http.post("/api/groups", json=deal_in, headers=hq)
+                deal = made.json()["group"]
+                join = {"type": "group_join", "group_id": deal["group_id"], "qty": 1}
+                ack = await buyers[1].request({**join, "request_id": "d1"}, "order_ack")
+                assert ack["status"] == "accepted", ack
+                cancelled = await http.post(f"/api/groups/{deal['group_id']}/cancel", headers=hq)
+                assert cancelled.status_code == 200, cancelled.text
+
+            def closed() -> dict[str, dict[str, Any]]:
+                events = receiver.events().values()
+                return {e["data"]["group_id"]: e for e in events if e["event"] == "group.closed"}
+
+            assert await eventually(lambda: len(closed()) == 3, timeout=20.0)
+            await asyncio.sleep(3 * 0.5)  # more relay passes and persister rounds: no repeat
+        finally:
+            for c in clients:
+                await c.close()
+            await srv.stop()
+            await receiver.stop()
+    by_id = closed()
+    got = {
+        gid: (e["room"], e["data"]["status"], e["data"]["value"], e["data"]["members"])
+        for gid, e in by_id.items()
+    }
+    assert got == {
+        full["group_id"]: (ROOM, "succeeded", 2, 2),
+        short["group_id"]: (ROOM, "cancelled", 1, 1),
+        deal["group_id"]: ("", "cancelled", 1, 1),
+    }
+    assert by_id[deal["group_id"]]["data"]["rooms"] == [ROOM, "s002"]
+    for e in by_id.values():
+        assert e["event_id"] == f"group.closed:{e['room']}:{e['data']['group_id']}"
+        assert e["data"]["closed_at"] == e["at"]
+    posted = [json.loads(b)["event_id"] for _h, b, _s in receiver.requests]
+    assert sorted(i for i in posted if i.startswith("group.closed")) == sorted(
+        e["event_id"] for e in by_id.values()
+    )

@@ -147,6 +147,17 @@ local function end_group(id, status, ok_spec, fail_spec, ts)
   redis.call('ZREM', O.due, 'group:' .. id)
   return_shelf(id, ts)
   emit_group(id, ts)
+  -- the `group.closed` webhook goes out through the outbox: the persister writes it
+  -- before it acks the entry, so a crash anywhere only repeats it
+  local members = 0
+  for _, units in ipairs(redis.call('HVALS', key .. ':members')) do
+    if tonumber(units) > 0 then
+      members = members + 1
+    end
+  end
+  redis.call('XADD', O.outbox, '*', 'kind', 'group', 'group_id', id, 'room_id', O.room_id,
+    'at', jint(ts), 'g', group_body(id) .. ',"members":' .. members .. ',"closed_at":'
+    .. jint(ts) .. '}')
   settle(id, ok_spec, fail_spec, ts)
 end
 
