@@ -25,6 +25,14 @@ end
 if m[3] and tonumber(m[3]) > now then
   return {'muted', m[3]}
 end
+-- a mute or kick that ran out goes when its user next speaks (the hash would keep
+-- every user ever muted otherwise)
+if m[2] then
+  redis.call('HDEL', mod, 'kick:' .. user)
+end
+if m[3] then
+  redis.call('HDEL', mod, 'mute:' .. user)
+end
 if (m[4] or '0') ~= ARGV[5] then
   return {'stale', m[4] or '0'}
 end
