@@ -14,7 +14,8 @@ from typing import Any
 import httpx
 from redis.asyncio import Redis
 
-from liveshop.commerce.webhooks import SIGNATURE_HEADER, signature
+from liveshop.commerce.webhooks import BATCH, KEEP_MS, SIGNATURE_HEADER, Webhooks, signature
+from liveshop.engine.database import open_database
 from tests.conftest import ROOM, seed_room
 from tests.databases import database_for_test
 from tests.support import UNIT, Client, RunningServer, eventually, settings_for, token
@@ -26,10 +27,12 @@ class Receiver:
     """A minimal HTTP/1.1 server: records every POST; answers 500 to the first
     `fail_first` requests, then 200."""
 
-    def __init__(self, port: int, fail_first: int = 0) -> None:
+    def __init__(self, port: int, fail_first: int = 0, delay_s: float = 0.0) -> None:
         self.port = port
         self.fail_first = fail_first
+        self.delay_s = delay_s  # before each answer: a slow receiver
         self.requests: list[tuple[dict[str, str], bytes, int]] = []
+        self.in_flight = self.most_in_flight = 0
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
@@ -46,6 +49,10 @@ class Receiver:
             lines = head.decode("latin-1").split("\r\n")[1:]
             headers = {k.lower(): v.strip() for k, _, v in (h.partition(":") for h in lines if h)}
             body = await reader.readexactly(int(headers.get("content-length", "0")))
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            await asyncio.sleep(self.delay_s)
+            self.in_flight -= 1
             status = 500 if len(self.requests) < self.fail_first else 200
             self.requests.append((headers, body, status))
             writer.write(
@@ -244,3 +251,41 @@ async def test_a_group_that_stops_taking_joins_sends_group_closed_once(
     assert sorted(i for i in posted if i.startswith("group.closed")) == sorted(
         e["event_id"] for e in by_id.values()
     )
+
+
+async def test_a_slow_receiver_gets_events_side_by_side_and_old_rows_are_pruned(
+    tmp_path: Path,
+) -> None:
+    """Events go out several at a time (one slow answer does not hold the rest back), all
+    delivered once; rows delivered or given up a week ago leave the table, newer stay."""
+    receiver = Receiver(free_port(), delay_s=0.2)
+    await receiver.start()
+    async with database_for_test(tmp_path) as url:
+        db = await open_database(url)
+        try:
+            hooks = Webhooks(db, f"http://127.0.0.1:{receiver.port}/h", SECRET)
+            await hooks.init_schema()
+            await hooks.enqueue([(f"e{i}", "order.changed", ROOM, i, {}) for i in range(20)])
+            async with httpx.AsyncClient(timeout=5.0) as client:
+                assert await hooks.deliver_due(client) == (20, 20)
+                assert await hooks.deliver_due(client) == (0, 0)
+            assert sorted(receiver.events()) == sorted(f"e{i}" for i in range(20))
+            assert len(receiver.requests) == 20 and receiver.most_in_flight > 1
+            now = 10 * KEEP_MS
+            await hooks.enqueue([("stuck", "order.changed", ROOM, 0, {})])
+            await db.execute(
+                "UPDATE webhook_outbox SET delivered_at = $1, created_at = $1 "
+                "WHERE event_id IN ('e0', 'e1')",
+                (now - KEEP_MS - 1,),
+            )
+            await db.execute(
+                "UPDATE webhook_outbox SET created_at = $1 WHERE event_id = 'stuck'",
+                (now - KEEP_MS - 25 * 3600_000,),
+            )
+            await hooks.prune(now)
+            left = {str(r[0]) for r in await db.fetch("SELECT event_id FROM webhook_outbox")}
+            assert left == {f"e{i}" for i in range(2, 20)}
+        finally:
+            await db.close()
+            await receiver.stop()
+    assert BATCH >= 20  # one batch above
