@@ -454,30 +454,15 @@ class Gateway:
                 if msg.sku is not None and msg.sku in room.names:
                     self.rules.like(room_id, who.user, time.monotonic())
                     await record_interaction(self.s.redis, room_id, [msg.sku], now_ms())
-            case p.GoLive(pack_id=str(pack_id)):
-                opened, session_id = await self.s.packs.go_live(room_id, pack_id, msg.title)
-                if opened:
-                    await self._live_started(room_id, session_id, msg.title)
+            case p.GoLive(pack_id=str(pack_id)):  # live.started: from the room's outbox
+                await self.s.packs.go_live(room_id, pack_id, msg.title)
             case p.GoLive():
-                opened, session_id = await self.s.rooms.go_live(room_id, msg.title)
-                if opened:
-                    await self._live_started(room_id, session_id, msg.title)
+                await self.s.rooms.go_live(room_id, msg.title)
             case p.EndLive():
                 totals = await self.s.rooms.end_live(room_id)
                 if totals is None:
                     raise Rejected(ErrorCode.BAD_MESSAGE, "the room is not live")
-                await self.s.reviews.store(room_id, totals)
-                await self.s.webhooks.enqueue(
-                    [
-                        (
-                            f"live.ended:{room_id}:{totals.session_id}",
-                            "live.ended",
-                            room_id,
-                            totals.ended_at,
-                            {"session_id": totals.session_id, "orders": totals.orders},
-                        )
-                    ]
-                )
+                await self.s.reviews.store(room_id, totals)  # live.ended: from the outbox
             case p.Pin():
                 if not await self.s.rooms.pin(room_id, msg.sku):
                     raise Rejected(ErrorCode.BAD_MESSAGE, f"unknown sku {msg.sku!r}")
@@ -521,16 +506,6 @@ class Gateway:
                     raise Rejected(ErrorCode.BAD_MESSAGE, f"no live offer {msg.offer_id!r}")
             case _:
                 raise Rejected(ErrorCode.BAD_MESSAGE, "unexpected message")
-
-    async def _live_started(self, room_id: str, session_id: str, title: str | None) -> None:
-        """The `live.started` webhook, with the users who reserved this live (how a chain
-        forwards it to WeChat subscription messages)."""
-        if not self.s.webhooks.enabled:
-            return
-        reserved = await self.s.reservations.users(room_id)
-        data = {"session_id": session_id, "title": title or "", "reserved": reserved}
-        event_id = f"live.started:{room_id}:{session_id}"
-        await self.s.webhooks.enqueue([(event_id, "live.started", room_id, now_ms(), data)])
 
     def _removed(self, room_id: str, user: str, sink: object, action: str, until: int) -> None:
         """The hub closed a kicked or banned user's socket here: its device stays out for

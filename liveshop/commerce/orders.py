@@ -324,6 +324,19 @@ def _group_closed(fields: dict[bytes, bytes]) -> Event:
     )
 
 
+def _live_event(stream: str, fields: dict[bytes, bytes]) -> Event:
+    """A session's start or end (lua `open_session`, rooms_set_live.lua) as its webhook."""
+    f = {k.decode(): v.decode() for k, v in fields.items()}
+    room_id = RoomKeys.room_of(stream)
+    data: dict[str, object] = {"session_id": f["session_id"]}
+    if f["event"] == "live.started":
+        data |= {"title": f["title"], "reserved": msgspec.json.decode(f["reserved"])}
+    else:
+        data["orders"] = int(f["orders"])
+    event_id = f"{f['event']}:{room_id}:{f['session_id']}"
+    return (event_id, f["event"], room_id, int(f["at"]), data)
+
+
 class OrderStore:
     """The `orders` table, on SQLite or PostgreSQL (engine.database)."""
 
@@ -467,14 +480,17 @@ class Persister:
         rows: list[OrderRow] = []
         events: list[EventRow] = []
         refunds: list[NewRefund] = []
-        closed: list[Event] = []
-        for _, _, fields in entries:
+        hooks: list[Event] = []  # group.closed, live.started, live.ended
+        for stream, _, fields in entries:
             kind = fields.get(b"kind")
             if kind == b"refund":
                 refunds.append(_new_refund(fields))
                 continue
             if kind == b"group":
-                closed.append(_group_closed(fields))
+                hooks.append(_group_closed(fields))
+                continue
+            if kind == b"live":
+                hooks.append(_live_event(stream, fields))
                 continue
             row = _row(fields)
             rows.append(row)
@@ -482,8 +498,8 @@ class Persister:
         await self._store.insert(rows, events)
         if refunds:
             await self._refunds.record(refunds)
-        if closed and self._store.webhooks is not None:
-            await self._store.webhooks.enqueue(closed)
+        if hooks and self._store.webhooks is not None:
+            await self._store.webhooks.enqueue(hooks)
         by_stream: dict[str, list[bytes]] = {}
         for stream, entry_id, _ in entries:
             by_stream.setdefault(stream, []).append(entry_id)

@@ -575,6 +575,8 @@ class Packs:
                 keys.minutes,
                 keys.session_offers,
                 keys.hints_log,
+                keys.outbox,
+                keys.reservations,
             ],
             args=[
                 new_session_id(),

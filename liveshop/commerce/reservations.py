@@ -3,14 +3,15 @@
 Owns the room's `reservations` set (user ids; a repeat is a no-op). The next live's time
 and title are room settings (`next_live_at`, `next_title`, in the room hash, set by
 `PUT /api/rooms/{room}`); the snapshot counts the set for `welcome.state.reservations`.
-At go-live the reserved users travel in the `live.started` webhook (how a chain forwards
-them to WeChat subscription messages); the set is kept until the next `PUT` of a time.
+At go-live the session's script puts the reserved users in the `live.started` webhook's
+outbox entry (lua `open_session`; how a chain forwards them to WeChat subscription
+messages) and the set is emptied, as the room's `next_live_at` / `next_title` are: they
+were for that live. A new time for the same upcoming live keeps the reservations.
 """
 
 from __future__ import annotations
 
 from liveshop.core.keys import RoomKeys
-from liveshop.core.replies import as_text
 from liveshop.engine.connections import AnyRedis
 
 
@@ -42,8 +43,3 @@ class Reservations:
             pipe.sismember(key, user)
             count, mine = await pipe.execute()
         return int(count), bool(mine)
-
-    async def users(self, room_id: str) -> list[str]:
-        return sorted(
-            as_text(u) for u in await self._redis.smembers(RoomKeys.of(room_id).reservations)
-        )

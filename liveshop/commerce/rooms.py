@@ -140,6 +140,8 @@ def _session_keys(keys: RoomKeys) -> list[str]:
         keys.session_offers,
         keys.hints_log,
         keys.groups,
+        keys.outbox,
+        keys.reservations,
     ]
 
 

@@ -89,6 +89,11 @@ class RoomKeys:
     draws: str  # hash draw_id -> ends_at: the room's draws (lua/draws_*.lua); draw:<id>
     reservations: str  # set: users who reserved the next live (commerce.reservations)
 
+    @staticmethod
+    def room_of(key: str) -> str:
+        """The room of one of its keys (`ls:{<room>}:…`)."""
+        return key[len("ls:{") : key.index("}")]
+
     @classmethod
     @functools.lru_cache(maxsize=4096)  # built per purchase: the strings are made once
     def of(cls, room_id: str) -> RoomKeys:

@@ -34,10 +34,12 @@ async def own_engine(tmp_path: Path) -> AsyncIterator[EmbeddedEngine]:
 
 async def _ids_in_outbox_or_db(redis: Redis, srv: RunningServer) -> set[str]:
     entries = await redis.xrange(RoomKeys.of(ROOM).outbox)
-    # an entry carries the order's JSON in `o` (a refund entry names its order_id)
+    # an entry carries the order's JSON in `o` (a refund entry names its order_id; a
+    # session's or group's webhook entry names none)
     ids = {
         json.loads(fields[b"o"])["order_id"] if b"o" in fields else fields[b"order_id"].decode()
         for _, fields in entries
+        if b"o" in fields or b"order_id" in fields
     }
     assert srv.runtime.orders is not None
     ids |= {o.order_id for o in await srv.runtime.orders.list(room_id=ROOM, limit=100_000)}

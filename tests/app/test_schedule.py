@@ -1,7 +1,8 @@
 """The schedule and reservations (预约) over real HTTP and sockets: the console sets the
 next live, a viewer's welcome shows it with the reservation count while the room is not
 live; a reservation is once per user (a repeat is a no-op), can be taken back; bad input
-is a JSON error that changes nothing."""
+is a JSON error that changes nothing; going live clears the announcement and hands the
+reservations on."""
 
 from __future__ import annotations
 
@@ -61,3 +62,23 @@ async def test_the_next_live_and_its_reservations(
         assert state["next_title"] == "周五荔枝专场"
         assert state["reservations"] == 1
         await viewer.close()
+
+        # moving the time keeps the reservations; going live hands them on and clears
+        # the announcement, so after this live nobody sees a stale countdown
+        moved = {"next_live_at": 1_893_459_600_000, "next_title": "周五荔枝专场"}
+        assert (await http.put(f"{url}/schedule", json=moved, headers=host)).status_code == 200
+        assert (await http.get(f"{url}/reservations", headers=u1)).json()["count"] == 1
+        console = await Client.connect(srv.ws_url(ROOM))
+        await console.hello(token("broadcaster", "host1", ROOM))
+        await console.request({"type": "go_live"}, "live")
+        await console.request({"type": "end_live"}, "live")
+        await console.close()
+        assert (await http.get(f"{url}/reservations", headers=u1)).json() == {
+            "count": 0,
+            "reserved": False,
+        }
+        after = await Client.connect(srv.ws_url(ROOM))
+        state = (await after.hello(token(user="u3")))["state"]
+        await after.close()
+        assert state["live"] is False and state["reservations"] == 0
+        assert state.get("next_live_at") is None and state.get("next_title") is None

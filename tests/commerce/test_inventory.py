@@ -25,6 +25,8 @@ async def test_accepts_decrements_and_writes_the_outbox(
     assert out.answer.u == 1990 and out.answer.q == 3 and len(out.answer.p) == 6
     assert (await inv.ledger(ROOM))["lychee-500g"] == (197, 0, 3, 200)
     entries = await redis.xrange(RoomKeys.of(ROOM).outbox)
+    assert entries[0][1][b"kind"] == b"live"  # going live: its live.started webhook
+    entries = entries[1:]
     assert len(entries) == 1
     fields = json.loads(entries[0][1][b"o"])  # the order at version 1, as JSON
     assert fields["order_id"] == out.answer.o and fields["qty"] == "3"
@@ -45,7 +47,8 @@ async def test_rejections_name_their_reason_and_change_nothing(
     await rooms.end_live(ROOM)
     assert (await inv.buy(ROOM, "u1", "d", "lychee-500g", 1)).answer.r == "not_live"
     assert await inv.ledger(ROOM) == before
-    assert await redis.xlen(RoomKeys.of(ROOM).outbox) == 0
+    entries = await redis.xrange(RoomKeys.of(ROOM).outbox)
+    assert [f[b"kind"] for _, f in entries] == [b"live", b"live"]  # started, ended: no order
 
 
 async def test_same_request_five_times_at_once_decrements_once(

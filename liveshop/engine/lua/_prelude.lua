@@ -131,6 +131,16 @@ local function open_session(K, session_id, title, ts)
     body = body .. ',"title":' .. jstr(title)
   end
   emit(K.seq, K.history, K.channel, '-', body, ts)
+  -- the `live.started` webhook, with who reserved this live, goes out through the
+  -- room's outbox (the persister writes it before it acks): no gap after this step
+  local reserved = redis.call('SMEMBERS', K.reservations)
+  table.sort(reserved)
+  -- the reservations and the announced time were for this live: the next is a new one
+  redis.call('DEL', K.reservations)
+  redis.call('HDEL', K.room, 'next_live_at', 'next_title')
+  redis.call('XADD', K.outbox, '*', 'kind', 'live', 'event', 'live.started',
+    'session_id', session_id, 'title', title, 'at', jint(ts),
+    'reserved', #reserved > 0 and cjson.encode(reserved) or '[]')
 end
 
 -- A poll's message body (polls_*.lua): counts in the order of its options.

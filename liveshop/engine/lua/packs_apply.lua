@@ -4,7 +4,8 @@
 -- KEYS[1] room  KEYS[2] products  KEYS[3] price  KEYS[4] stock  KEYS[5] stocked
 -- KEYS[6] held  KEYS[7] seq  KEYS[8] history  KEYS[9] bands  KEYS[10] stats
 -- KEYS[11] buyers  KEYS[12] audience  KEYS[13] packs  KEYS[14] queued  KEYS[15] queued_due
--- KEYS[16] minutes  KEYS[17] session offers  KEYS[18] hints log
+-- KEYS[16] minutes  KEYS[17] session offers  KEYS[18] hints log  KEYS[19] outbox
+-- KEYS[20] reservations
 -- ARGV[1] new session id  ARGV[2] title  ARGV[3] channel  ARGV[4] pack_id  ARGV[5] version
 -- ARGV[6] n products, then 4 each: sku, meta JSON ('' keeps the room's), price ('' keeps
 --   the room's), units to add ('' none); then n offers, 6 each: sku, price, qty,
@@ -63,7 +64,8 @@ end
 
 open_session({room = KEYS[1], seq = KEYS[7], history = KEYS[8], stats = KEYS[10],
   buyers = KEYS[11], audience = KEYS[12], minutes = KEYS[16], session_offers = KEYS[17],
-  hints_log = KEYS[18], channel = ARGV[3]}, ARGV[1], ARGV[2], ts)
+  hints_log = KEYS[18], outbox = KEYS[19], reservations = KEYS[20], channel = ARGV[3]},
+  ARGV[1], ARGV[2], ts)
 redis.call('HSET', KEYS[1], 'pack_id', ARGV[4], 'pack_version', ARGV[5])
 if marker then
   return {'ok', ARGV[1], ARGV[2], jint(ts), 0}

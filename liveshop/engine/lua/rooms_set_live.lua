@@ -3,6 +3,7 @@
 -- KEYS[1] room hash  KEYS[2] seq  KEYS[3] history  KEYS[4] stats hash
 -- KEYS[5] buyers set KEYS[6] audience set  KEYS[7] live offers hash
 -- KEYS[8] minutes hash  KEYS[9] session offers list  KEYS[10] hints log  KEYS[11] groups
+-- KEYS[12] outbox (the live.started / live.ended webhooks)  KEYS[13] reservations set
 -- ARGV[1] 'go' or 'end'   ARGV[2] new session id (go)   ARGV[3] title (go)
 -- ARGV[4] channel         ARGV[5] offer key prefix   ARGV[6] group key prefix
 --
@@ -22,7 +23,8 @@ if ARGV[1] == 'go' then
   end
   open_session({room = KEYS[1], seq = KEYS[2], history = KEYS[3], stats = KEYS[4],
     buyers = KEYS[5], audience = KEYS[6], minutes = KEYS[8], session_offers = KEYS[9],
-    hints_log = KEYS[10], channel = ARGV[4]}, ARGV[2], ARGV[3], ts)
+    hints_log = KEYS[10], outbox = KEYS[12], reservations = KEYS[13], channel = ARGV[4]},
+    ARGV[2], ARGV[3], ts)
   return {'ok', ARGV[2], ARGV[3], jint(ts)}
 end
 
@@ -33,6 +35,8 @@ for _, offer_id in ipairs(redis.call('HKEYS', KEYS[7])) do
   close_offer(KEYS[7], ARGV[5], offer_id, 'ended', KEYS[2], KEYS[3], ARGV[4], ts)
 end
 redis.call('HSET', KEYS[1], 'live', '0', 'ended_at', jint(ts))
+redis.call('XADD', KEYS[12], '*', 'kind', 'live', 'event', 'live.ended', 'session_id', r[2],
+  'at', jint(ts), 'orders', redis.call('HGET', KEYS[4], 'orders') or '0')
 emit(KEYS[2], KEYS[3], ARGV[4], '-', '{"type":"live","live":false,"session_id":' .. jstr(r[2]), ts)
 local offers = {}
 for _, offer_id in ipairs(redis.call('LRANGE', KEYS[9], 0, -1)) do
