@@ -5,7 +5,8 @@
 // campaign packs from packconsole.js (the picker and preview beside 开播) and prompter.js
 // (the teleprompter and the pack's offer schedule), the price bands from bandfield.js,
 // moderation (tap a chat line; the blocked words) from modpanel.js, polls from
-// pollconsole.js and lucky draws from drawconsole.js.
+// pollconsole.js, lucky draws from drawconsole.js and the next live (下次直播) from
+// scheduleconsole.js.
 
 import { TokenSource } from "./auth.js";
 import { BandFields, bandRefusal } from "./bandfield.js";
@@ -28,6 +29,7 @@ import { ModPanel } from "./modpanel.js";
 import { PackPicker } from "./packconsole.js";
 import { PollConsole } from "./pollconsole.js";
 import { Prompter } from "./prompter.js";
+import { ScheduleForm } from "./scheduleconsole.js";
 import { apply, emptyState, fromWelcome, keepOnResume, offerLeft, offerStatus, serverNow } from "./room.js";
 import { RoomSocket } from "./socket.js";
 import {
@@ -105,6 +107,7 @@ const bands = new BandFields({ room, api });
 const mod = new ModPanel({ room, send: (msg) => send(msg), api, onChange: () => renderChat() });
 const polls = new PollConsole({ send: (msg) => send(msg), serverNow: () => serverNow(state) });
 const draws = new DrawConsole({ room, send: (msg) => send(msg), serverNow: () => serverNow(state) });
+const schedule = new ScheduleForm({ room, api, serverNow: () => serverNow(state) });
 
 function fatal(text) {
   const box = $("#fatal");
@@ -121,6 +124,7 @@ function onWelcome(msg) {
   welcomed = true;
   polls.cards.welcome(msg);
   draws.cards.welcome(msg);
+  schedule.welcome(msg);
   if (state.role !== "broadcaster") fatal(t("role.wrong", { role: state.role }));
   expireActNow(); // the session or the offer may have ended while we were away
   renderAll();
@@ -206,6 +210,7 @@ function onMessage(msg) {
     goLiveSentAt = 0;
     if (state.live && stats?.session_id !== state.session_id) stats = null;
     packs.onLive(state.live);
+    schedule.onLive(state.live);
     prompter.refresh();
     renderHeader();
     renderControls();
@@ -381,6 +386,7 @@ function renderAll() {
   mod.render();
   polls.relabel();
   draws.cards.render();
+  schedule.render();
   renderChart();
   renderTop();
   renderHints();

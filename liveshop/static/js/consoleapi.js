@@ -1,7 +1,8 @@
-// The console's REST calls (HQ's packs, the room's bands and pack), made with the same
-// broadcaster token its socket says hello with (auth.js). Owns no DOM and no page state;
-// a refusal comes back as an ApiError with the server's code and details, so a panel can
-// say why in the owner's language.
+// The console's REST calls (HQ's packs, the room's bands and pack, the next live), made with
+// the same broadcaster token its socket says hello with (auth.js); the viewer page's
+// reservations (预约) use it with the viewer's token. Owns no DOM and no page state; a
+// refusal comes back as an ApiError with the server's code and details, so a panel can say
+// why in the user's language.
 
 export class ApiError extends Error {
   constructor(status, code, message, details = {}) {
@@ -13,13 +14,14 @@ export class ApiError extends Error {
 }
 
 /**
- * `api(path, {method})` → the answer's JSON, or throws ApiError. A demo token the server
- * refuses (it ran out) is forgotten and the call made once more with a fresh one; a
- * link's token cannot be renewed here, so its 401 is the caller's to show.
+ * `api(path, {method, body})` → the answer's JSON, or throws ApiError; `body` goes as JSON.
+ * A demo token the server refuses (it ran out) is forgotten and the call made once more
+ * with a fresh one; a link's token cannot be renewed here, so its 401 is the caller's to
+ * show.
  * @param {import("./auth.js").TokenSource} tokens
  */
 export function restClient(tokens) {
-  return async function api(path, { method = "GET", retried = false } = {}) {
+  return async function api(path, { method = "GET", body, retried = false } = {}) {
     let got;
     let res;
     try {
@@ -28,7 +30,11 @@ export function restClient(tokens) {
       res = await fetch(path, {
         method,
         cache: "no-store",
-        headers: { Authorization: `Bearer ${got.token}` },
+        headers: {
+          Authorization: `Bearer ${got.token}`,
+          ...(body === undefined ? {} : { "Content-Type": "application/json" }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch (err) {
       if (err instanceof ApiError) throw err;
@@ -39,7 +45,7 @@ export function restClient(tokens) {
     const { code = "unavailable", message = "", ...details } = data?.error ?? {};
     if (res.status === 401 && !retried && got.from === "demo") {
       tokens.forget();
-      return api(path, { method, retried: true });
+      return api(path, { method, body, retried: true });
     }
     throw new ApiError(res.status, code, message, details);
   };

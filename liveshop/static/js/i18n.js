@@ -4,7 +4,8 @@
 // Group buying's strings live in i18n-groups.js, campaign packs' and price bands' (console)
 // in i18n-packs.js, HQ's page's in i18n-hq.js, the post-live review's in i18n-report.js,
 // joint rooms' (viewer) in i18n-joint.js, moderation's, polls' and lucky draws' in
-// i18n-interact.js; all are merged in below.
+// i18n-interact.js, the next live's and its reservations' (预约) in i18n-schedule.js; all
+// are merged in below.
 
 import { GROUP_STRINGS } from "./i18n-groups.js";
 import { HQ_STRINGS } from "./i18n-hq.js";
@@ -12,6 +13,7 @@ import { INTERACT_STRINGS } from "./i18n-interact.js";
 import { JOINT_STRINGS } from "./i18n-joint.js";
 import { PACK_STRINGS } from "./i18n-packs.js";
 import { REPORT_STRINGS } from "./i18n-report.js";
+import { SCHEDULE_STRINGS } from "./i18n-schedule.js";
 
 const STRINGS = {
   "zh-CN": {
@@ -686,6 +688,7 @@ for (const lang of Object.keys(STRINGS)) {
     REPORT_STRINGS[lang],
     JOINT_STRINGS[lang],
     INTERACT_STRINGS[lang],
+    SCHEDULE_STRINGS[lang],
   );
 }
 

@@ -3,10 +3,12 @@
 // purchases (request ids, resend) from buy.js, the buyer's orders after the tap from myorders.js,
 // the group-buy cards (拼团) from groupcard.js, a joint room's fulfilment card (跨店联播:
 // pickup store or delivery, and the route an order took) from joint.js, polls (投票) from
-// pollcard.js, lucky draws (福袋) from drawcard.js.
+// pollcard.js, lucky draws (福袋) from drawcard.js, the next live and its reservations (预约)
+// from schedulecard.js.
 
 import { Purchases } from "./buy.js";
 import { TokenSource } from "./auth.js";
+import { restClient } from "./consoleapi.js";
 import { DrawCards } from "./drawcard.js";
 import { count, countdown, money, nickname } from "./format.js";
 import { GroupCards } from "./groupcard.js";
@@ -25,6 +27,7 @@ import {
   serverNow,
   visibleOffers,
 } from "./room.js";
+import { ScheduleCard } from "./schedulecard.js";
 import { RoomSocket } from "./socket.js";
 import {
   $,
@@ -134,6 +137,13 @@ const drawCards = new DrawCards({
   entering: true,
   isAnonymous: () => anonymous,
 });
+const scheduleCard = new ScheduleCard({
+  box: $("#schedule-card"),
+  room,
+  api: restClient(tokens),
+  serverNow: () => serverNow(state),
+  isAnonymous: () => anonymous,
+});
 
 // ---- protocol -------------------------------------------------------------------------
 
@@ -144,6 +154,7 @@ function onWelcome(msg) {
   if (state.user) purchases.setUser(state.user);
   joint.setRoom(state);
   myOrders.welcome(msg, purchases.orders);
+  scheduleCard.welcome(msg);
   if (!msg.resumed) {
     pollCards.welcome(msg);
     drawCards.welcome(msg);
@@ -192,7 +203,10 @@ function onMessage(msg) {
     default:
       break;
   }
-  if (changed.has("live")) renderHeader();
+  if (changed.has("live")) {
+    renderHeader();
+    scheduleCard.onLive(state.live);
+  }
   if (changed.has("viewers")) renderHeader();
   if (changed.has("products") || changed.has("pinned")) renderProducts();
   if (changed.has("offers")) renderOffers();
@@ -309,6 +323,7 @@ function renderAll() {
   groupCards.render();
   pollCards.render();
   drawCards.render();
+  scheduleCard.render();
   renderConfirm();
   myOrders.render();
   joint.render();
@@ -679,10 +694,11 @@ setInterval(() => {
     renderOffers();
   }
 }, 250);
-// Poll and draw countdowns.
+// Poll, draw and next-live countdowns.
 setInterval(() => {
   pollCards.tick();
   drawCards.tick();
+  scheduleCard.tick();
 }, 500);
 // Row messages expire.
 setInterval(renderButtons, 1_000);
