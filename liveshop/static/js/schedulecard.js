@@ -9,8 +9,8 @@ import { count, countdown } from "./format.js";
 import { getLang, t } from "./i18n.js";
 import { el, errorText, setText, toast } from "./ui.js";
 
-// The server keeps next_live_at after the live it announced has begun: a time this far past
-// belongs to a live that already happened (or never will), not to a coming one.
+// Going live clears next_live_at on the server; a time this far past with no live is one
+// that was announced and never held, not a coming one.
 const STALE_MS = 60 * 60_000;
 const DAY_MS = 86_400_000;
 
