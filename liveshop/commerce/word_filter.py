@@ -16,8 +16,9 @@ removed.
 Speed: `fold()` has no Python loop per character (one NFKD, one regex over a class of
 ranges built once, the look-alike table only when the text has Cyrillic or Greek, repeats
 found by comparing the text with itself shifted by one character as one big integer), the
-automaton (pyahocorasick, C) makes one pass, and only a Latin candidate costs a second
-regex. Most chat has no candidate. `WordFilter` is rebuilt whenever a list changes.
+automaton (ahocorasick_rs, Rust: a contiguous NFA over the folded text's UTF-8 bytes)
+makes one pass, and only a Latin candidate costs a second regex. Most chat has no
+candidate. `WordFilter` is rebuilt whenever a list changes.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable
 
-import ahocorasick  # type: ignore[import-not-found]  # a C extension without type hints
+import ahocorasick_rs
 
 # Latin look-alikes (lower case, after NFKC and case folding): Cyrillic and Greek letters
 # that readers take for these Latin ones.
@@ -215,39 +216,44 @@ def _spelled(key: str) -> re.Pattern[str] | None:
     return re.compile(head + letters + tail)
 
 
-def _bytewise(s: str) -> str:
-    """`s` as its UTF-8 bytes, one character per byte: the automaton's nodes then have
-    at most 256 children (pyahocorasick looks a child up by a scan of its node's list, so
-    a root with thousands of Chinese first characters cost 50 µs per message; a UTF-8
-    match always starts and ends on a character boundary)."""
-    return s.encode("utf-8").decode("latin-1")
-
-
 class WordFilter:
     """The terms of one list, matched in one pass."""
 
     def __init__(self, terms: Iterable[str]) -> None:
-        self._automaton = ahocorasick.Automaton()
-        self.size = 0
+        # folded key -> the first term spelled that way; matched over UTF-8 bytes (a
+        # UTF-8 match starts and ends on a character boundary, and the str automaton's
+        # conversion of indexes back to characters costs more than the search)
+        found: dict[str, str] = {}
         for term in terms:
             key = fold(term)
             if key:
-                self._automaton.add_word(_bytewise(key), (term, key))
-                self.size += 1
-        if self.size:
-            self._automaton.make_automaton()
+                found.setdefault(key, term)
+        self._entries = list(found.items())
+        self.size = len(self._entries)
+        self._automaton = (
+            ahocorasick_rs.BytesAhoCorasick(
+                [key.encode() for key, _ in self._entries],
+                implementation=ahocorasick_rs.Implementation.ContiguousNFA,
+            )
+            if self.size
+            else None
+        )
 
     def find(self, text: str) -> str | None:
         """The first listed term the text contains (as the list spelled it), or None."""
-        if not self.size:
+        if self._automaton is None:
             return None
         visible: str | None = None
-        for _end, (term, key) in self._automaton.iter(_bytewise(fold(text))):
+        folded = fold(text).encode()
+        for index, _start, _end in self._automaton.find_matches_as_indexes(
+            folded, overlapping=True
+        ):
+            key, term = self._entries[index]
             spelled = _spelled(key)
             if spelled is None:
-                return str(term)
+                return term
             if visible is None:
                 visible = _visible(text)
             if spelled.search(visible):
-                return str(term)
+                return term
         return None
