@@ -32,6 +32,7 @@ from liveshop.core import identity
 from liveshop.core.config import Settings
 from liveshop.core.errors import ErrorCode, TokenError
 from liveshop.core.keys import RECONCILE, RoomKeys
+from liveshop.core.replies import as_text
 from liveshop.realtime.hub import Hub
 
 log = structlog.get_logger("liveshop.app.admin")
@@ -261,12 +262,21 @@ class AdminApi:
             list[tuple[bytes, dict[bytes, bytes]]],
             await self._redis.xrevrange(RoomKeys.of(room_id).history, count=limit),
         )
-        messages = []
+        messages: list[dict[str, Any]] = []
         for _, fields in reversed(entries):  # newest last
             try:
                 messages.append(msgspec.json.decode(fields[b"m"]))
             except (KeyError, msgspec.DecodeError):
                 continue
+        seqs = [m["seq"] for m in messages if isinstance(m.get("seq"), int)]
+        if seqs:  # a moderator's deletes: still in the history (no hole), shown as such
+            removed = await self._redis.zrangebyscore(
+                RoomKeys.of(room_id).removed, min(seqs), max(seqs)
+            )
+            gone = {int(as_text(cast(bytes, s))) for s in removed}
+            for m in messages:
+                if m.get("seq") in gone:
+                    m["removed"] = True
         return ApiResponse(200, {"room": room_id, "messages": messages})
 
     async def room_connections(self, req: ApiRequest) -> ApiResponse:

@@ -324,3 +324,25 @@ async def test_a_stopped_server_removes_its_own_heartbeat(
         await eventually(lambda: redis.zscore("ls:processes", processes.process_id))
     assert await redis.zscore("ls:processes", processes.process_id) is None
     assert not await redis.exists(f"ls:process:{processes.process_id}")
+
+
+async def test_a_deleted_chat_is_marked_in_the_rooms_messages(readonly: RunningServer) -> None:
+    """The history keeps a moderator's deleted message (a resume would read a hole as a
+    trimmed stream); the admin's listing says it was removed, and only that one."""
+    host = await Client.connect(readonly.ws_url(ROOM))
+    await host.hello(token("broadcaster", "host1", ROOM))
+    viewer = await Client.connect(readonly.ws_url(ROOM))
+    await viewer.hello(token(user="u1"))
+    try:
+        await host.send({"type": "chat", "text": "好"})  # one chat per 2 s per user
+        await viewer.send({"type": "chat", "text": "广告 加我"})
+        spam = await host.wait_for(lambda m: m["type"] == "chat" and m["text"] == "广告 加我")
+        delete = {"type": "mod", "request_id": "m1", "action": "delete", "msg_id": spam["msg_id"]}
+        assert (await host.request(delete, "mod_ack"))["status"] == "ok"
+        await host.wait_for(lambda m: m["type"] == "chat_removed")
+    finally:
+        await host.close()
+        await viewer.close()
+    body = (await call(readonly, "GET", f"/api/admin/rooms/{ROOM}/messages?limit=10")).json()
+    chats = {m["text"]: m.get("removed", False) for m in body["messages"] if m["type"] == "chat"}
+    assert chats == {"好": False, "广告 加我": True}

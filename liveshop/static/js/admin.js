@@ -255,7 +255,7 @@ function renderDetail() {
   const lines = msgs.map((m) =>
     el(
       "li",
-      { dataset: { seq: String(m.seq ?? ""), type: m.type } },
+      { dataset: { seq: String(m.seq ?? ""), type: m.type }, class: m.removed ? "removed" : "" },
       el("span", { class: "num seq" }, `#${m.seq}`),
       el("span", { class: "num time" }, m.ts ? clock(m.ts) : ""),
       el("span", { class: "type" }, m.type),
