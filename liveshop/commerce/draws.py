@@ -130,6 +130,7 @@ class Draws:
                 commitment(seed),
                 keys.channel,
                 as_text(session) if session is not None and live else "",
+                draw_key(room_id, ""),
             ],
         )
         return draw_id
@@ -221,10 +222,36 @@ class Draws:
             await self._redis.zrem(OPEN_DRAWS, entry)
         return drawn
 
+    async def stored(self, room_id: str, draw_id: str) -> tuple[p.Draw, list[str]] | None:
+        """A drawn draw and its sorted entrants from `draw_results`: how it is checked
+        once its keys in the engine have expired."""
+        rows = await self._db.fetch(
+            "SELECT prize, winners_count, eligible, commitment, seed, winners, entrants, "
+            "ends_at FROM draw_results WHERE room_id = $1 AND draw_id = $2",
+            (room_id, draw_id),
+        )
+        if not rows:
+            return None
+        prize, k, eligible, commit, seed, won, entrants_json, ends_at = rows[0]
+        entrants = msgspec.json.decode(str(entrants_json), type=list[str])
+        draw = p.Draw(
+            draw_id=draw_id,
+            prize=str(prize),
+            winners_count=int(str(k)),
+            entrants=len(entrants),
+            ends_at=int(str(ends_at)),
+            status="drawn",
+            commitment=str(commit),
+            eligible=str(eligible),
+            seed=str(seed),
+            winners=msgspec.json.decode(str(won), type=list[str]),
+        )
+        return draw, entrants
+
     async def _keep_result(self, room_id: str, draw_id: str) -> None:
         found = await self._read(room_id, draw_id)
-        if found is None or found[0].status != "drawn" or not found[2]:
-            return  # gone, or not run in a live session: no review to be in
+        if found is None or found[0].status != "drawn":
+            return  # gone (kept already: its keys expire a week after it left the list)
         draw, drawn_at, session_id = found
         key = draw_key(room_id, draw_id)
         entrants = sorted(as_text(u) for u in await self._redis.smembers(f"{key}:entrants"))

@@ -101,6 +101,7 @@ class Polls:
                 msg.duration_s,
                 keys.channel,
                 as_text(session) if session is not None and live == b"1" else "",
+                poll_key(room_id, ""),
             ],
         )
         return poll_id

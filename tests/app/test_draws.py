@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+from redis.asyncio import Redis
 
 from liveshop.commerce.draws import winners
-from tests.conftest import ROOM
-from tests.support import UNIT, Client, RunningServer, token
+from liveshop.core.keys import RoomKeys
+from tests.conftest import ROOM, seeded_server
+from tests.support import UNIT, Client, RunningServer, settings_for, token
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 HOST = token("broadcaster", "host1", ROOM)
@@ -125,3 +128,58 @@ async def test_draws_are_verifiable_and_drawn_once(
         assert late is not None and late["code"] == "not_found"
     finally:
         await asyncio.gather(host.close(), *(c.close() for c in viewers))
+
+
+async def test_old_draws_and_polls_leave_the_room_and_a_draw_stays_checkable(
+    redis: Redis, redis_url: str, tmp_path: Path
+) -> None:
+    """A draw or poll a day past its end leaves the room's list when the next one starts
+    (every welcome reads each listed one) and its keys expire a week later; the drawn
+    draw is then still checkable at its REST address, from the stored result."""
+    async with seeded_server(settings_for(redis_url, tmp_path)) as srv:
+        host = await Client.connect(srv.ws_url(ROOM))
+        await host.hello(HOST)
+        fan = await Client.connect(srv.ws_url(ROOM))
+        await fan.hello(token(user="v1"))
+        keys = RoomKeys.of(ROOM)
+        try:
+            old = await started(host, prize="旧福袋", winners=1)
+            assert await enter(fan, old["draw_id"]) is None
+            # its end moved to now: the sweep draws it, then it is made a day old
+            now = int(time.time() * 1000)
+            await redis.hset(f"{keys.prefix}draw:{old['draw_id']}", "ends_at", now)
+            drawn = await fan.wait_for(
+                lambda m: m["type"] == "draw" and m["status"] == "drawn", timeout=10
+            )
+            poll = await host.request(
+                {"type": "poll_start", "question": "?", "options": ["a", "b"], "duration_s": 10},
+                "poll",
+            )
+            a_day_ago = now - 86_400_000 - 1
+            await redis.hset(keys.draws, old["draw_id"], a_day_ago)
+            await redis.hset(keys.polls, poll["poll_id"], a_day_ago)
+            new = await started(host, prize="新福袋", winners=1)
+            await host.request(
+                {"type": "poll_start", "question": "!", "options": ["c", "d"], "duration_s": 10},
+                "poll",
+            )
+            assert await redis.hkeys(keys.draws) == [new["draw_id"].encode()]
+            assert poll["poll_id"].encode() not in await redis.hkeys(keys.polls)
+            for key in (f"draw:{old['draw_id']}", f"draw:{old['draw_id']}:entrants"):
+                assert 6 * 86_400 < await redis.ttl(keys.prefix + key) <= 7 * 86_400
+            assert await redis.ttl(f"{keys.prefix}poll:{poll['poll_id']}") > 6 * 86_400
+            late = await Client.connect(srv.ws_url(ROOM))
+            welcome = await late.hello(token(user="v2"))
+            await late.close()
+            assert [d["draw_id"] for d in welcome["state"]["draws"]] == [new["draw_id"]]
+            # a week later the engine's keys are gone: the address answers from the database
+            await redis.delete(f"{keys.prefix}draw:{old['draw_id']}")
+            url = f"/api/rooms/{ROOM}/draws/{old['draw_id']}"
+            async with httpx.AsyncClient(base_url=srv.http, timeout=10 * UNIT) as http:
+                got = (await http.get(url, headers={"Authorization": f"Bearer {HOST}"})).json()
+        finally:
+            await host.close()
+            await fan.close()
+    assert got["entrants"] == ["v1"]
+    assert (got["draw"]["seed"], got["draw"]["winners"]) == (drawn["seed"], ["v1"])
+    assert got["draw"]["commitment"] == old["commitment"]

@@ -143,6 +143,10 @@ local function open_session(K, session_id, title, ts)
     'reserved', #reserved > 0 and cjson.encode(reserved) or '[]')
 end
 
+-- A poll or draw leaves its room's list a day after its end, and its keys a week later.
+local LISTED_MS = 86400000
+local RETIRED_S = 7 * 86400
+
 -- A poll's message body (polls_*.lua): counts in the order of its options.
 local function poll_body(poll_key, poll_id)
   local p = redis.call('HMGET', poll_key, 'question', 'options', 'n', 'ends_at', 'status')
