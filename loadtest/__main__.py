@@ -4,6 +4,7 @@ Examples:
     python -m loadtest flashsale --viewers 5000 --units 500 --url ws://127.0.0.1:8000
     python -m loadtest groupsale --viewers 5000 --units 500 --threshold 250
     python -m loadtest fanout --viewers 5000 --method raw
+    python -m loadtest flashsale --viewers 5000 --method naive --answer-wait 600
     python -m loadtest bench --runs 3          # every benchmark, every baseline
 Without --url the harness starts its own server (liveshop or the --method baseline).
 Exit status 1 when a correctness check failed.
@@ -32,6 +33,7 @@ SCENARIOS: dict[str, Callable[[harness.Options], Awaitable[report.Report]]] = {
 METHODS = {
     "fanout": ("liveshop", "raw", "socketio"),
     "purchases": ("liveshop", "sqlite", "lua", "lua-bench"),
+    "flashsale": ("liveshop", "naive"),
     "memory": ("liveshop", "raw"),
 }
 
@@ -47,7 +49,7 @@ def parser() -> argparse.ArgumentParser:
         "--method",
         default="liveshop",
         help="liveshop, or a baseline: fanout raw|socketio, purchases "
-        "sqlite|lua|lua-bench, memory raw",
+        "sqlite|lua|lua-bench, flashsale naive, memory raw",
     )
     ap.add_argument("--viewers", type=int, default=None, help="viewers (buyers for purchases)")
     ap.add_argument(
@@ -95,6 +97,13 @@ def parser() -> argparse.ArgumentParser:
         default=3,
         help="flash/groupsale: resends (same request_id) of a tap answered unavailable",
     )
+    g.add_argument(
+        "--answer-wait",
+        type=float,
+        default=30.0,
+        help="flash/groupsale: seconds after the last tap to wait for every answer "
+        "(the naive peer needs minutes at 5,000 viewers and more)",
+    )
     g.add_argument("--rates", default="5,20,50", help="fanout: events/s ladder")
     g.add_argument("--step", type=float, default=8.0, help="fanout: seconds per rate")
     g.add_argument("--pin-rate", type=float, default=10.0, help="storm: pins/s meanwhile")
@@ -123,6 +132,7 @@ def options(args: argparse.Namespace) -> harness.Options:
         "buy_rate": args.buy_rate,
         "retries": args.retries,
         "sold_out": args.sold_out,
+        "answer_wait_s": args.answer_wait,
     }
     if args.units is not None:
         extra["units"] = args.units

@@ -216,7 +216,7 @@ async def run(
             )
             r.spawned = True
         else:
-            r.target = await asyncio.to_thread(targets.spawn_baseline, opts.method, work)
+            r.target = await asyncio.to_thread(targets.spawn_baseline, opts.method, work, products)
             r.spawned = True
         await targets.new_room(r.t, products)
         r.bcast = Broadcasters(r.t, broadcasters, ordered=ordered)

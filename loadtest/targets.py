@@ -19,6 +19,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,11 @@ BASELINES = {
     "raw": "loadtest.baselines.raw_broadcast",
     "socketio": "loadtest.baselines.socketio_server",
     "sqlite": "loadtest.baselines.sqlite_shop",
+    "naive": "loadtest.baselines.naive_peer",
 }
+# Baselines that take the scenario's products on their command line (`--product
+# sku:price:stock`); the others have a fixed catalog of their own.
+TAKES_PRODUCTS = frozenset({"naive"})
 
 
 def free_port() -> int:
@@ -44,7 +49,7 @@ def free_port() -> int:
 class Target:
     """A server under load: where it listens and, if we started it, its process."""
 
-    method: str  # liveshop | raw | socketio | sqlite
+    method: str  # liveshop | raw | socketio | sqlite | naive
     port: int
     secret: str
     proc: subprocess.Popen[bytes] | None = None
@@ -70,6 +75,12 @@ class Target:
     @property
     def ws_path(self) -> str:
         return f"/ws/rooms/{self.room}"
+
+    @property
+    def orders_in(self) -> str:
+        """Where `orders()` finds them: liveshop's order database, or the naive peer's
+        outbox stream (XRANGE: it has no database)."""
+        return "the outbox stream" if self.method == "naive" else "the database"
 
     @property
     def socketio(self) -> bool:
@@ -187,11 +198,15 @@ def spawn_liveshop(
     return target
 
 
-def spawn_baseline(method: str, work: Path, **args: Any) -> Target:
-    """A baseline server from loadtest/baselines as a subprocess."""
+def spawn_baseline(
+    method: str, work: Path, products: Sequence[tuple[str, int, int]] = (), **args: Any
+) -> Target:
+    """A baseline server from loadtest/baselines as a subprocess, given the token secret
+    (LIVESHOP_SECRET) and, if it takes them (TAKES_PRODUCTS), the products."""
     work.mkdir(parents=True, exist_ok=True)
     data_dir = Path(tempfile.mkdtemp(prefix=f"{method}-", dir=work))
     port = free_port()
+    secret = secrets.token_urlsafe(32)
     log = data_dir / "server.log"
     cmd = [
         sys.executable,
@@ -204,9 +219,13 @@ def spawn_baseline(method: str, work: Path, **args: Any) -> Target:
     ]
     for k, v in args.items():
         cmd += [f"--{k.replace('_', '-')}", str(v)]
+    if method in TAKES_PRODUCTS:
+        for sku, price, stock in products:
+            cmd += ["--product", f"{sku}:{price}:{stock}"]
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, env=_env(), stdout=out, stderr=out, cwd=ROOT)
-    target = Target(method, port, secrets.token_urlsafe(32), proc, data_dir, log)
+        env = _env(LIVESHOP_SECRET=secret)
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=out, cwd=ROOT)
+    target = Target(method, port, secret, proc, data_dir, log)
     wait_ready(target, "/readyz")
     return target
 

@@ -6,10 +6,13 @@
   pick instead for fan-out.
 - `sqlite_shop`: a naive shop that decides a purchase with `UPDATE … WHERE left >= ?` in
   SQLite: what a team would write instead for purchases.
+- `naive_peer`: a bare `websockets` server that sells a flash offer with one EVALSHA per
+  tap through redis.asyncio and broadcasts stock after each sale, no gate, no coalescing:
+  what a team would write instead for the flash sale.
 - `raw_lua`: liveshop's own purchase script driven straight at the engine, from
   `redis-benchmark` and from one Python process: the ceiling of the decision itself.
 
 The servers speak the subset of room protocol v1 their benchmark needs (hello →
-welcome, restock → stock to everyone, buy → order_ack), so the same client drives
-every variant.
+welcome, restock → stock to everyone, buy → order_ack; the naive peer also offer_start →
+offer), so the same client drives every variant.
 """

@@ -5,6 +5,7 @@ are not asserted here: they belong to BENCHMARKS.md."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import shutil
 from pathlib import Path
@@ -51,6 +52,40 @@ async def test_flashsale_sells_exactly_the_units_and_finds_every_order(tmp_path:
         sum(n for k, n in r["outcomes"].items() if k.startswith("rejected")) == r["buys_sent"] - 12
     )
     assert r["decision"]["count"] == r["buys_sent"] and r["fanout"]["count"] > 0
+
+
+async def test_naive_peer_sells_exactly_the_units_with_its_outbox_checked(tmp_path: Path) -> None:
+    """The naive peer's script makes the sale exact; its orders are checked in its outbox
+    stream (it has no database), and whether every viewer saw the final stock is reported,
+    not asserted: that is what the comparison measures."""
+    async with asyncio.timeout(180):
+        rep = await sale.flashsale(
+            opts(tmp_path, viewers=200, method="naive", units=20, spread_s=0.5, double_tap=0.2)
+        )
+    r = rep.results
+    checks = {c["name"]: c["ok"] for c in rep.data["checks"]}
+    exact = [
+        "units sold == units on offer",
+        "accepted == units (every sale acked to its buyer)",
+        "every buy answered",
+        "nobody over the per-user limit (acks)",
+        "every sold unit's order in the outbox stream",
+        "every acked order in the outbox stream",
+        "no duplicate order",
+        "nobody over the per-user limit (outbox stream)",
+    ]
+    assert {name: checks.get(name) for name in exact} == dict.fromkeys(exact, True), failed(rep)
+    assert "every viewer saw final stock and offer" in checks
+    assert rep.data["method"] == "naive" and r["connected"] == 200
+    assert r["sold"] == r["accepted"] == r["orders_in_outbox"] == 20
+    assert r["orders_in_db"] is None and r["orders_in_db_note"] == "n/a for naive: no database"
+    outcomes = dict(r["outcomes"])
+    assert outcomes.pop("accepted") == 20
+    assert set(outcomes) <= {"rejected:sold_out", "rejected:limit_exceeded"}
+    assert sum(outcomes.values()) == r["buys_sent"] - 20
+    assert r["decision"]["count"] == r["buys_sent"] and r["decision"]["p99_ms"] is not None
+    assert r["fanout"]["count"] > 0 and r["viewers_saw_final"].endswith("/200")
+    assert "decision p99 ms" in {t["name"] for t in rep.data["targets"]}
 
 
 async def test_groupsale_fills_the_group_exactly_and_finds_every_member(tmp_path: Path) -> None:
