@@ -377,8 +377,6 @@ def create_app(
                 moderation,
                 polls,
                 draws,
-                webhooks,
-                Reservations(redis),
             )
             gateway_ref["gateway"] = runtime.gateway = Gateway(services)
             league = runtime.league = LeagueSockets(

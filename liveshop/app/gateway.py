@@ -42,11 +42,9 @@ from liveshop.commerce.order_states import By, State
 from liveshop.commerce.packs import Packs
 from liveshop.commerce.polls import Polls
 from liveshop.commerce.purchases import Purchases
-from liveshop.commerce.reservations import Reservations
 from liveshop.commerce.reviews import Reviews
 from liveshop.commerce.rooms import Rooms, now_ms
 from liveshop.commerce.stats import record_interaction
-from liveshop.commerce.webhooks import Webhooks
 from liveshop.core import identity, metrics
 from liveshop.core import protocol as p
 from liveshop.core.config import Settings
@@ -96,8 +94,6 @@ class Services:
     moderation: Moderation
     polls: Polls
     draws: Draws
-    webhooks: Webhooks
-    reservations: Reservations
 
 
 class Gateway:

@@ -153,15 +153,10 @@ class HqApi:
         draw_id = req.path_params.get("draw_id", "")
         if not ROOM_ID.match(room_id):
             raise ApiError(404, ErrorCode.NOT_FOUND, "no drawn draw with this id in this room")
-        found = await self._draws.read(room_id, draw_id)
-        entrants = await self._draws.entrants(room_id, draw_id) if found else None
-        if found is not None and entrants is not None:
-            draw = found[0]
-        else:  # the engine's keys expired a week after: the stored result
-            stored = await self._draws.stored(room_id, draw_id)
-            if stored is None:
-                raise ApiError(404, ErrorCode.NOT_FOUND, "no drawn draw with this id in this room")
-            draw, entrants = stored
+        found = await self._draws.drawn(room_id, draw_id)
+        if found is None:
+            raise ApiError(404, ErrorCode.NOT_FOUND, "no drawn draw with this id in this room")
+        draw, entrants = found
         return ApiResponse(200, {"draw": msgspec.to_builtins(draw), "entrants": entrants})
 
     async def chain_words(self, req: ApiRequest) -> ApiResponse:

@@ -403,7 +403,7 @@ class ChainGroups:
         _, members, _ = _keys(group_id)
         joined = sum(1 for units in await self._redis.hvals(members) if int(units) > 0)
         state = msgspec.to_builtins(state_of(group_id, fields))
-        data = {k: v for k, v in state.items() if v is not None}
+        data = {k: v for k, v in state.items() if v is not None and k != "type"}
         data |= {"members": joined, "closed_at": closed}
         await self.webhooks.enqueue([group_closed("", group_id, closed, data)])
         await self._redis.hset(_keys(group_id)[0], "hooked", "1")

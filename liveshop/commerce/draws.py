@@ -147,13 +147,15 @@ class Draws:
             code, text = _ENTER_REFUSALS[reply]
             raise Rejected(code, text)
 
-    async def entrants(self, room_id: str, draw_id: str) -> list[str] | None:
-        """A drawn draw's entrants, sorted (what a verifier needs); None before."""
+    async def drawn(self, room_id: str, draw_id: str) -> tuple[p.Draw, list[str]] | None:
+        """A drawn draw and its entrants, sorted (what a verifier needs): from the engine
+        while its keys live, then from `draw_results`; None before it is drawn."""
         found = await self.read(room_id, draw_id)
-        if found is None or found[0].status != "drawn":
-            return None
-        key = draw_key(room_id, draw_id)
-        return sorted(as_text(u) for u in await self._redis.smembers(f"{key}:entrants"))
+        if found is not None and found[0].status == "drawn":
+            key = draw_key(room_id, draw_id)
+            entrants = sorted(as_text(u) for u in await self._redis.smembers(f"{key}:entrants"))
+            return found[0], entrants
+        return await self.stored(room_id, draw_id) if found is None else None
 
     async def for_room(self, room_id: str, draw_ids: list[str]) -> list[p.Draw]:
         """The draws `welcome.state.draws` shows of the room's (the snapshot's ids)."""

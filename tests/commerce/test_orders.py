@@ -4,6 +4,7 @@ Every test runs on SQLite and on PostgreSQL (skipped loudly when PostgreSQL is a
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from liveshop.app.factory import supervised
 from liveshop.commerce.inventory import Inventory
 from liveshop.commerce.orders import OrderStore, Persister
 from liveshop.commerce.rooms import Rooms
+from liveshop.commerce.webhooks import Webhooks
 from liveshop.core.keys import OUTBOX_GROUP, RoomKeys
 from liveshop.engine.database import open_database, sqlite_url
 from tests.conftest import ROOM
@@ -172,3 +174,29 @@ async def test_migrations_apply_once_even_when_processes_start_together(orders_u
     finally:
         for db in handles:
             await db.close()
+
+
+async def test_going_live_and_ending_are_webhook_rows_from_the_outbox_alone(
+    domain: tuple[Rooms, Inventory], redis: Redis, store: OrderStore
+) -> None:
+    """The session scripts put live.started (with the reserved users, sorted) and
+    live.ended in the room's outbox: the persister alone makes them webhook rows, with no
+    gateway in between to be killed; going live empties the reservations."""
+    rooms, _ = domain
+    keys = RoomKeys.of(ROOM)
+    await rooms.end_live(ROOM)
+    await redis.sadd(keys.reservations, "fan2", "fan1")
+    _, session_id = await rooms.go_live(ROOM, "今晚荔枝")
+    store.webhooks = Webhooks(store.db, "http://127.0.0.1:9/hooks", "webhook-secret-0123456789")
+    await store.webhooks.init_schema()
+    await Persister(redis, store).drain()
+    rows = await store.db.fetch("SELECT event_id, body FROM webhook_outbox ORDER BY event_id")
+    bodies = {str(i): json.loads(str(b)) for i, b in rows}
+    started = bodies[f"live.started:{ROOM}:{session_id}"]
+    assert started["data"] == {
+        "session_id": session_id,
+        "title": "今晚荔枝",
+        "reserved": ["fan1", "fan2"],
+    }
+    assert sum(1 for i in bodies if i.startswith(f"live.ended:{ROOM}:")) == 1
+    assert await redis.scard(keys.reservations) == 0
