@@ -253,16 +253,23 @@ def group_almost(m: RoomMetrics) -> list[Candidate]:
     return out
 
 
+def winning_option(counts: list[int]) -> int | None:
+    """The option with the most votes, None when nobody voted or the top is shared (the
+    hint below and the session review's poll results)."""
+    top = max(counts, default=0)
+    if top == 0 or counts.count(top) > 1:
+        return None
+    return counts.index(top)
+
+
 def poll_winner(m: RoomMetrics) -> list[Candidate]:
     """A closed poll with one clear winner that names a product in stock."""
     out = []
     for poll in m.polls:
-        if poll.status != "closed" or not any(poll.counts):
-            continue
-        top = max(poll.counts)
-        if poll.counts.count(top) > 1:
-            continue  # a tie: no winner to act on
-        option = poll.options[poll.counts.index(top)]
+        winner = winning_option(poll.counts) if poll.status == "closed" else None
+        if winner is None:
+            continue  # open, no votes, or a tie: no winner to act on
+        option = poll.options[winner]
         # the option names a product ("海南贵妃芒"), or is part of its name ("荔枝")
         named = [sku for sku, name in m.names.items() if len(option) >= 2 and option in name]
         for sku in [*mentioned_skus(option, m.names), *named]:

@@ -18,6 +18,7 @@ import time
 
 import msgspec
 
+from liveshop.commerce.coaching import winning_option
 from liveshop.core import protocol as p
 from liveshop.core.errors import ErrorCode, Rejected
 from liveshop.core.keys import OPEN_POLLS, RoomKeys
@@ -202,14 +203,6 @@ async def session_polls(db: Database, session_id: str) -> list[PollResult]:
             )
         )
     return out
-
-
-def winning_option(counts: list[int]) -> int | None:
-    """The option with the most votes, None when nobody voted or the top is shared."""
-    top = max(counts, default=0)
-    if top == 0 or counts.count(top) > 1:
-        return None
-    return counts.index(top)
 
 
 async def read_poll(redis: AnyRedis, room_id: str, poll_id: str) -> tuple[p.Poll, int, str] | None:
