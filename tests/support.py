@@ -204,10 +204,22 @@ async def eventually(check: Callable[[], Any], timeout: float = 5.0, every: floa
         await asyncio.sleep(every)
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nothing listens on, never the same one twice in this process.
+
+    The kernel may hand a just-closed ephemeral port out again, so two calls in a row
+    (a server's HTTP and wire ports) could otherwise return the same number.
+    """
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 class ServerProcess:
